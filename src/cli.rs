@@ -1,0 +1,247 @@
+//! Command-line definitions only (clap). Raw arguments become typed values here, once.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use url::Url;
+
+use crate::config::Delimiter;
+use crate::kinesis::reader::StartAt;
+
+/// Scrape books.toscrape.com on a schedule and stream the catalogue into Amazon Kinesis.
+#[derive(Debug, Parser)]
+#[command(name = "bookstream", version, about)]
+pub struct Cli {
+    /// Log format on stderr (under systemd the journal is used when present).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// journald when its socket exists, text on stderr otherwise.
+    Auto,
+    Text,
+    Json,
+    Journald,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scrape the catalogue and write it as a JSON array.
+    Scrape(ScrapeArgs),
+    /// Stream a JSON array's records to Kinesis, one by one at a fixed interval.
+    Stream(StreamArgs),
+    /// Print the records in a stream (every shard).
+    Tail(TailArgs),
+    /// Validate a config file and print the effective settings.
+    CheckConfig(ConfigArg),
+    /// Run the daemon: scheduled cycles of scrape + stream, with systemd integration.
+    Run(ConfigArg),
+    /// Run one cycle and exit.
+    Once(ConfigArg),
+    /// Serve the project's generated test catalogue (or a directory) on 127.0.0.1.
+    TestSite(TestSiteArgs),
+    /// The whole job locally: start moto_server and the test site, run cycles, show the records.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    #[arg(long, short, default_value = "/etc/bookstream/bookstream.toml")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ScrapeArgs {
+    /// Site root, e.g. https://books.toscrape.com/
+    #[arg(long)]
+    pub site: Url,
+    /// Stop after this many listing pages (default: all).
+    #[arg(long)]
+    pub pages: Option<u32>,
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Per-request timeout, e.g. "10s".
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Write here instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["json_file", "json_url"])))]
+pub struct StreamArgs {
+    #[arg(long, alias = "stream_name")]
+    pub stream_name: String,
+    /// Seconds between records ("1", "0.5") or a duration ("500ms").
+    #[arg(long, short = 'i', value_parser = parse_interval)]
+    pub interval: Duration,
+    #[arg(long, alias = "max_records", default_value_t = 150)]
+    pub max_records: u32,
+    #[arg(long, alias = "json_file")]
+    pub json_file: Option<PathBuf>,
+    #[arg(long, alias = "json_url")]
+    pub json_url: Option<Url>,
+    /// A local Kinesis-compatible server (else AWS_ENDPOINT_URL or the real endpoint).
+    #[arg(long, alias = "endpoint_url")]
+    pub endpoint_url: Option<Url>,
+    #[arg(long)]
+    pub region: Option<String>,
+    /// A fixed key, or `{field}` to use that field of each record.
+    #[arg(long, alias = "partition_key", default_value = "{upc}")]
+    pub partition_key: String,
+    #[arg(long, value_enum, default_value_t = Delimiter::None)]
+    pub record_delimiter: Delimiter,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    #[arg(long, alias = "stream_name")]
+    pub stream_name: String,
+    #[arg(long, value_enum, default_value_t = StartAt::TrimHorizon)]
+    pub from: StartAt,
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[arg(long, alias = "endpoint_url")]
+    pub endpoint_url: Option<Url>,
+    #[arg(long)]
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestSiteArgs {
+    /// 0 picks a free port; the address is printed on stdout.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    #[arg(long, default_value_t = 1000)]
+    pub books: usize,
+    #[arg(long, default_value_t = 20)]
+    pub per_page: usize,
+    /// Catalogue version: later versions change a few books (for refresh tests).
+    #[arg(long, default_value_t = 0)]
+    pub version: u32,
+    /// Serve this directory instead of the generated catalogue.
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// Delay before every response, e.g. "200ms".
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub delay: Duration,
+    /// Every path answers 503 this many times before succeeding.
+    #[arg(long, default_value_t = 0)]
+    pub fail_first: u32,
+    /// Paths containing this always answer 500 (repeatable).
+    #[arg(long)]
+    pub fail_always: Vec<String>,
+    /// Every Nth request answers 429.
+    #[arg(long, default_value_t = 0)]
+    pub throttle_every: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Records to stream in the demo.
+    #[arg(long, default_value_t = 10)]
+    pub records: u32,
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub interval: Duration,
+}
+
+/// "1s", "500ms", "10m".
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("expected a duration such as \"1s\" or \"500ms\": {e}"))
+}
+
+/// The old script's float seconds ("1", "0.5"), or a duration ("500ms").
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    match s.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 => Ok(Duration::from_secs_f64(secs)),
+        Ok(_) => Err(format!("expected a positive number of seconds, got {s}")),
+        Err(_) => parse_duration(s),
+    }
+}
+
+/// Rewrites the old script's multi-letter short options (`-sn`, `-mr`, `-url`), which clap
+/// cannot express, to their long forms, so an existing `setup.sh` invocation keeps working.
+pub fn normalise_legacy_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    args.into_iter()
+        .map(|a| match a.to_str() {
+            Some("-sn") => "--stream-name".into(),
+            Some("-mr") => "--max-records".into(),
+            Some("-url") => "--json-url".into(),
+            _ => a,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        let argv = normalise_legacy_args(args.iter().map(OsString::from));
+        Cli::try_parse_from(argv).unwrap()
+    }
+
+    #[test]
+    fn old_script_spellings_are_accepted() {
+        let cli = parse(&[
+            "bookstream",
+            "stream",
+            "-sn",
+            "books",
+            "-i",
+            "0.5",
+            "-mr",
+            "7",
+            "-url",
+            "http://127.0.0.1:1/b.json",
+        ]);
+        let Command::Stream(s) = cli.command else {
+            panic!("not stream")
+        };
+        assert_eq!(s.stream_name, "books");
+        assert_eq!(s.interval, Duration::from_millis(500));
+        assert_eq!(s.max_records, 7);
+        assert!(s.json_url.is_some());
+        let cli = parse(&[
+            "bookstream",
+            "stream",
+            "--stream_name",
+            "b",
+            "--interval",
+            "1",
+            "--max_records",
+            "3",
+            "--json_url",
+            "http://x/",
+        ]);
+        assert!(matches!(cli.command, Command::Stream(_)));
+    }
+
+    #[test]
+    fn stream_needs_exactly_one_source() {
+        let argv = [
+            "bookstream",
+            "stream",
+            "--stream-name",
+            "b",
+            "--interval",
+            "1",
+        ];
+        assert!(Cli::try_parse_from(argv).is_err());
+    }
+
+    #[test]
+    fn interval_rejects_zero_and_garbage() {
+        assert!(parse_interval("0").is_err());
+        assert!(parse_interval("soon").is_err());
+        assert_eq!(parse_interval("250ms"), Ok(Duration::from_millis(250)));
+    }
+}

@@ -1,0 +1,221 @@
+//! The one-shot subcommands (`scrape`, `stream`, `tail`, `check-config`, `test-site`): each
+//! turns validated arguments into calls on the library and prints the CLI's own output.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use url::Url;
+
+use crate::cli::{ScrapeArgs, StreamArgs, TailArgs, TestSiteArgs};
+use crate::config::{Config, ConfigError};
+use crate::kinesis::pace::Pacer;
+use crate::kinesis::producer::{Producer, PutError, RetryPolicy};
+use crate::kinesis::reader::{self, ReadError};
+use crate::kinesis::{self, Outgoing};
+use crate::scrape::fetch::{FetchError, FetchPolicy, Fetched, Fetcher};
+use crate::scrape::{ScrapeError, ScrapePlan, Scraper};
+use crate::shutdown::Shutdown;
+use crate::testsite;
+
+/// Why a subcommand failed. `main` maps `Config` to exit status 78 (EX_CONFIG).
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Scrape(#[from] ScrapeError),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error("{path}: {message}")]
+    Input { path: String, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("stopped after {sent} record(s): {source}")]
+    Put { sent: u32, source: PutError },
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Daemon(#[from] crate::daemon::DaemonError),
+    #[error(transparent)]
+    Demo(#[from] crate::demo::DemoError),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CommandError + '_ {
+    move |source| CommandError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// `bookstream scrape`.
+pub async fn scrape(args: ScrapeArgs) -> Result<(), CommandError> {
+    let fetcher = Fetcher::new(FetchPolicy {
+        request_timeout: args.timeout,
+        ..FetchPolicy::default()
+    })?;
+    let plan = ScrapePlan {
+        site: args.site,
+        pages: args.pages,
+        concurrency: args.concurrency,
+    };
+    let started = std::time::Instant::now();
+    let (books, stats) = Scraper::new(fetcher).scrape(&plan).await?;
+    tracing::info!(
+        books = books.len(),
+        listing_pages = stats.listing_pages,
+        requests = stats.requests,
+        product_failures = stats.product_failures,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "scrape finished"
+    );
+    let json = serde_json::to_vec_pretty(&books).unwrap_or_default();
+    match &args.output {
+        Some(path) => std::fs::write(path, json).map_err(io_err(path))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&json)
+                .and_then(|_| out.write_all(b"\n"))
+                .map_err(io_err(Path::new("<stdout>")))?;
+        }
+    }
+    Ok(())
+}
+
+/// Loads the records to stream: a JSON array of objects from a file or a URL.
+async fn load_records(args: &StreamArgs) -> Result<(String, Vec<serde_json::Value>), CommandError> {
+    let (source, text) = match (&args.json_file, &args.json_url) {
+        (Some(path), _) => (
+            path.display().to_string(),
+            std::fs::read_to_string(path).map_err(io_err(path))?,
+        ),
+        (None, Some(url)) => (url.to_string(), fetch_text(url).await?),
+        (None, None) => unreachable!("clap requires a source"),
+    };
+    let input = |message: String| CommandError::Input {
+        path: source.clone(),
+        message,
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| input(format!("not valid JSON: {e}")))?;
+    let serde_json::Value::Array(items) = value else {
+        return Err(input("expected a JSON array of objects".into()));
+    };
+    if let Some(i) = items.iter().position(|v| !v.is_object()) {
+        return Err(input(format!("element {i} is not a JSON object")));
+    }
+    Ok((source, items))
+}
+
+async fn fetch_text(url: &Url) -> Result<String, CommandError> {
+    match Fetcher::new(FetchPolicy {
+        max_body_bytes: 64 * 1024 * 1024,
+        ..FetchPolicy::default()
+    })?
+    .get(url, None)
+    .await?
+    {
+        Fetched::Body { text, .. } => Ok(text),
+        Fetched::NotModified => unreachable!("no validators were sent"),
+    }
+}
+
+/// `bookstream stream`: the old streamer, paced on a fixed grid, retrying, never skipping.
+pub async fn stream(args: StreamArgs, shutdown: Shutdown) -> Result<(), CommandError> {
+    let (source, items) = load_records(&args).await?;
+    let records: Vec<Outgoing> = items
+        .iter()
+        .take(args.max_records as usize)
+        .enumerate()
+        .map(|(i, v)| {
+            kinesis::encode(
+                v,
+                args.record_delimiter,
+                &args.partition_key,
+                &i.to_string(),
+            )
+        })
+        .collect();
+    tracing::info!(source = %source, available = items.len(), to_send = records.len(), stream = %args.stream_name, "streaming");
+    let client = kinesis::client(args.region.as_deref(), args.endpoint_url.as_ref()).await;
+    let producer = Producer::new(client, args.stream_name.clone(), RetryPolicy::default());
+    let pacer = Pacer::new(tokio::time::Instant::now(), args.interval);
+    let result = producer
+        .send_paced(&records, pacer, None, &shutdown, |_, _| {})
+        .await;
+    match result {
+        Ok(sent) => {
+            let how = if shutdown.is_set() {
+                "interrupted"
+            } else {
+                "done"
+            };
+            tracing::info!(sent, stream = %args.stream_name, "{how}");
+            println!(
+                "sent {sent} of {} record(s) to {}",
+                records.len(),
+                args.stream_name
+            );
+            Ok(())
+        }
+        Err((sent, source)) => Err(CommandError::Put { sent, source }),
+    }
+}
+
+/// `bookstream tail`.
+pub async fn tail(args: TailArgs) -> Result<(), CommandError> {
+    let client = kinesis::client(args.region.as_deref(), args.endpoint_url.as_ref()).await;
+    let records = reader::read_all(&client, &args.stream_name, args.from, args.limit).await?;
+    let mut out = std::io::stdout().lock();
+    for r in &records {
+        let text = String::from_utf8_lossy(&r.data);
+        writeln!(out, "{}", text.trim_end_matches('\n')).map_err(io_err(Path::new("<stdout>")))?;
+    }
+    tracing::info!(records = records.len(), stream = %args.stream_name, "tail finished");
+    Ok(())
+}
+
+/// `bookstream check-config`: validates and prints the effective settings.
+pub fn check_config(path: &Path) -> Result<(), CommandError> {
+    let cfg = Config::load(path)?;
+    println!(
+        "# {}: OK (with BOOKSTREAM__* overrides applied)",
+        path.display()
+    );
+    print!("{}", cfg.to_toml());
+    Ok(())
+}
+
+/// `bookstream test-site`: serves until shutdown; prints its address on stdout first.
+pub async fn test_site(args: TestSiteArgs, mut shutdown: Shutdown) -> Result<(), CommandError> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(io_err(Path::new("127.0.0.1")))?;
+    let local = listener
+        .local_addr()
+        .map_err(io_err(Path::new("127.0.0.1")))?;
+    let content = match args.root {
+        Some(dir) => testsite::Content::Dir(dir),
+        None => testsite::Content::Generated(Arc::new(
+            testsite::Site::generate(args.books, args.per_page).with_version(args.version),
+        )),
+    };
+    let options = testsite::ServeOptions {
+        delay: args.delay,
+        fail_first: args.fail_first,
+        fail_always: args.fail_always,
+        throttle_every: args.throttle_every,
+        ..testsite::ServeOptions::default()
+    };
+    println!("listening on http://{local}/");
+    std::io::stdout().flush().ok();
+    tokio::select! {
+        r = testsite::serve(listener, content, options) => r.map_err(io_err(Path::new("test-site")))?,
+        _ = shutdown.wait() => {}
+    }
+    Ok(())
+}

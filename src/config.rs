@@ -1,0 +1,380 @@
+//! Typed configuration: a TOML file layered under `BOOKSTREAM__SECTION__KEY` environment
+//! overrides, then validated once. The rest of the program only sees [`Config`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use url::Url;
+
+use crate::schedule::Schedule;
+
+/// Everything the daemon and its subcommands are configured with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub site: SiteConfig,
+    pub kinesis: KinesisConfig,
+    #[serde(default)]
+    pub stream: StreamConfig,
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    #[serde(default)]
+    pub state: StateConfig,
+}
+
+/// `[site]`: where and how politely to scrape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SiteConfig {
+    pub base_url: Url,
+    /// Listing pages to walk; 0 = all (follow "next" to the end).
+    pub pages: u32,
+    pub concurrency: usize,
+    #[serde(with = "duration_str")]
+    pub request_timeout: Duration,
+    pub user_agent: String,
+    /// Reuse the last catalogue for this long before scraping again.
+    #[serde(with = "duration_str")]
+    pub refresh: Duration,
+    /// Attempts per page, including the first.
+    pub attempts: u32,
+    pub max_page_bytes: usize,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        Self {
+            base_url: Url::parse("https://books.toscrape.com/").expect("literal URL"),
+            pages: 0,
+            concurrency: 8,
+            request_timeout: Duration::from_secs(10),
+            user_agent: default_user_agent(),
+            refresh: Duration::from_secs(600),
+            attempts: 4,
+            max_page_bytes: 2 * 1024 * 1024,
+        }
+    }
+}
+
+/// The User-Agent sent to the site: names the project so the site owner can tell who we are.
+pub fn default_user_agent() -> String {
+    format!(
+        "bookstream/{} (+https://github.com/bookstream/bookstream)",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// `[kinesis]`: the target stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KinesisConfig {
+    pub stream_name: String,
+    /// `None`: the standard AWS chain (AWS_REGION, profile, IMDS).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// A local Kinesis-compatible server; `None` = the real AWS endpoint (or AWS_ENDPOINT_URL).
+    #[serde(default)]
+    pub endpoint_url: Option<Url>,
+    /// A fixed key, or `{field}` to use that field of each record (default `{upc}`).
+    #[serde(default = "default_partition_key")]
+    pub partition_key: String,
+}
+
+fn default_partition_key() -> String {
+    "{upc}".to_owned()
+}
+
+/// `[stream]`: pacing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamConfig {
+    #[serde(with = "duration_str")]
+    pub interval: Duration,
+    pub max_records: u32,
+    pub record_delimiter: Delimiter,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(1),
+            max_records: 60,
+            record_delimiter: Delimiter::None,
+        }
+    }
+}
+
+/// What follows each record's JSON in the Kinesis payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Delimiter {
+    /// Nothing: the old Firehose->Lambda step splits concatenated objects on `}{`.
+    None,
+    /// `\n`: newline-delimited JSON, readable by Athena/Glue directly.
+    Newline,
+}
+
+impl Delimiter {
+    pub fn bytes(self) -> &'static [u8] {
+        match self {
+            Delimiter::None => b"",
+            Delimiter::Newline => b"\n",
+        }
+    }
+}
+
+/// `[schedule]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    /// 6-field cron (seconds first), UTC.
+    pub cron: String,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self {
+            cron: "0 * * * * *".to_owned(),
+        }
+    }
+}
+
+/// `[state]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    pub dir: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("/var/lib/bookstream"),
+        }
+    }
+}
+
+/// A configuration that cannot be used. Always names the source and, where known, the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Parse { file: PathBuf, message: String },
+    #[error("{file}: key `{key}`: {message}")]
+    Invalid {
+        file: PathBuf,
+        key: &'static str,
+        message: String,
+    },
+}
+
+impl Config {
+    /// Loads `file`, applies `BOOKSTREAM__SECTION__KEY` overrides from the environment, validates.
+    pub fn load(file: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text, file)
+    }
+
+    /// As [`Config::load`], from TOML text; `file` is only used in messages.
+    pub fn from_toml(text: &str, file: &Path) -> Result<Self, ConfigError> {
+        let parse = |e: config::ConfigError| ConfigError::Parse {
+            file: file.to_owned(),
+            message: e.to_string(),
+        };
+        let cfg: Config = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("BOOKSTREAM")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()
+            .map_err(parse)?
+            .try_deserialize()
+            .map_err(parse)?;
+        cfg.validate(file)?;
+        Ok(cfg)
+    }
+
+    /// Checks what types alone cannot: non-empty names, sane numbers, a cron that parses.
+    pub fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+        let bad = |key, message: String| ConfigError::Invalid {
+            file: file.to_owned(),
+            key,
+            message,
+        };
+        if !matches!(self.site.base_url.scheme(), "http" | "https") {
+            return Err(bad(
+                "site.base_url",
+                format!("expected an http(s) URL, got `{}`", self.site.base_url),
+            ));
+        }
+        if self.site.concurrency == 0 || self.site.concurrency > 64 {
+            return Err(bad(
+                "site.concurrency",
+                format!("expected 1..=64, got {}", self.site.concurrency),
+            ));
+        }
+        if self.site.attempts == 0 {
+            return Err(bad("site.attempts", "expected at least 1".into()));
+        }
+        if self.site.request_timeout.is_zero() {
+            return Err(bad("site.request_timeout", "expected more than 0s".into()));
+        }
+        if self.site.user_agent.trim().is_empty() {
+            return Err(bad("site.user_agent", "expected a non-empty string".into()));
+        }
+        let name = &self.kinesis.stream_name;
+        if name.is_empty()
+            || name.len() > 128
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        {
+            return Err(bad(
+                "kinesis.stream_name",
+                format!("expected 1-128 characters of [a-zA-Z0-9_.-], got `{name}`"),
+            ));
+        }
+        if let Some(url) = &self.kinesis.endpoint_url
+            && !matches!(url.scheme(), "http" | "https")
+        {
+            return Err(bad(
+                "kinesis.endpoint_url",
+                format!("expected an http(s) URL, got `{url}`"),
+            ));
+        }
+        let key = &self.kinesis.partition_key;
+        if key.is_empty() || key.len() > 256 {
+            return Err(bad(
+                "kinesis.partition_key",
+                "expected 1-256 characters, or `{field}`".into(),
+            ));
+        }
+        if self.stream.interval.is_zero() {
+            return Err(bad("stream.interval", "expected more than 0s".into()));
+        }
+        if self.stream.max_records == 0 {
+            return Err(bad("stream.max_records", "expected at least 1".into()));
+        }
+        Schedule::parse(&self.schedule.cron).map_err(|e| bad("schedule.cron", e.to_string()))?;
+        if self.state.dir.as_os_str().is_empty() {
+            return Err(bad("state.dir", "expected a directory path".into()));
+        }
+        Ok(())
+    }
+
+    /// The effective settings as TOML, for `check-config`.
+    pub fn to_toml(&self) -> String {
+        toml_lines(self)
+    }
+}
+
+fn toml_lines(cfg: &Config) -> String {
+    // serde_json -> flat "section.key = value" listing; avoids a TOML serializer dependency.
+    let value = serde_json::to_value(cfg).unwrap_or_default();
+    let mut out = String::new();
+    if let Some(sections) = value.as_object() {
+        for (section, keys) in sections {
+            out.push_str(&format!("[{section}]\n"));
+            if let Some(keys) = keys.as_object() {
+                for (key, v) in keys {
+                    let v = if v.is_null() {
+                        "# (unset)".to_owned()
+                    } else {
+                        v.to_string()
+                    };
+                    out.push_str(&format!("{key} = {v}\n"));
+                }
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Durations as humane strings ("1s", "500ms", "10m") in TOML.
+mod duration_str {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "expected a duration such as \"1s\", \"500ms\" or \"10m\", got \"{text}\" ({e})"
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "[kinesis]\nstream_name = \"books\"\n";
+
+    #[test]
+    fn defaults_fill_everything_but_the_stream_name() {
+        let cfg = Config::from_toml(MINIMAL, Path::new("t.toml")).unwrap();
+        assert_eq!(cfg.stream.interval, Duration::from_secs(1));
+        assert_eq!(cfg.stream.max_records, 60);
+        assert_eq!(cfg.site.concurrency, 8);
+        assert_eq!(cfg.schedule.cron, "0 * * * * *");
+        assert_eq!(cfg.kinesis.partition_key, "{upc}");
+    }
+
+    #[test]
+    fn shipped_config_file_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/bookstream.toml");
+        Config::load(&path).unwrap();
+    }
+
+    fn err(text: &str) -> String {
+        Config::from_toml(text, Path::new("bad.toml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn bad_values_are_named_with_file_and_key() {
+        let cases = [
+            ("[site]\nbase_url = \"ftp://x\"\n", "site.base_url"),
+            ("[site]\nconcurrency = 0\n", "site.concurrency"),
+            ("[stream]\ninterval = \"0s\"\n", "stream.interval"),
+            ("[schedule]\ncron = \"every minute\"\n", "schedule.cron"),
+        ];
+        for (extra, key) in cases {
+            let msg = err(&format!("{MINIMAL}{extra}"));
+            assert!(
+                msg.starts_with("bad.toml: ") && msg.contains(key),
+                "{key}: {msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_are_rejected() {
+        let msg = err(&format!("{MINIMAL}[site]\nbase_ulr = \"http://x\"\n"));
+        assert!(msg.contains("base_ulr"), "{msg}");
+        let msg = err(&format!("{MINIMAL}[stream]\ninterval = \"soon\"\n"));
+        assert!(msg.contains("expected a duration"), "{msg}");
+        let msg = err(&format!("{MINIMAL}[stream]\nmax_records = \"many\"\n"));
+        assert!(msg.contains("max_records"), "{msg}");
+        let msg = err("[site]\npages = 1\n");
+        assert!(msg.contains("kinesis"), "{msg}");
+    }
+}

@@ -1,0 +1,306 @@
+//! One scheduled cycle: take the newest catalogue (refreshed in the background, so a slow site
+//! never delays sends), stream the next records from the cursor until the slot ends, and
+//! checkpoint the cursor after every acknowledged record.
+
+use std::time::{Duration, SystemTime};
+
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::catalogue::{Book, Snapshot};
+use crate::config::Config;
+use crate::cursor::{self, Cursor, StateStore};
+use crate::kinesis::pace::Pacer;
+use crate::kinesis::producer::{Producer, RetryPolicy};
+use crate::kinesis::{self, Outgoing};
+use crate::scrape::fetch::{FetchError, FetchPolicy, Fetcher};
+use crate::scrape::{ScrapeError, ScrapePlan, ScrapeStats, Scraper};
+use crate::shutdown::Shutdown;
+
+type ScrapeResult = Result<(Vec<Book>, ScrapeStats), ScrapeError>;
+
+/// Everything a cycle needs between cycles: clients, state, and the background refresh.
+pub struct Engine {
+    scraper: Scraper,
+    producer: Producer,
+    store: StateStore,
+    cursor: Cursor,
+    catalogue: Option<Snapshot>,
+    refresh: Option<JoinHandle<ScrapeResult>>,
+    last_refresh_started: Option<SystemTime>,
+    cycle: u64,
+}
+
+/// What one cycle did; the daemon turns it into the STATUS line and the summary log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CycleReport {
+    pub cycle: u64,
+    pub planned: usize,
+    pub sent: u32,
+    /// Index of the next book to send, and the catalogue size.
+    pub position: usize,
+    pub catalogue_len: usize,
+    pub sent_total: u64,
+    pub error: Option<String>,
+}
+
+impl CycleReport {
+    pub fn status_line(&self) -> String {
+        let mut s = format!(
+            "cycle {}: {}/{} sent, cursor {}/{}",
+            self.cycle, self.sent, self.planned, self.position, self.catalogue_len
+        );
+        if let Some(e) = &self.error {
+            s.push_str(&format!(", error: {e}"));
+        }
+        s
+    }
+}
+
+/// The engine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Http(#[from] FetchError),
+    #[error(transparent)]
+    State(#[from] crate::catalogue::StateFileError),
+}
+
+impl Engine {
+    /// Builds clients and loads the state directory. Problems with the state are reported
+    /// and survived; only an unusable state directory is an error.
+    pub async fn new(cfg: &Config) -> Result<Self, EngineError> {
+        let store = StateStore::new(&cfg.state.dir);
+        store.ensure_dir()?;
+        let loaded = store.load();
+        for problem in &loaded.problems {
+            tracing::warn!(state_dir = %store.dir().display(), "{problem}");
+        }
+        let cursor = loaded.cursor.unwrap_or_default();
+        if let Some(snap) = &loaded.catalogue {
+            tracing::info!(
+                books = snap.books.len(), scraped_at = %snap.scraped_at,
+                sent_total = cursor.sent_total, "state loaded"
+            );
+        }
+        Ok(Self {
+            scraper: scraper_for(cfg)?,
+            producer: producer_for(cfg).await,
+            store,
+            cursor,
+            catalogue: loaded.catalogue,
+            refresh: None,
+            last_refresh_started: None,
+            cycle: 0,
+        })
+    }
+
+    /// Applies a reloaded config (from the next cycle on): new clients, same cursor.
+    pub async fn reconfigure(&mut self, cfg: &Config) -> Result<(), EngineError> {
+        let store = StateStore::new(&cfg.state.dir);
+        store.ensure_dir()?;
+        self.scraper = scraper_for(cfg)?;
+        self.producer = producer_for(cfg).await;
+        self.store = store;
+        Ok(())
+    }
+
+    pub fn cursor(&self) -> &Cursor {
+        &self.cursor
+    }
+
+    /// Saves the cursor (it is also saved after every record; this is the final flush).
+    pub fn checkpoint(&self) {
+        if let Err(e) = self.store.save_cursor(&self.cursor) {
+            tracing::error!(error = %e, "cannot save the cursor");
+        }
+    }
+
+    /// Runs one cycle, sending no record due at or after `stop_by`.
+    pub async fn run_cycle(
+        &mut self,
+        cfg: &Config,
+        stop_by: Option<Instant>,
+        shutdown: &Shutdown,
+    ) -> CycleReport {
+        self.cycle += 1;
+        let mut report = CycleReport {
+            cycle: self.cycle,
+            ..CycleReport::default()
+        };
+        if let Err(e) = self.refresh_catalogue(cfg, stop_by).await {
+            report.error = Some(e);
+        }
+        let Some(snapshot) = &self.catalogue else {
+            report
+                .error
+                .get_or_insert_with(|| "no catalogue yet".to_owned());
+            return report;
+        };
+        let books = &snapshot.books;
+        let indices = cursor::plan(books, &self.cursor, cfg.stream.max_records as usize);
+        let records: Vec<Outgoing> = indices
+            .iter()
+            .map(|&i| {
+                let value = serde_json::to_value(&books[i]).unwrap_or_default();
+                kinesis::encode(
+                    &value,
+                    cfg.stream.record_delimiter,
+                    &cfg.kinesis.partition_key,
+                    books[i].key(),
+                )
+            })
+            .collect();
+        report.planned = records.len();
+        let (store, cursor) = (&self.store, &mut self.cursor);
+        let pacer = Pacer::new(Instant::now(), cfg.stream.interval);
+        let result = self
+            .producer
+            .send_paced(&records, pacer, stop_by, shutdown, |k, ack| {
+                cursor.advance(books, indices[k], &ack.sequence_number);
+                if let Err(e) = store.save_cursor(cursor) {
+                    tracing::error!(error = %e, "cannot save the cursor; a restart may resend records");
+                }
+            })
+            .await;
+        match result {
+            Ok(sent) => report.sent = sent,
+            Err((sent, e)) => {
+                report.sent = sent;
+                report.error = Some(e.to_string());
+            }
+        }
+        report.position = self.cursor.next_index(books);
+        report.catalogue_len = books.len();
+        report.sent_total = self.cursor.sent_total;
+        report
+    }
+
+    /// Takes a finished background scrape, starts a new one when the catalogue is older than
+    /// `[site] refresh`, and waits for it (until `stop_by`) only when there is no catalogue.
+    async fn refresh_catalogue(
+        &mut self,
+        cfg: &Config,
+        stop_by: Option<Instant>,
+    ) -> Result<(), String> {
+        let mut outcome = Ok(());
+        if self.refresh.as_ref().is_some_and(JoinHandle::is_finished) {
+            outcome = self.take_refresh().await;
+        }
+        if self.refresh.is_none() && self.refresh_due(cfg) {
+            let scraper = self.scraper.clone();
+            let plan = ScrapePlan {
+                site: cfg.site.base_url.clone(),
+                pages: (cfg.site.pages > 0).then_some(cfg.site.pages),
+                concurrency: cfg.site.concurrency,
+            };
+            tracing::info!(site = %plan.site, "catalogue refresh started");
+            self.last_refresh_started = Some(SystemTime::now());
+            self.refresh = Some(tokio::spawn(async move { scraper.scrape(&plan).await }));
+        }
+        if self.catalogue.is_none() && self.refresh.is_some() {
+            let wait = stop_by.map(|end| end.saturating_duration_since(Instant::now()));
+            let finished = match wait {
+                Some(d) => tokio::time::timeout(d, self.wait_refresh()).await.is_ok(),
+                None => {
+                    self.wait_refresh().await;
+                    true
+                }
+            };
+            outcome = if finished {
+                self.take_refresh().await
+            } else {
+                Err("first scrape still running at the end of the slot".to_owned())
+            };
+        }
+        outcome
+    }
+
+    async fn wait_refresh(&mut self) {
+        while self.refresh.as_ref().is_some_and(|h| !h.is_finished()) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn refresh_due(&self, cfg: &Config) -> bool {
+        let since = |t: SystemTime| SystemTime::now().duration_since(t).unwrap_or_default();
+        let catalogue_age = self
+            .catalogue
+            .as_ref()
+            .and_then(|s| humantime::parse_rfc3339(&s.scraped_at).ok())
+            .map(since);
+        let attempt_age = self.last_refresh_started.map(since);
+        // A failed refresh is retried after the same period, not every cycle.
+        let age = match (catalogue_age, attempt_age) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        age.is_none_or(|age| age >= cfg.site.refresh)
+    }
+
+    async fn take_refresh(&mut self) -> Result<(), String> {
+        let Some(handle) = self.refresh.take() else {
+            return Ok(());
+        };
+        let result = handle
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        match result {
+            Ok((books, stats)) => {
+                tracing::info!(
+                    books = books.len(),
+                    listing_pages = stats.listing_pages,
+                    requests = stats.requests,
+                    not_modified = stats.not_modified,
+                    product_failures = stats.product_failures,
+                    "catalogue refreshed"
+                );
+                let snapshot = Snapshot {
+                    scraped_at: crate::now_rfc3339(),
+                    site: String::new(),
+                    books,
+                };
+                if let Err(e) = self.store.save_catalogue(&snapshot) {
+                    tracing::error!(error = %e, "cannot save the catalogue snapshot");
+                }
+                self.catalogue = Some(snapshot);
+                Ok(())
+            }
+            Err(e) => {
+                match &self.catalogue {
+                    Some(s) => tracing::warn!(
+                        error = %e, scraped_at = %s.scraped_at,
+                        "scrape failed; streaming from the last good catalogue"
+                    ),
+                    None => {
+                        tracing::error!(error = %e, "scrape failed and there is no earlier catalogue")
+                    }
+                }
+                Err(format!("scrape failed: {e}"))
+            }
+        }
+    }
+}
+
+fn scraper_for(cfg: &Config) -> Result<Scraper, FetchError> {
+    Ok(Scraper::new(Fetcher::new(FetchPolicy {
+        request_timeout: cfg.site.request_timeout,
+        user_agent: cfg.site.user_agent.clone(),
+        attempts: cfg.site.attempts,
+        max_body_bytes: cfg.site.max_page_bytes,
+        ..FetchPolicy::default()
+    })?))
+}
+
+async fn producer_for(cfg: &Config) -> Producer {
+    let client = kinesis::client(
+        cfg.kinesis.region.as_deref(),
+        cfg.kinesis.endpoint_url.as_ref(),
+    )
+    .await;
+    Producer::new(
+        client,
+        cfg.kinesis.stream_name.clone(),
+        RetryPolicy::default(),
+    )
+}

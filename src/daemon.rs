@@ -1,0 +1,261 @@
+//! The long-running service: cron ticks from tokio-cron-scheduler, one cycle at a time (a tick
+//! that arrives while a cycle runs waits, it never overlaps), signals (TERM/INT stop, HUP
+//! reloads), and the systemd protocol. The watchdog is pinged from the task that runs the
+//! cycles, so a wedged worker stops the pings and systemd restarts the daemon.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_cron_scheduler::{Job, JobScheduler};
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::cycle::{CycleReport, Engine, EngineError};
+use crate::schedule::Schedule;
+use crate::shutdown::{Shutdown, Trigger};
+use crate::systemd::Notifier;
+
+/// How long a stop may wait for the in-flight put before abandoning it.
+const STOP_GRACE: Duration = Duration::from_secs(15);
+
+/// The daemon could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("scheduler: {0}")]
+    Scheduler(String),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error("cycle {cycle} failed: {message}")]
+    Cycle { cycle: u64, message: String },
+}
+
+/// `bookstream once`: one cycle with no slot limit, then exit.
+pub async fn once(cfg: Config, shutdown: Shutdown) -> Result<CycleReport, DaemonError> {
+    let mut engine = Engine::new(&cfg).await?;
+    let report = engine.run_cycle(&cfg, None, &shutdown).await;
+    engine.checkpoint();
+    log_report(&report, None);
+    match &report.error {
+        Some(message) => Err(DaemonError::Cycle {
+            cycle: report.cycle,
+            message: message.clone(),
+        }),
+        None => Ok(report),
+    }
+}
+
+/// The cron job: forwards each tick to the worker, dropping it when one is already queued.
+struct Ticks {
+    scheduler: JobScheduler,
+    job: Uuid,
+    tx: mpsc::Sender<()>,
+}
+
+impl Ticks {
+    async fn start(schedule: &Schedule) -> Result<(mpsc::Receiver<()>, Self), DaemonError> {
+        let err =
+            |e: tokio_cron_scheduler::JobSchedulerError| DaemonError::Scheduler(e.to_string());
+        let (tx, rx) = mpsc::channel(1);
+        let scheduler = JobScheduler::new().await.map_err(err)?;
+        let job = scheduler
+            .add(tick_job(schedule, tx.clone())?)
+            .await
+            .map_err(err)?;
+        scheduler.start().await.map_err(err)?;
+        Ok((rx, Self { scheduler, job, tx }))
+    }
+
+    async fn replace(&mut self, schedule: &Schedule) -> Result<(), DaemonError> {
+        let err =
+            |e: tokio_cron_scheduler::JobSchedulerError| DaemonError::Scheduler(e.to_string());
+        self.scheduler.remove(&self.job).await.map_err(err)?;
+        self.job = self
+            .scheduler
+            .add(tick_job(schedule, self.tx.clone())?)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn stop(mut self) {
+        let _ = self.scheduler.shutdown().await;
+    }
+}
+
+fn tick_job(schedule: &Schedule, tx: mpsc::Sender<()>) -> Result<Job, DaemonError> {
+    Job::new_async(schedule.expr(), move |_, _| {
+        let tx = tx.clone();
+        Box::pin(async move {
+            if tx.try_send(()).is_err() {
+                tracing::warn!("tick skipped: the previous cycle is still running");
+            }
+        })
+    })
+    .map_err(|e| DaemonError::Scheduler(e.to_string()))
+}
+
+/// The daemon's main loop. Returns after a clean stop (SIGTERM/SIGINT).
+pub async fn run(
+    path: PathBuf,
+    mut cfg: Config,
+    trigger: Trigger,
+    mut shutdown: Shutdown,
+) -> Result<(), DaemonError> {
+    let notifier = Notifier::new();
+    let mut engine = Engine::new(&cfg).await?;
+    let mut schedule =
+        Schedule::parse(&cfg.schedule.cron).map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+    let (mut ticks, mut job) = Ticks::start(&schedule).await?;
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!(signal = "SIGTERM", "stopping"),
+            _ = int.recv() => tracing::info!(signal = "SIGINT", "stopping"),
+        }
+        trigger.trigger();
+    });
+    let period = notifier.watchdog_period();
+    let mut watchdog = tokio::time::interval(period.unwrap_or(Duration::from_secs(3600)));
+    let mut pending: Option<Config> = None;
+
+    notifier.ready();
+    let waiting = format!(
+        "ready: cursor at record {} sent so far, next cycle {}",
+        engine.cursor().sent_total,
+        next_tick_text(&schedule)
+    );
+    notifier.status(&waiting);
+    tracing::info!(cron = schedule.expr(), stream = %cfg.kinesis.stream_name, site = %cfg.site.base_url, "daemon ready");
+
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.wait() => break,
+            _ = hup.recv() => {
+                if let Some(new) = reload(&path, &notifier) {
+                    if new.schedule.cron != schedule.expr() {
+                        schedule = Schedule::parse(&new.schedule.cron).map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+                        job.replace(&schedule).await?;
+                    }
+                    pending = Some(new);
+                }
+                notifier.ready();
+            }
+            _ = watchdog.tick(), if period.is_some() => notifier.watchdog(),
+            Some(()) = ticks.recv() => {
+                if let Some(new) = pending.take() {
+                    match engine.reconfigure(&new).await {
+                        Ok(()) => { cfg = new; tracing::info!("new configuration applied"); }
+                        Err(e) => tracing::error!(error = %e, "cannot apply the new configuration; keeping the old one"),
+                    }
+                }
+                let slot_end = schedule.next_after(Utc::now());
+                let stop_by = slot_end.map(|t| Instant::now() + (t - Utc::now()).to_std().unwrap_or_default());
+                notifier.status(&format!("cycle {}: streaming", engine_cycle_hint(&engine)));
+                let cycle = engine.run_cycle(&cfg, stop_by, &shutdown);
+                tokio::pin!(cycle);
+                let mut stop_deadline: Option<Instant> = None;
+                let mut stop_watch = shutdown.clone();
+                let report = loop {
+                    tokio::select! {
+                        r = &mut cycle => break Some(r),
+                        _ = watchdog.tick(), if period.is_some() => notifier.watchdog(),
+                        _ = hup.recv() => {
+                            if let Some(new) = reload(&path, &notifier) {
+                                pending = Some(new);
+                            }
+                            notifier.ready();
+                        }
+                        _ = stop_watch.wait(), if stop_deadline.is_none() => {
+                            notifier.stopping();
+                            stop_deadline = Some(Instant::now() + STOP_GRACE);
+                        }
+                        _ = sleep_until_opt(stop_deadline) => {
+                            tracing::warn!("in-flight put did not finish within the stop grace; abandoning it");
+                            break None;
+                        }
+                    }
+                };
+                if let Some(report) = report {
+                    log_report(&report, Some(&schedule));
+                    notifier.status(&format!("{}, next {}", report.status_line(), next_tick_text(&schedule)));
+                }
+                if pending.as_ref().is_some_and(|p| p.schedule.cron != schedule.expr()) {
+                    // Picked up mid-cycle: reschedule now that the cycle is over.
+                    if let Some(p) = &pending {
+                        schedule = Schedule::parse(&p.schedule.cron).map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+                        job.replace(&schedule).await?;
+                    }
+                }
+            }
+        }
+    }
+    notifier.stopping();
+    notifier.status("stopping: saving the cursor");
+    engine.checkpoint();
+    job.stop().await;
+    tracing::info!(
+        sent_total = engine.cursor().sent_total,
+        "stopped; cursor saved"
+    );
+    Ok(())
+}
+
+fn engine_cycle_hint(engine: &Engine) -> String {
+    format!("{} records sent so far", engine.cursor().sent_total)
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// SIGHUP: RELOADING, re-read and validate; an invalid file is logged and the old one kept.
+fn reload(path: &std::path::Path, notifier: &Notifier) -> Option<Config> {
+    notifier.reloading();
+    match Config::load(path) {
+        Ok(cfg) => {
+            tracing::info!(config = %path.display(), "configuration reloaded; applies from the next cycle");
+            Some(cfg)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reload rejected; keeping the running configuration");
+            notifier.status(&format!("reload rejected: {e}"));
+            None
+        }
+    }
+}
+
+fn next_tick_text(schedule: &Schedule) -> String {
+    schedule
+        .next_after(Utc::now())
+        .map(|t| t.format("%H:%M:%S").to_string())
+        .unwrap_or_else(|| "never".to_owned())
+}
+
+/// The one summary line per cycle.
+fn log_report(report: &CycleReport, schedule: Option<&Schedule>) {
+    let next = schedule.map(next_tick_text).unwrap_or_default();
+    match &report.error {
+        None => tracing::info!(
+            cycle = report.cycle, sent = report.sent, planned = report.planned,
+            position = report.position, catalogue = report.catalogue_len,
+            sent_total = report.sent_total, next = %next, "cycle finished"
+        ),
+        Some(e) => tracing::warn!(
+            cycle = report.cycle, sent = report.sent, planned = report.planned,
+            position = report.position, catalogue = report.catalogue_len,
+            sent_total = report.sent_total, next = %next, error = %e, "cycle finished with an error"
+        ),
+    }
+}

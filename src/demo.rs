@@ -1,0 +1,148 @@
+//! `bookstream demo`: the daemon's main job on a laptop, with no AWS account. Starts a
+//! moto_server (local Kinesis) and the project's generated test catalogue on 127.0.0.1, runs two
+//! cycles (scrape, then stream with the cursor carrying over), and reads the stream back.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::cli::DemoArgs;
+use crate::config::{Config, KinesisConfig, SiteConfig, StateConfig, StreamConfig};
+use crate::cycle::Engine;
+use crate::kinesis::{self, reader};
+use crate::shutdown::Shutdown;
+use crate::testsite;
+
+const STREAM: &str = "bookstream-demo";
+
+/// Why the demo could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(
+        "cannot start moto_server ({0}); install the local Kinesis emulator: pip install 'moto[server]==5.2.1'"
+    )]
+    MotoMissing(std::io::Error),
+    #[error("moto_server did not listen on {0} within 30 s")]
+    MotoTimeout(SocketAddr),
+    #[error("local port: {0}")]
+    Port(std::io::Error),
+    #[error("create the demo stream: {0}")]
+    CreateStream(String),
+    #[error(transparent)]
+    Engine(#[from] crate::cycle::EngineError),
+    #[error(transparent)]
+    Read(#[from] reader::ReadError),
+}
+
+fn free_addr() -> Result<SocketAddr, DemoError> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(DemoError::Port)
+}
+
+/// Starts moto_server and waits until it accepts connections. Killed when dropped.
+async fn start_moto() -> Result<(tokio::process::Child, SocketAddr), DemoError> {
+    let addr = free_addr()?;
+    let child = tokio::process::Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &addr.port().to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(DemoError::MotoMissing)?;
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok((child, addr));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(DemoError::MotoTimeout(addr))
+}
+
+/// Runs the demo; see the module doc.
+pub async fn run(args: DemoArgs, shutdown: Shutdown) -> Result<(), DemoError> {
+    let (_moto, moto_addr) = start_moto().await?;
+    let endpoint = Url::parse(&format!("http://{moto_addr}/"))
+        .map_err(|e| DemoError::CreateStream(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(DemoError::Port)?;
+    let site_addr = listener.local_addr().map_err(DemoError::Port)?;
+    let site = Arc::new(testsite::Site::generate(1000, 20));
+    tokio::spawn(testsite::serve(
+        listener,
+        testsite::Content::Generated(site),
+        testsite::ServeOptions::default(),
+    ));
+    let site_url = Url::parse(&format!("http://{site_addr}/"))
+        .map_err(|e| DemoError::CreateStream(e.to_string()))?;
+    eprintln!(
+        "demo: Kinesis emulator (moto) at {endpoint}, test catalogue (1000 books) at {site_url}"
+    );
+
+    let client = kinesis::client(Some("us-east-1"), Some(&endpoint)).await;
+    client
+        .create_stream()
+        .stream_name(STREAM)
+        .shard_count(1)
+        .send()
+        .await
+        .map_err(|e| DemoError::CreateStream(kinesis::describe(&e)))?;
+
+    let state_dir = std::env::temp_dir().join(format!("bookstream-demo-{}", std::process::id()));
+    let cfg = demo_config(site_url, endpoint, state_dir.clone(), &args);
+    let mut engine = Engine::new(&cfg).await?;
+    for _ in 0..2 {
+        if shutdown.is_set() {
+            break;
+        }
+        let report = engine.run_cycle(&cfg, None, &shutdown).await;
+        eprintln!("demo: {}", report.status_line());
+    }
+    engine.checkpoint();
+
+    let records = reader::read_all(&client, STREAM, reader::StartAt::TrimHorizon, None).await?;
+    println!(
+        "{} records in stream {STREAM} (read back from TRIM_HORIZON):",
+        records.len()
+    );
+    for r in &records {
+        let v: serde_json::Value = serde_json::from_slice(&r.data).unwrap_or_default();
+        println!(
+            "  {} {:>3}  upc={}  {}  {}  {}",
+            r.shard_id,
+            r.sequence_number,
+            v["upc"].as_str().unwrap_or("?"),
+            v["price"].as_str().unwrap_or("?"),
+            v["availability"].as_str().unwrap_or("?"),
+            v["title"].as_str().unwrap_or("?")
+        );
+    }
+    println!("state (cursor, catalogue) in {}", state_dir.display());
+    Ok(())
+}
+
+fn demo_config(site: Url, endpoint: Url, dir: PathBuf, args: &DemoArgs) -> Config {
+    Config {
+        site: SiteConfig {
+            base_url: site,
+            ..SiteConfig::default()
+        },
+        kinesis: KinesisConfig {
+            stream_name: STREAM.to_owned(),
+            region: Some("us-east-1".to_owned()),
+            endpoint_url: Some(endpoint),
+            partition_key: "{upc}".to_owned(),
+        },
+        stream: StreamConfig {
+            interval: args.interval,
+            max_records: args.records,
+            ..StreamConfig::default()
+        },
+        schedule: Default::default(),
+        state: StateConfig { dir },
+    }
+}

@@ -1,0 +1,123 @@
+//! Kinesis: building the client, the paced producer loop, and reading a stream back.
+//! Knows nothing of HTML; records arrive here as bytes with a partition key.
+
+pub mod pace;
+pub mod producer;
+pub mod reader;
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_kinesis::config::Region;
+use url::Url;
+
+use crate::config::Delimiter;
+
+/// Builds a client from the standard AWS chain (env, profile, IMDS on EC2), optionally with a
+/// fixed region and a local endpoint. The SDK's own retries are off: [`producer::Producer`]
+/// retries itself so that every attempt is logged and bounded.
+pub async fn client(region: Option<&str>, endpoint: Option<&Url>) -> aws_sdk_kinesis::Client {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .build(),
+        );
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region.to_owned()));
+    }
+    if let Some(endpoint) = endpoint {
+        loader = loader.endpoint_url(endpoint.as_str().trim_end_matches('/'));
+    }
+    aws_sdk_kinesis::Client::new(&loader.load().await)
+}
+
+/// One record ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    /// Compact JSON plus the configured delimiter.
+    pub data: Vec<u8>,
+    pub partition_key: String,
+    /// What the logs call this record (the UPC for books).
+    pub label: String,
+}
+
+/// Encodes one JSON object as a record: compact JSON, then the delimiter; the partition key is
+/// either fixed or, for `{field}`, that field of the object (falling back to `fallback`).
+pub fn encode(
+    value: &serde_json::Value,
+    delimiter: Delimiter,
+    partition_key: &str,
+    fallback: &str,
+) -> Outgoing {
+    let mut data = serde_json::to_vec(value).unwrap_or_default();
+    data.extend_from_slice(delimiter.bytes());
+    let field = |name: &str| match value.get(name) {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(v @ serde_json::Value::Number(_)) => Some(v.to_string()),
+        _ => None,
+    };
+    let key = match partition_key
+        .strip_prefix('{')
+        .and_then(|k| k.strip_suffix('}'))
+    {
+        Some(name) => field(name).unwrap_or_else(|| fallback.to_owned()),
+        None => partition_key.to_owned(),
+    };
+    let label = field("upc").unwrap_or_else(|| fallback.to_owned());
+    Outgoing {
+        data,
+        partition_key: truncate_key(key),
+        label,
+    }
+}
+
+/// Kinesis partition keys are 1..=256 Unicode characters.
+fn truncate_key(key: String) -> String {
+    if key.is_empty() {
+        return "bookstream".to_owned();
+    }
+    key.chars().take(256).collect()
+}
+
+/// The whole source chain of an SDK error, on one line (the SDK's Display alone says little).
+pub(crate) fn describe(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut src = err.source();
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_compact_json_with_the_configured_delimiter() {
+        let v = serde_json::json!({"title": "A", "price": "£1.00", "upc": "abc"});
+        let none = encode(&v, Delimiter::None, "No", "0");
+        assert_eq!(
+            String::from_utf8(none.data).unwrap(),
+            r#"{"title":"A","price":"£1.00","upc":"abc"}"#
+        );
+        assert_eq!(none.partition_key, "No");
+        let nl = encode(&v, Delimiter::Newline, "{upc}", "0");
+        assert!(nl.data.ends_with(b"}\n"));
+        assert_eq!(nl.partition_key, "abc");
+        assert_eq!(nl.label, "abc");
+    }
+
+    #[test]
+    fn missing_key_field_falls_back() {
+        let v = serde_json::json!({"title": "A"});
+        assert_eq!(encode(&v, Delimiter::None, "{upc}", "7").partition_key, "7");
+    }
+}

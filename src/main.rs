@@ -1,0 +1,80 @@
+//! The `bookstream` binary: parse the command line, set up logging and the runtime, run the
+//! subcommand, map its error to an exit status (78 = EX_CONFIG for configuration errors).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use bookstream::cli::{Cli, Command, normalise_legacy_args};
+use bookstream::commands::{self, CommandError};
+use bookstream::config::Config;
+use bookstream::{daemon, demo, shutdown};
+
+/// sysexits.h EX_CONFIG: systemd's RestartPreventExitStatus=78 stops a restart loop on it.
+const EX_CONFIG: u8 = 78;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_from(normalise_legacy_args(std::env::args_os()));
+    if matches!(cli.command, Command::Demo(_)) {
+        // SAFETY: no other thread exists yet. The demo talks only to its own local moto_server,
+        // which accepts any credentials; never reach for the user's real ones or IMDS.
+        unsafe {
+            std::env::set_var("AWS_ACCESS_KEY_ID", "demo");
+            std::env::set_var("AWS_SECRET_ACCESS_KEY", "demo");
+            std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+            std::env::remove_var("AWS_PROFILE");
+        }
+    }
+    bookstream::telemetry::init(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bookstream: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "bookstream failed");
+            eprintln!("bookstream: {e}");
+            match e {
+                CommandError::Config(_) => ExitCode::from(EX_CONFIG),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> Result<(), CommandError> {
+    let (trigger, shutdown) = shutdown::channel();
+    if let Command::Run(arg) = command {
+        // The daemon installs its own TERM/INT/HUP handlers.
+        let cfg = Config::load(&arg.config)?;
+        return Ok(daemon::run(arg.config, cfg, trigger, shutdown).await?);
+    }
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("interrupt received; stopping after the in-flight request");
+            trigger.trigger();
+        }
+    });
+    match command {
+        Command::Scrape(args) => commands::scrape(args).await,
+        Command::Stream(args) => commands::stream(args, shutdown).await,
+        Command::Tail(args) => commands::tail(args).await,
+        Command::CheckConfig(arg) => commands::check_config(&arg.config),
+        Command::TestSite(args) => commands::test_site(args, shutdown).await,
+        Command::Once(arg) => {
+            let cfg = Config::load(&arg.config)?;
+            daemon::once(cfg, shutdown).await?;
+            Ok(())
+        }
+        Command::Demo(args) => Ok(demo::run(args, shutdown).await?),
+        Command::Run(_) => unreachable!("handled above"),
+    }
+}

@@ -1,0 +1,259 @@
+//! HTML -> records, with no I/O: listing pages, product pages, and the merge into a [`Book`].
+//!
+//! Kept pure so it is tested on the real saved pages without any server.
+
+use scraper::{ElementRef, Html, Selector};
+use url::Url;
+
+use crate::catalogue::{Book, parse_money, rating_from_word};
+
+/// One `article.product_pod` of a listing page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListingItem {
+    pub title: String,
+    pub price: String,
+    pub star_word: String,
+    pub availability: String,
+    /// Absolute product URL, resolved against the listing page's own URL.
+    pub url: Url,
+}
+
+/// A parsed listing page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListingPage {
+    pub items: Vec<ListingItem>,
+    /// The "next" link, absolute; `None` on the last page.
+    pub next: Option<Url>,
+}
+
+/// What a product page adds to the listing.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProductDetails {
+    pub title: Option<String>,
+    pub upc: Option<String>,
+    pub product_type: Option<String>,
+    pub price_excl_tax: Option<String>,
+    pub price_incl_tax: Option<String>,
+    pub tax: Option<String>,
+    /// The Availability row, e.g. "In stock (22 available)".
+    pub availability: Option<String>,
+    pub review_count: Option<u32>,
+    pub category: Option<String>,
+}
+
+/// Why a page could not be read as what it should be.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ParseError {
+    #[error("{what} missing (selector `{selector}`)")]
+    Missing {
+        what: &'static str,
+        selector: &'static str,
+    },
+    #[error("bad link `{href}`: {reason}")]
+    BadLink { href: String, reason: String },
+}
+
+fn sel(s: &'static str) -> Selector {
+    // The selectors are literals in this file; a typo is a programming error caught by tests.
+    Selector::parse(s).unwrap_or_else(|e| panic!("selector `{s}` is invalid: {e}"))
+}
+
+fn text_of(el: ElementRef<'_>) -> String {
+    el.text()
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn missing(what: &'static str, selector: &'static str) -> ParseError {
+    ParseError::Missing { what, selector }
+}
+
+fn join(base: &Url, href: &str) -> Result<Url, ParseError> {
+    base.join(href).map_err(|e| ParseError::BadLink {
+        href: href.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Parses a listing page (`/catalogue/page-N.html` or the home page).
+pub fn parse_listing(html: &str, page_url: &Url) -> Result<ListingPage, ParseError> {
+    let doc = Html::parse_document(html);
+    let pod = sel("article.product_pod");
+    let link = sel("h3 a");
+    let price = sel("p.price_color");
+    let stars = sel("p.star-rating");
+    let avail = sel("p.availability");
+    let mut items = Vec::new();
+    for article in doc.select(&pod) {
+        let a = article
+            .select(&link)
+            .next()
+            .ok_or(missing("title link", "article.product_pod h3 a"))?;
+        let title = a
+            .value()
+            .attr("title")
+            .map(str::to_owned)
+            .unwrap_or_else(|| text_of(a));
+        let href = a
+            .value()
+            .attr("href")
+            .ok_or(missing("title href", "h3 a[href]"))?;
+        let price = article
+            .select(&price)
+            .next()
+            .map(text_of)
+            .ok_or(missing("price", "p.price_color"))?;
+        let star_word = article
+            .select(&stars)
+            .next()
+            .and_then(|p| {
+                p.value()
+                    .classes()
+                    .find(|c| rating_from_word(c).is_some())
+                    .map(str::to_owned)
+            })
+            .ok_or(missing("star rating", "p.star-rating"))?;
+        let availability = article
+            .select(&avail)
+            .next()
+            .map(|p| normalise_availability(&text_of(p)))
+            .unwrap_or_else(|| "In stock".to_owned());
+        items.push(ListingItem {
+            title,
+            price,
+            star_word,
+            availability,
+            url: join(page_url, href)?,
+        });
+    }
+    let next = match doc.select(&sel("li.next a")).next() {
+        Some(a) => Some(join(
+            page_url,
+            a.value()
+                .attr("href")
+                .ok_or(missing("next href", "li.next a[href]"))?,
+        )?),
+        None => None,
+    };
+    Ok(ListingPage { items, next })
+}
+
+/// "In stock (22 available)" -> "In stock"; anything mentioning "out of stock" -> "Out of stock".
+pub fn normalise_availability(text: &str) -> String {
+    if text.to_ascii_lowercase().contains("out of stock") || !text.contains("In stock") {
+        "Out of stock".to_owned()
+    } else {
+        "In stock".to_owned()
+    }
+}
+
+/// "In stock (22 available)" -> 22; "Out of stock" -> 0.
+pub fn stock_count(text: &str) -> Option<u32> {
+    if normalise_availability(text) == "Out of stock" {
+        return Some(0);
+    }
+    let start = text.find('(')? + 1;
+    text[start..].split_whitespace().next()?.parse().ok()
+}
+
+/// Parses a product page. Only the UPC row is required: it is the record's identity.
+pub fn parse_product(html: &str) -> Result<ProductDetails, ParseError> {
+    let doc = Html::parse_document(html);
+    let mut d = ProductDetails {
+        title: doc.select(&sel(".product_main h1")).next().map(text_of),
+        ..ProductDetails::default()
+    };
+    for row in doc.select(&sel("table.table-striped tr")) {
+        let (Some(th), Some(td)) = (row.select(&sel("th")).next(), row.select(&sel("td")).next())
+        else {
+            continue;
+        };
+        let value = Some(text_of(td));
+        match text_of(th).as_str() {
+            "UPC" => d.upc = value,
+            "Product Type" => d.product_type = value,
+            "Price (excl. tax)" => d.price_excl_tax = value,
+            "Price (incl. tax)" => d.price_incl_tax = value,
+            "Tax" => d.tax = value,
+            "Availability" => d.availability = value,
+            "Number of reviews" => d.review_count = value.and_then(|v| v.parse().ok()),
+            _ => {}
+        }
+    }
+    if d.upc.as_deref().is_none_or(str::is_empty) {
+        return Err(missing("UPC row", "table.table-striped tr th=UPC"));
+    }
+    d.category = doc.select(&sel("ul.breadcrumb li a")).nth(2).map(text_of);
+    Ok(d)
+}
+
+/// Builds the streamed record from the listing item and, when it could be fetched, the
+/// product page. Without details the book keeps what the listing gave.
+pub fn merge(item: &ListingItem, details: Option<&ProductDetails>, scraped_at: &str) -> Book {
+    let d = details.cloned().unwrap_or_default();
+    let availability = d
+        .availability
+        .as_deref()
+        .map(normalise_availability)
+        .unwrap_or_else(|| item.availability.clone());
+    Book {
+        title: item.title.clone(),
+        price: item.price.clone(),
+        num_reviews: item.star_word.clone(),
+        upc: d.upc,
+        availability,
+        price_gbp: parse_money(&item.price),
+        rating: rating_from_word(&item.star_word),
+        stock: d.availability.as_deref().and_then(stock_count),
+        category: d.category,
+        url: item.url.to_string(),
+        product_type: d.product_type,
+        price_excl_tax_gbp: d.price_excl_tax.as_deref().and_then(parse_money),
+        price_incl_tax_gbp: d.price_incl_tax.as_deref().and_then(parse_money),
+        tax_gbp: d.tax.as_deref().and_then(parse_money),
+        review_count: d.review_count,
+        scraped_at: scraped_at.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn availability_vocabulary_is_the_old_one() {
+        assert_eq!(
+            normalise_availability("In stock (22 available)"),
+            "In stock"
+        );
+        assert_eq!(normalise_availability("In stock"), "In stock");
+        assert_eq!(normalise_availability("Out of stock"), "Out of stock");
+        assert_eq!(stock_count("In stock (22 available)"), Some(22));
+        assert_eq!(stock_count("In stock (1 available)"), Some(1));
+        assert_eq!(stock_count("Out of stock"), Some(0));
+        assert_eq!(stock_count("In stock"), None);
+    }
+
+    #[test]
+    fn product_page_without_upc_is_an_error() {
+        let err = parse_product("<html><body><h1>x</h1></body></html>").unwrap_err();
+        assert!(err.to_string().contains("UPC"), "{err}");
+    }
+
+    #[test]
+    fn listing_without_next_link_is_the_last_page() {
+        let base = Url::parse("http://127.0.0.1/catalogue/page-50.html").unwrap();
+        let html = r#"<article class="product_pod"><p class="star-rating Two"></p>
+            <h3><a href="x_1/index.html" title="X &amp; Y">X...</a></h3>
+            <p class="price_color">£1.50</p></article>"#;
+        let page = parse_listing(html, &base).unwrap();
+        assert_eq!(page.next, None);
+        assert_eq!(page.items[0].title, "X & Y");
+        assert_eq!(
+            page.items[0].url.as_str(),
+            "http://127.0.0.1/catalogue/x_1/index.html"
+        );
+    }
+}

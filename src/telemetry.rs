@@ -1,0 +1,53 @@
+//! Logging: the systemd journal (native protocol, structured fields) when its socket exists,
+//! plain or JSON lines on stderr otherwise. One event per fact.
+
+use std::path::Path;
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::cli::LogFormat;
+
+const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+/// Default verbosity: our own info, and only warnings from the HTTP and AWS stacks, so that
+/// `journalctl -u bookstream -f` reads like the old log file without the noise.
+const DEFAULT_FILTER: &str = "info,aws_config=warn,aws_smithy_runtime=warn,aws_smithy_runtime_api=warn,hyper=warn,hyper_util=warn,reqwest=warn,rustls=warn,tokio_cron_scheduler=warn";
+
+/// Installs the global subscriber. `RUST_LOG` overrides the filter.
+pub fn init(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let use_journal = match format {
+        LogFormat::Journald => true,
+        LogFormat::Auto => {
+            std::env::var_os("JOURNAL_STREAM").is_some() && Path::new(JOURNAL_SOCKET).exists()
+        }
+        LogFormat::Text | LogFormat::Json => false,
+    };
+    if use_journal {
+        match tracing_journald::layer() {
+            Ok(layer) => {
+                let layer = layer
+                    .with_syslog_identifier("bookstream".to_owned())
+                    .with_field_prefix(None);
+                tracing_subscriber::registry()
+                    .with(filter)
+                    .with(layer)
+                    .init();
+                return;
+            }
+            Err(e) => eprintln!("bookstream: journald unavailable ({e}); logging to stderr"),
+        }
+    }
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    if format == LogFormat::Json {
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(fmt.json().flatten_event(true))
+            .init();
+    } else {
+        tracing_subscriber::registry().with(filter).with(fmt).init();
+    }
+}

@@ -1,0 +1,221 @@
+//! Test harness: real servers on 127.0.0.1 (moto_server, the project's test site) and the real
+//! `bookstream` binary as a child process. A missing server fails the test loudly.
+#![allow(dead_code)]
+
+pub mod fault_proxy;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_kinesis::types::ShardIteratorType;
+
+/// A free TCP port on 127.0.0.1 (bind to 0, read it, release it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("cannot bind 127.0.0.1:0")
+}
+
+/// The binary under test, with dummy AWS credentials and no way to reach IMDS or a profile.
+pub fn bookstream() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bookstream"));
+    cmd.env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("JOURNAL_STREAM")
+        .env("RUST_LOG", "info");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("BOOKSTREAM__") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// Runs the binary to completion.
+pub fn run(args: &[&str]) -> Output {
+    bookstream()
+        .args(args)
+        .output()
+        .expect("cannot run bookstream")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A child process killed on drop.
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A moto_server on a free loopback port.
+pub struct Moto {
+    _child: Reaped,
+    pub endpoint: String,
+    pub addr: std::net::SocketAddr,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("moto-{port}.log"));
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("moto log file"))
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "moto_server could not be started ({e}); install it: pip install 'moto[server]==5.2.1'"
+                )
+            });
+        let child = Reaped(child);
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen on {addr} within 30 s; see {}",
+                log.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Moto {
+            _child: child,
+            endpoint: format!("http://{addr}"),
+            addr,
+        }
+    }
+
+    pub fn client(&self) -> aws_sdk_kinesis::Client {
+        client_for(&self.endpoint)
+    }
+
+    pub async fn create_stream(&self, name: &str, shards: i32) {
+        self.client()
+            .create_stream()
+            .stream_name(name)
+            .shard_count(shards)
+            .send()
+            .await
+            .expect("CreateStream");
+    }
+
+    /// Every record of every shard, read back with GetShardIterator(TRIM_HORIZON) + GetRecords,
+    /// independently of the code under test.
+    pub async fn read_back(&self, stream: &str) -> Vec<Vec<u8>> {
+        let client = self.client();
+        let shards = client
+            .list_shards()
+            .stream_name(stream)
+            .send()
+            .await
+            .expect("ListShards")
+            .shards
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for shard in shards {
+            let mut it = client
+                .get_shard_iterator()
+                .stream_name(stream)
+                .shard_id(shard.shard_id)
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .expect("GetShardIterator")
+                .shard_iterator;
+            while let Some(i) = it {
+                let page = client
+                    .get_records()
+                    .shard_iterator(i)
+                    .send()
+                    .await
+                    .expect("GetRecords");
+                if page.records.is_empty() {
+                    break;
+                }
+                out.extend(page.records.into_iter().map(|r| r.data.into_inner()));
+                it = page.next_shard_iterator;
+            }
+        }
+        out
+    }
+}
+
+pub fn client_for(endpoint: &str) -> aws_sdk_kinesis::Client {
+    let conf = aws_sdk_kinesis::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_kinesis::Client::from_conf(conf)
+}
+
+/// `bookstream test-site` as a child process; its URL is read from its first stdout line.
+pub struct Site {
+    _child: Reaped,
+    pub url: String,
+}
+
+impl Site {
+    pub fn start(args: &[&str]) -> Site {
+        let mut child = bookstream()
+            .arg("test-site")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start bookstream test-site");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("test-site stdout");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected test-site banner: {line:?}"))
+            .to_owned();
+        Site {
+            _child: Reaped(child),
+            url,
+        }
+    }
+}
+
+/// A fresh scratch directory under the system temp dir.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "bookstream-test-{name}-{}-{}",
+        std::process::id(),
+        fastrand::u32(..)
+    ));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// JSON log lines (from `--log-format json`) whose message is `message`.
+pub fn events(stderr: &str, message: &str) -> Vec<serde_json::Value> {
+    stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == message)
+        .collect()
+}
