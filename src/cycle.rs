@@ -28,6 +28,8 @@ pub struct Engine {
     catalogue: Option<Snapshot>,
     refresh: Option<JoinHandle<ScrapeResult>>,
     last_refresh_started: Option<SystemTime>,
+    /// `[site] base_url`, recorded in snapshots.
+    site: String,
     cycle: u64,
 }
 
@@ -41,6 +43,9 @@ pub struct CycleReport {
     pub position: usize,
     pub catalogue_len: usize,
     pub sent_total: u64,
+    /// A refresh that failed while an older catalogue was used instead.
+    pub stale: Option<String>,
+    /// What stopped the cycle short: no catalogue at all, or a put that failed for good.
     pub error: Option<String>,
 }
 
@@ -50,6 +55,9 @@ impl CycleReport {
             "cycle {}: {}/{} sent, cursor {}/{}",
             self.cycle, self.sent, self.planned, self.position, self.catalogue_len
         );
+        if let Some(stale) = &self.stale {
+            s.push_str(&format!(", {stale}"));
+        }
         if let Some(e) = &self.error {
             s.push_str(&format!(", error: {e}"));
         }
@@ -91,6 +99,7 @@ impl Engine {
             catalogue: loaded.catalogue,
             refresh: None,
             last_refresh_started: None,
+            site: cfg.site.base_url.to_string(),
             cycle: 0,
         })
     }
@@ -102,7 +111,13 @@ impl Engine {
         self.scraper = scraper_for(cfg)?;
         self.producer = producer_for(cfg).await;
         self.store = store;
+        self.site = cfg.site.base_url.to_string();
         Ok(())
+    }
+
+    /// Cycles run since start.
+    pub fn cycles_run(&self) -> u64 {
+        self.cycle
     }
 
     pub fn cursor(&self) -> &Cursor {
@@ -124,19 +139,26 @@ impl Engine {
         shutdown: &Shutdown,
     ) -> CycleReport {
         self.cycle += 1;
+        tracing::info!(cycle = self.cycle, "cycle started");
         let mut report = CycleReport {
             cycle: self.cycle,
             ..CycleReport::default()
         };
-        if let Err(e) = self.refresh_catalogue(cfg, stop_by).await {
-            report.error = Some(e);
-        }
+        let refreshed = self.refresh_catalogue(cfg, stop_by).await;
         let Some(snapshot) = &self.catalogue else {
-            report
-                .error
-                .get_or_insert_with(|| "no catalogue yet".to_owned());
+            report.error = Some(
+                refreshed
+                    .err()
+                    .unwrap_or_else(|| "no catalogue yet".to_owned()),
+            );
             return report;
         };
+        if let Err(e) = refreshed {
+            report.stale = Some(format!(
+                "{e}; streaming from the catalogue of {}",
+                snapshot.scraped_at
+            ));
+        }
         let books = &snapshot.books;
         let indices = cursor::plan(books, &self.cursor, cfg.stream.max_records as usize);
         let records: Vec<Outgoing> = indices
@@ -177,7 +199,8 @@ impl Engine {
     }
 
     /// Takes a finished background scrape, starts a new one when the catalogue is older than
-    /// `[site] refresh`, and waits for it (until `stop_by`) only when there is no catalogue.
+    /// `[site] refresh`, and waits for it (until `stop_by`) only when there is no catalogue or
+    /// no slot (`once`).
     async fn refresh_catalogue(
         &mut self,
         cfg: &Config,
@@ -187,18 +210,8 @@ impl Engine {
         if self.refresh.as_ref().is_some_and(JoinHandle::is_finished) {
             outcome = self.take_refresh().await;
         }
-        if self.refresh.is_none() && self.refresh_due(cfg) {
-            let scraper = self.scraper.clone();
-            let plan = ScrapePlan {
-                site: cfg.site.base_url.clone(),
-                pages: (cfg.site.pages > 0).then_some(cfg.site.pages),
-                concurrency: cfg.site.concurrency,
-            };
-            tracing::info!(site = %plan.site, "catalogue refresh started");
-            self.last_refresh_started = Some(SystemTime::now());
-            self.refresh = Some(tokio::spawn(async move { scraper.scrape(&plan).await }));
-        }
-        if self.catalogue.is_none() && self.refresh.is_some() {
+        self.start_refresh_if_due(cfg);
+        if (self.catalogue.is_none() || stop_by.is_none()) && self.refresh.is_some() {
             let wait = stop_by.map(|end| end.saturating_duration_since(Instant::now()));
             let finished = match wait {
                 Some(d) => tokio::time::timeout(d, self.wait_refresh()).await.is_ok(),
@@ -216,6 +229,23 @@ impl Engine {
         outcome
     }
 
+    /// Starts a background scrape when the catalogue is older than `[site] refresh` (or
+    /// missing) and none is running. The daemon calls it at start so the first tick has data.
+    pub fn start_refresh_if_due(&mut self, cfg: &Config) {
+        if self.refresh.is_some() || !self.refresh_due(cfg) {
+            return;
+        }
+        let scraper = self.scraper.clone();
+        let plan = ScrapePlan {
+            site: cfg.site.base_url.clone(),
+            pages: (cfg.site.pages > 0).then_some(cfg.site.pages),
+            concurrency: cfg.site.concurrency,
+        };
+        tracing::info!(site = %plan.site, "catalogue refresh started");
+        self.last_refresh_started = Some(SystemTime::now());
+        self.refresh = Some(tokio::spawn(async move { scraper.scrape(&plan).await }));
+    }
+
     async fn wait_refresh(&mut self) {
         while self.refresh.as_ref().is_some_and(|h| !h.is_finished()) {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -229,13 +259,16 @@ impl Engine {
             .as_ref()
             .and_then(|s| humantime::parse_rfc3339(&s.scraped_at).ok())
             .map(since);
-        let attempt_age = self.last_refresh_started.map(since);
-        // A failed refresh is retried after the same period, not every cycle.
-        let age = match (catalogue_age, attempt_age) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        // Without a catalogue, try every cycle; with one, a failed refresh is retried after
+        // the same period, not every cycle.
+        let Some(catalogue_age) = catalogue_age else {
+            return true;
         };
-        age.is_none_or(|age| age >= cfg.site.refresh)
+        let age = self
+            .last_refresh_started
+            .map(since)
+            .map_or(catalogue_age, |a| a.min(catalogue_age));
+        age >= cfg.site.refresh
     }
 
     async fn take_refresh(&mut self) -> Result<(), String> {
@@ -257,7 +290,7 @@ impl Engine {
                 );
                 let snapshot = Snapshot {
                     scraped_at: crate::now_rfc3339(),
-                    site: String::new(),
+                    site: self.site.clone(),
                     books,
                 };
                 if let Err(e) = self.store.save_catalogue(&snapshot) {

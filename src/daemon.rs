@@ -127,8 +127,9 @@ pub async fn run(
     let mut pending: Option<Config> = None;
 
     notifier.ready();
+    engine.start_refresh_if_due(&cfg);
     let waiting = format!(
-        "ready: cursor at record {} sent so far, next cycle {}",
+        "ready: {} sent since the state was created, first cycle {}",
         engine.cursor().sent_total,
         next_tick_text(&schedule)
     );
@@ -159,7 +160,11 @@ pub async fn run(
                 }
                 let slot_end = schedule.next_after(Utc::now());
                 let stop_by = slot_end.map(|t| Instant::now() + (t - Utc::now()).to_std().unwrap_or_default());
-                notifier.status(&format!("cycle {}: streaming", engine_cycle_hint(&engine)));
+                notifier.status(&format!(
+                    "cycle {}: streaming, {} sent since the state was created",
+                    engine.cycles_run() + 1,
+                    engine.cursor().sent_total
+                ));
                 let cycle = engine.run_cycle(&cfg, stop_by, &shutdown);
                 tokio::pin!(cycle);
                 let mut stop_deadline: Option<Instant> = None;
@@ -209,10 +214,6 @@ pub async fn run(
     Ok(())
 }
 
-fn engine_cycle_hint(engine: &Engine) -> String {
-    format!("{} records sent so far", engine.cursor().sent_total)
-}
-
 async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
@@ -250,7 +251,8 @@ fn log_report(report: &CycleReport, schedule: Option<&Schedule>) {
         None => tracing::info!(
             cycle = report.cycle, sent = report.sent, planned = report.planned,
             position = report.position, catalogue = report.catalogue_len,
-            sent_total = report.sent_total, next = %next, "cycle finished"
+            sent_total = report.sent_total, next = %next,
+            stale = report.stale.as_deref().unwrap_or(""), "cycle finished"
         ),
         Some(e) => tracing::warn!(
             cycle = report.cycle, sent = report.sent, planned = report.planned,

@@ -1,6 +1,7 @@
 //! Logging: the systemd journal (native protocol, structured fields) when its socket exists,
 //! plain or JSON lines on stderr otherwise. One event per fact.
 
+use std::io::IsTerminal;
 use std::path::Path;
 
 use tracing_subscriber::EnvFilter;
@@ -41,7 +42,9 @@ pub fn init(format: LogFormat) {
             Err(e) => eprintln!("bookstream: journald unavailable ({e}); logging to stderr"),
         }
     }
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if format == LogFormat::Json {
         tracing_subscriber::registry()
             .with(filter)

@@ -187,7 +187,8 @@ impl Producer {
         let mut sent = 0u32;
         for (i, record) in records.iter().enumerate() {
             let k = i as u32;
-            if stop_by.is_some_and(|end| pacer.due(k) >= end) {
+            // Stop when the record is due past the slot, or the slot is already over (slow puts).
+            if stop_by.is_some_and(|end| pacer.due(k) >= end || Instant::now() >= end) {
                 break;
             }
             let mut watch = shutdown.clone();

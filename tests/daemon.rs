@@ -1,0 +1,505 @@
+//! `bookstream run` / `once` as systemd runs them: the real binary as a child process, a real
+//! NOTIFY_SOCKET datagram listener owned by the test, real signals, a real moto_server and the
+//! test site; the stream is read back at TRIM_HORIZON and checked for loss and duplicates.
+
+mod common;
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use bookstream::testsite::Site as Generated;
+use common::fault_proxy::{self, Fault, FaultPlan};
+use common::{Moto, Site, bookstream, scratch};
+
+/// Writes a daemon config for the test servers; `extra` is appended (later keys win in TOML
+/// only if in their own section, so callers pass whole `[section]` blocks they own).
+fn write_config(
+    dir: &Path,
+    site: &str,
+    endpoint: &str,
+    stream: &str,
+    stream_section: &str,
+) -> PathBuf {
+    let path = dir.join("bookstream.toml");
+    let text = format!(
+        r#"[site]
+base_url = "{site}"
+request_timeout = "5s"
+refresh = "1h"
+
+[kinesis]
+stream_name = "{stream}"
+region = "us-east-1"
+endpoint_url = "{endpoint}"
+
+{stream_section}
+
+[schedule]
+cron = "*/2 * * * * *"
+
+[state]
+dir = "{state}"
+"#,
+        state = dir.join("state").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const FAST: &str = "[stream]\ninterval = \"100ms\"\nmax_records = 10\n";
+
+fn spawn_daemon(config: &Path, notify: Option<&Path>, watchdog_usec: Option<u64>) -> Child {
+    let mut cmd = bookstream();
+    cmd.args([
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--log-format",
+        "json",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    if let Some(sock) = notify {
+        cmd.env("NOTIFY_SOCKET", sock);
+    }
+    if let Some(usec) = watchdog_usec {
+        cmd.env("WATCHDOG_USEC", usec.to_string());
+    }
+    cmd.spawn().expect("spawn bookstream run")
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} failed");
+}
+
+/// Waits for exit, returning (status, stderr).
+fn finish(child: Child) -> (std::process::ExitStatus, String) {
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Blocks until the stream holds at least `n` records (or panics after `within`).
+async fn wait_for_records(moto: &Moto, stream: &str, n: usize, within: Duration) -> usize {
+    let deadline = Instant::now() + within;
+    loop {
+        let have = moto.read_back(stream).await.len();
+        if have >= n {
+            return have;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {have} of {n} records after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// UPCs of the records read back.
+async fn upcs(moto: &Moto, stream: &str) -> Vec<String> {
+    moto.read_back(stream)
+        .await
+        .iter()
+        .map(|d| {
+            let v: serde_json::Value = serde_json::from_slice(d).unwrap();
+            v["upc"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// Checks `got` against the cyclic walk of `order`: returns the number of duplicates (a record
+/// repeated right after itself) and panics on any skipped or out-of-order book.
+fn check_walk(got: &[String], order: &[String]) -> usize {
+    let mut next = 0usize;
+    let mut dups = 0;
+    for (i, upc) in got.iter().enumerate() {
+        if *upc == order[next % order.len()] {
+            next += 1;
+        } else if next > 0 && *upc == order[(next - 1) % order.len()] {
+            dups += 1;
+        } else {
+            panic!(
+                "record {i} is {upc}, expected {} (or a repeat of the previous one): a book was skipped",
+                order[next % order.len()]
+            );
+        }
+    }
+    dups
+}
+
+fn truth(books: usize, per_page: usize) -> Vec<String> {
+    Generated::generate(books, per_page)
+        .books()
+        .iter()
+        .map(|b| b.upc.clone())
+        .collect()
+}
+
+/// A NOTIFY_SOCKET owned by the test; messages arrive on a channel.
+struct Notify {
+    path: PathBuf,
+    rx: mpsc::Receiver<String>,
+}
+
+impl Notify {
+    fn bind(dir: &Path) -> Notify {
+        let path = dir.join("notify.sock");
+        let sock = UnixDatagram::bind(&path).unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = sock.recv(&mut buf) {
+                if tx
+                    .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Notify { path, rx }
+    }
+
+    /// Waits for a message containing `needle`; returns it.
+    fn expect(&self, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(m) if m.contains(needle) => return m,
+                Ok(_) => continue,
+                Err(_) => panic!("no {needle:?} notification within {within:?}"),
+            }
+        }
+    }
+
+    fn count(&self, needle: &str, over: Duration) -> usize {
+        let deadline = Instant::now() + over;
+        let mut n = 0;
+        while let Ok(m) = self
+            .rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            n += usize::from(m.contains(needle));
+        }
+        n
+    }
+}
+
+#[tokio::test]
+async fn notify_protocol_ready_status_watchdog_reload_and_stop() {
+    let moto = Moto::start();
+    moto.create_stream("sd", 1).await;
+    let site = Site::start(&["--books", "30", "--per-page", "10"]);
+    let dir = scratch("notify");
+    let config = write_config(&dir, &site.url, &moto.endpoint, "sd", FAST);
+    let notify = Notify::bind(&dir);
+    let child = spawn_daemon(&config, Some(&notify.path), Some(1_000_000));
+
+    notify.expect("READY=1", Duration::from_secs(20));
+    let status = notify.expect("sent, cursor", Duration::from_secs(10));
+    assert!(
+        status.starts_with("STATUS=cycle 1: 10/10 sent, cursor 10/30, next "),
+        "{status}"
+    );
+    assert!(notify.count("WATCHDOG=1", Duration::from_millis(2500)) >= 3);
+
+    signal(&child, "HUP");
+    let reloading = notify.expect("RELOADING=1", Duration::from_secs(5));
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
+    notify.expect("READY=1", Duration::from_secs(5));
+
+    // An invalid new config is rejected and the daemon keeps running on the old one.
+    std::fs::write(
+        &config,
+        "[kinesis]\nstream_name = \"sd\"\n[stream]\ninterval = \"never\"\n",
+    )
+    .unwrap();
+    signal(&child, "HUP");
+    notify.expect("RELOADING=1", Duration::from_secs(5));
+    let rejected = notify.expect("reload rejected", Duration::from_secs(5));
+    assert!(rejected.contains("interval"), "{rejected}");
+    notify.expect("READY=1", Duration::from_secs(5));
+    notify.expect("sent, cursor", Duration::from_secs(10));
+
+    signal(&child, "TERM");
+    notify.expect("STOPPING=1", Duration::from_secs(10));
+    let (status, stderr) = finish(child);
+    assert!(status.success(), "{status:?}\n{stderr}");
+    assert!(dir.join("state/cursor.json").exists());
+}
+
+#[tokio::test]
+async fn consecutive_cycles_walk_the_whole_catalogue_without_loss_or_duplicates() {
+    let moto = Moto::start();
+    moto.create_stream("walk", 1).await;
+    let site = Site::start(&["--books", "25", "--per-page", "5"]);
+    let dir = scratch("walk");
+    let config = write_config(&dir, &site.url, &moto.endpoint, "walk", FAST);
+    let child = spawn_daemon(&config, None, None);
+    wait_for_records(&moto, "walk", 32, Duration::from_secs(40)).await;
+    signal(&child, "TERM");
+    let (status, stderr) = finish(child);
+    assert!(status.success(), "{stderr}");
+    let got = upcs(&moto, "walk").await;
+    assert_eq!(
+        check_walk(&got, &truth(25, 5)),
+        0,
+        "duplicates in a clean run"
+    );
+    assert!(got.len() > 25, "wrapped around the catalogue");
+    assert_eq!(
+        common::events(&stderr, "cycle finished with an error").len(),
+        0,
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn resumes_after_kill_9_and_sigterm_without_skipping_a_book() {
+    let moto = Moto::start();
+    moto.create_stream("kills", 1).await;
+    let site = Site::start(&["--books", "40", "--per-page", "10"]);
+    let dir = scratch("kills");
+    let config = write_config(&dir, &site.url, &moto.endpoint, "kills", FAST);
+    let kills = 5;
+    for _ in 0..kills {
+        let child = spawn_daemon(&config, None, None);
+        let ms = 1500 + fastrand::u64(..2500);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        signal(&child, "KILL");
+        finish(child);
+    }
+    // Then a graceful stop in the middle of a cycle, and a last run.
+    let child = spawn_daemon(&config, None, None);
+    wait_for_records(
+        &moto,
+        "kills",
+        moto.read_back("kills").await.len() + 3,
+        Duration::from_secs(20),
+    )
+    .await;
+    signal(&child, "TERM");
+    assert!(finish(child).0.success());
+    let before = moto.read_back("kills").await.len();
+    let child = spawn_daemon(&config, None, None);
+    wait_for_records(&moto, "kills", before + 12, Duration::from_secs(30)).await;
+    signal(&child, "TERM");
+    assert!(finish(child).0.success());
+
+    let got = upcs(&moto, "kills").await;
+    let dups = check_walk(&got, &truth(40, 10));
+    assert!(dups <= kills, "{dups} duplicates after {kills} kills");
+    eprintln!(
+        "kill -9 x{kills}: {} records, {dups} duplicates, 0 skipped",
+        got.len()
+    );
+}
+
+#[tokio::test]
+async fn slow_kinesis_never_overlaps_cycles_and_loses_nothing() {
+    let moto = Moto::start();
+    moto.create_stream("slow", 1).await;
+    let plan = FaultPlan {
+        target: "PutRecord".into(),
+        faults: vec![Fault::Delay(Duration::from_millis(600)); 200],
+    };
+    let (proxy, _) = fault_proxy::spawn(moto.addr, plan).await.unwrap();
+    let site = Site::start(&["--books", "20", "--per-page", "10"]);
+    let dir = scratch("slow");
+    let config = write_config(&dir, &site.url, &format!("http://{proxy}"), "slow", FAST);
+    let child = spawn_daemon(&config, None, None);
+    wait_for_records(&moto, "slow", 12, Duration::from_secs(40)).await;
+    signal(&child, "TERM");
+    let (status, stderr) = finish(child);
+    assert!(status.success(), "{stderr}");
+    assert_no_overlap(&stderr);
+    let got = upcs(&moto, "slow").await;
+    assert_eq!(check_walk(&got, &truth(20, 10)), 0);
+}
+
+#[tokio::test]
+async fn slow_site_delays_only_the_first_cycle_and_loses_nothing() {
+    let moto = Moto::start();
+    moto.create_stream("slowsite", 1).await;
+    let site = Site::start(&["--books", "20", "--per-page", "5", "--delay", "400ms"]);
+    let dir = scratch("slowsite");
+    let config = write_config(&dir, &site.url, &moto.endpoint, "slowsite", FAST);
+    let child = spawn_daemon(&config, None, None);
+    wait_for_records(&moto, "slowsite", 15, Duration::from_secs(40)).await;
+    signal(&child, "TERM");
+    let (status, stderr) = finish(child);
+    assert!(status.success(), "{stderr}");
+    assert_no_overlap(&stderr);
+    assert_eq!(check_walk(&upcs(&moto, "slowsite").await, &truth(20, 5)), 0);
+}
+
+/// Every "cycle started" comes after the previous cycle's "cycle finished".
+fn assert_no_overlap(stderr: &str) {
+    let mut open = false;
+    let mut cycles = 0;
+    for line in stderr.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        match v["message"].as_str() {
+            Some("cycle started") => {
+                assert!(
+                    !open,
+                    "a cycle started before the previous one finished:\n{stderr}"
+                );
+                open = true;
+                cycles += 1;
+            }
+            Some(m) if m.starts_with("cycle finished") => open = false,
+            _ => {}
+        }
+    }
+    assert!(cycles >= 2, "{stderr}");
+}
+
+#[tokio::test]
+async fn corrupt_state_is_reported_and_streaming_starts_fresh() {
+    let moto = Moto::start();
+    moto.create_stream("fresh", 1).await;
+    let site = Site::start(&["--books", "12", "--per-page", "6"]);
+    let dir = scratch("corrupt");
+    let config = write_config(
+        &dir,
+        &site.url,
+        &moto.endpoint,
+        "fresh",
+        "[stream]\ninterval = \"20ms\"\nmax_records = 5\n",
+    );
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    std::fs::write(dir.join("state/cursor.json"), b"{\"last_key\": 12").unwrap();
+    std::fs::write(dir.join("state/catalogue.json"), b"\x00\x01").unwrap();
+    let out = bookstream()
+        .args(["once", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cursor.json") && stderr.contains("starting fresh"),
+        "{stderr}"
+    );
+    assert!(dir.join("state/cursor.json.corrupt").exists());
+    let order = truth(12, 6);
+    assert_eq!(upcs(&moto, "fresh").await, order[..5].to_vec());
+
+    // A second `once` resumes from the saved cursor.
+    let out = bookstream()
+        .args(["once", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(upcs(&moto, "fresh").await, order[..10].to_vec());
+}
+
+#[test]
+fn a_config_error_at_start_exits_78_naming_file_and_key() {
+    let dir = scratch("cfg78");
+    let path = dir.join("broken.toml");
+    std::fs::write(
+        &path,
+        "[kinesis]\nstream_name = \"s\"\n[schedule]\ncron = \"0 * * * *\"\n",
+    )
+    .unwrap();
+    let out = bookstream()
+        .args(["run", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("broken.toml") && stderr.contains("schedule.cron"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_scrape_streams_from_the_last_good_catalogue_and_says_so() {
+    let moto = Moto::start();
+    moto.create_stream("stale", 1).await;
+    let dir = scratch("stale");
+    let section = "[stream]\ninterval = \"20ms\"\nmax_records = 4\n";
+    {
+        let site = Site::start(&["--books", "10", "--per-page", "5"]);
+        let config = write_config(&dir, &site.url, &moto.endpoint, "stale", section);
+        let out = bookstream()
+            .args(["once", "--config", config.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The site is gone now; the catalogue is due for refresh at once.
+    let dead = format!("http://127.0.0.1:{}/", common::free_port());
+    let config = write_config(&dir, &dead, &moto.endpoint, "stale", section);
+    let out = bookstream()
+        .args(["once", "--config", config.to_str().unwrap()])
+        .env("BOOKSTREAM__SITE__REFRESH", "0s")
+        .env("BOOKSTREAM__SITE__ATTEMPTS", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("scrape failed; streaming from the last good catalogue"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&dead), "the failing URL is named: {stderr}");
+    assert_eq!(check_walk(&upcs(&moto, "stale").await, &truth(10, 5)), 0);
+    assert_eq!(upcs(&moto, "stale").await.len(), 8);
+}
+
+#[tokio::test]
+async fn refreshes_use_conditional_requests() {
+    let moto = Moto::start();
+    moto.create_stream("cond", 1).await;
+    let site = Site::start(&["--books", "10", "--per-page", "5"]);
+    let dir = scratch("cond");
+    let config = write_config(
+        &dir,
+        &site.url,
+        &moto.endpoint,
+        "cond",
+        "[stream]\ninterval = \"50ms\"\nmax_records = 3\n",
+    );
+    let child = bookstream()
+        .args([
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--log-format",
+            "json",
+        ])
+        .env("BOOKSTREAM__SITE__REFRESH", "1s")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_records(&moto, "cond", 9, Duration::from_secs(30)).await;
+    signal(&child, "TERM");
+    let (status, stderr) = finish(child);
+    assert!(status.success(), "{stderr}");
+    let refreshes = common::events(&stderr, "catalogue refreshed");
+    assert!(refreshes.len() >= 2, "{stderr}");
+    assert_eq!(refreshes[0]["not_modified"], 0);
+    let later = &refreshes[refreshes.len() - 1];
+    assert_eq!(later["not_modified"], later["requests"], "{later}");
+    assert_eq!(later["books"], 10);
+}
