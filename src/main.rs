@@ -40,8 +40,13 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %e, "bookstream failed");
-            eprintln!("bookstream: {e}");
+            // One line on stderr; under systemd the "<3>" prefix files it at priority "err".
+            let prefix = if std::env::var_os("JOURNAL_STREAM").is_some() {
+                "<3>"
+            } else {
+                ""
+            };
+            eprintln!("{prefix}bookstream: {e}");
             match e {
                 CommandError::Config(_) => ExitCode::from(EX_CONFIG),
                 _ => ExitCode::FAILURE,

@@ -397,6 +397,36 @@ async fn corrupt_state_is_reported_and_streaming_starts_fresh() {
     assert!(dir.join("state/cursor.json.corrupt").exists());
     let order = truth(12, 6);
     assert_eq!(upcs(&moto, "fresh").await, order[..5].to_vec());
+    // Downstream tables read the old five keys first, in the old order, then the typed fields.
+    let first: serde_json::Value =
+        serde_json::from_slice(&moto.read_back("fresh").await[0]).unwrap();
+    let keys: Vec<&str> = first
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "title",
+            "price",
+            "num_reviews",
+            "upc",
+            "availability",
+            "price_gbp",
+            "rating",
+            "stock",
+            "category",
+            "url",
+            "product_type",
+            "price_excl_tax_gbp",
+            "price_incl_tax_gbp",
+            "tax_gbp",
+            "review_count",
+            "scraped_at"
+        ]
+    );
 
     // A second `once` resumes from the saved cursor.
     let out = bookstream()

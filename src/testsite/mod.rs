@@ -1,0 +1,29 @@
+//! The project's own copy of books.toscrape.com, for tests, demos and benchmarks.
+//!
+//! Nothing automated may touch the real site: it is a third party's service, it can change or
+//! go away, and a test that depends on it is neither repeatable nor fast. Instead
+//! [`Site::generate`] builds a deterministic full-size catalogue (1000 books, 50 listing pages
+//! by default) whose pages have the real site's HTML structure, and [`serve`] (or
+//! [`TestServer::start`]) puts it, or a directory of saved real pages, behind a real HTTP
+//! server on 127.0.0.1 with optional injected faults (delays, 429s, 5xx), so fetching,
+//! retrying and caching are exercised over real sockets.
+//!
+//! Layout: `generate` (the books, pure) and `words` (its vocabularies); `render` (path ->
+//! HTML, pure); `http` (request parsing and validators, pure); `content` (what is served);
+//! `server` (sockets, faults, counters).
+
+mod content;
+mod generate;
+mod http;
+mod listing;
+mod product;
+mod render;
+mod server;
+#[cfg(test)]
+mod tests;
+mod words;
+
+pub use content::{Content, LiveSite};
+pub use generate::{Site, SiteBook, rating_word, slugify};
+pub use render::{escape, truncate_words};
+pub use server::{ServeOptions, Stats, TestServer, serve};

@@ -1,0 +1,501 @@
+//! A fault-injecting HTTP/1.1 proxy in front of the Kinesis emulator.
+//!
+//! moto never fails, yet the producer's whole retry story (throttling, 5xx, a response lost
+//! after the record was written) needs failures to be tested. This proxy sits between the
+//! AWS SDK and moto_server and, following a [`FaultPlan`], answers some `PutRecord` calls
+//! itself with the errors Kinesis really sends, delays others, or forwards a call and then
+//! hangs up without answering, so the record exists upstream while the client saw a failure.
+//!
+//! Every other request (CreateStream, DescribeStreamSummary, GetRecords, ...) is forwarded
+//! untouched, so tests can set up and read back the stream through the same endpoint.
+//! Each forwarded request uses a fresh upstream connection, which keeps the proxy independent
+//! of the upstream's keep-alive behaviour; client connections are kept alive.
+
+#![allow(dead_code)]
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Longest message head accepted in either direction.
+const MAX_HEAD: usize = 64 * 1024;
+/// Largest body accepted in either direction (Kinesis caps a PutRecords call at 5 MiB).
+const MAX_BODY: usize = 16 * 1024 * 1024;
+/// JSON protocol media type of the Kinesis API.
+const AMZ_JSON: &str = "application/x-amz-json-1.1";
+
+/// Which requests to disturb, and how.
+#[derive(Debug, Clone, Default)]
+pub struct FaultPlan {
+    /// Only requests whose `X-Amz-Target` ends with this (e.g. "PutRecord", which does not
+    /// match "PutRecords") are matched; others are always forwarded. Empty matches all.
+    pub target: String,
+    /// Applied in order to the 1st, 2nd, ... matching request; once exhausted, matching
+    /// requests are forwarded normally.
+    pub faults: Vec<Fault>,
+}
+
+impl FaultPlan {
+    pub fn new(target: &str, faults: impl Into<Vec<Fault>>) -> FaultPlan {
+        FaultPlan {
+            target: target.to_string(),
+            faults: faults.into(),
+        }
+    }
+}
+
+/// What happens to one matching request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Forward normally.
+    Pass,
+    /// 400 `ProvisionedThroughputExceededException`, which the SDK treats as throttling.
+    Throttle,
+    /// 500 `InternalFailure`.
+    InternalFailure,
+    /// 503 `ServiceUnavailable`.
+    ServiceUnavailable,
+    /// Forward (so the record IS written), then close the client connection without
+    /// answering: the client cannot know whether its write happened.
+    DropResponse,
+    /// Forward after this delay. The request is forwarded even if the client gave up in the
+    /// meantime, as a slow server would still process it.
+    Delay(Duration),
+}
+
+/// What the proxy did, for assertions.
+#[derive(Debug, Default)]
+pub struct ProxyStats {
+    requests: AtomicU64,
+    matched: AtomicU64,
+    forwarded: AtomicU64,
+    throttled: AtomicU64,
+    internal_failures: AtomicU64,
+    unavailable: AtomicU64,
+    dropped: AtomicU64,
+    delayed: AtomicU64,
+    upstream_errors: AtomicU64,
+}
+
+impl ProxyStats {
+    /// All requests received, matching or not.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+    /// Requests whose target matched the plan (each consumes one fault, if any are left).
+    pub fn matched(&self) -> u64 {
+        self.matched.load(Ordering::SeqCst)
+    }
+    /// Requests sent upstream (including dropped and delayed ones).
+    pub fn forwarded(&self) -> u64 {
+        self.forwarded.load(Ordering::SeqCst)
+    }
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(Ordering::SeqCst)
+    }
+    pub fn internal_failures(&self) -> u64 {
+        self.internal_failures.load(Ordering::SeqCst)
+    }
+    pub fn unavailable(&self) -> u64 {
+        self.unavailable.load(Ordering::SeqCst)
+    }
+    /// Responses withheld by [`Fault::DropResponse`].
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::SeqCst)
+    }
+    pub fn delayed(&self) -> u64 {
+        self.delayed.load(Ordering::SeqCst)
+    }
+    /// Forwards that failed (upstream unreachable or broken); the client got a 502.
+    pub fn upstream_errors(&self) -> u64 {
+        self.upstream_errors.load(Ordering::SeqCst)
+    }
+    /// All faults injected (everything but [`Fault::Pass`] and plan exhaustion).
+    pub fn injected(&self) -> u64 {
+        self.throttled()
+            + self.internal_failures()
+            + self.unavailable()
+            + self.dropped()
+            + self.delayed()
+    }
+}
+
+/// Starts the proxy on 127.0.0.1 (free port) in front of `upstream`; it runs until the test's
+/// runtime shuts down. Point the SDK's endpoint URL at `http://{returned address}`.
+pub async fn spawn(
+    upstream: SocketAddr,
+    plan: FaultPlan,
+) -> io::Result<(SocketAddr, Arc<ProxyStats>)> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    let stats = Arc::new(ProxyStats::default());
+    let shared = Arc::new(Shared {
+        upstream,
+        plan,
+        stats: Arc::clone(&stats),
+    });
+    tokio::spawn(async move {
+        loop {
+            // A failed accept concerns one connection; the proxy keeps going.
+            if let Ok((client, _)) = listener.accept().await {
+                let _ = client.set_nodelay(true);
+                tokio::spawn(client_connection(client, Arc::clone(&shared)));
+            }
+        }
+    });
+    Ok((addr, stats))
+}
+
+struct Shared {
+    upstream: SocketAddr,
+    plan: FaultPlan,
+    stats: Arc<ProxyStats>,
+}
+
+/// One HTTP message with its body already de-framed.
+struct Message {
+    /// Request line or status line.
+    start: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Message {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn has_token(&self, name: &str, token: &str) -> bool {
+        self.header(name)
+            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    }
+
+    /// Serialises with a Content-Length body and our own connection handling.
+    fn to_bytes(&self, connection: &str) -> Vec<u8> {
+        let mut head = format!("{}\r\n", self.start);
+        for (name, value) in &self.headers {
+            if !is_hop_by_hop(name) && !name.eq_ignore_ascii_case("content-length") {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
+        }
+        head.push_str(&format!(
+            "Content-Length: {}\r\nConnection: {connection}\r\n\r\n",
+            self.body.len()
+        ));
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes
+    }
+}
+
+/// Headers that describe one connection and must not be passed through a proxy.
+fn is_hop_by_hop(name: &str) -> bool {
+    [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+    ]
+    .iter()
+    .any(|hop| name.eq_ignore_ascii_case(hop))
+}
+
+async fn client_connection(mut client: TcpStream, shared: Arc<Shared>) {
+    let mut buf = Vec::new();
+    // Any error ends this connection only; the client sees it closed.
+    while let Ok(Some(request)) = read_request(&mut client, &mut buf).await {
+        let keep_alive =
+            !request.has_token("connection", "close") && !request.start.ends_with("HTTP/1.0");
+        let Some(response) = handle(&shared, &request).await else {
+            return;
+        };
+        let connection = if keep_alive { "keep-alive" } else { "close" };
+        if client
+            .write_all(&response.to_bytes(connection))
+            .await
+            .is_err()
+            || !keep_alive
+        {
+            return;
+        }
+    }
+}
+
+/// The response to send, or `None` to hang up without one.
+async fn handle(shared: &Shared, request: &Message) -> Option<Message> {
+    let stats = &shared.stats;
+    stats.requests.fetch_add(1, Ordering::SeqCst);
+    let target = request.header("x-amz-target").unwrap_or_default();
+    let fault = if target.ends_with(&shared.plan.target) {
+        let index = stats.matched.fetch_add(1, Ordering::SeqCst) as usize;
+        shared
+            .plan
+            .faults
+            .get(index)
+            .cloned()
+            .unwrap_or(Fault::Pass)
+    } else {
+        Fault::Pass
+    };
+    match fault {
+        Fault::Pass => Some(forward(shared, request).await),
+        Fault::Throttle => {
+            stats.throttled.fetch_add(1, Ordering::SeqCst);
+            Some(aws_error(
+                400,
+                "ProvisionedThroughputExceededException",
+                Some("Rate exceeded for shard"),
+            ))
+        }
+        Fault::InternalFailure => {
+            stats.internal_failures.fetch_add(1, Ordering::SeqCst);
+            Some(aws_error(500, "InternalFailure", None))
+        }
+        Fault::ServiceUnavailable => {
+            stats.unavailable.fetch_add(1, Ordering::SeqCst);
+            Some(aws_error(503, "ServiceUnavailable", None))
+        }
+        Fault::DropResponse => {
+            stats.dropped.fetch_add(1, Ordering::SeqCst);
+            forward(shared, request).await;
+            None
+        }
+        Fault::Delay(delay) => {
+            stats.delayed.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(delay).await;
+            Some(forward(shared, request).await)
+        }
+    }
+}
+
+/// Sends `request` upstream on a fresh connection and returns its response, or a 502 if the
+/// upstream could not be reached or answered garbage.
+async fn forward(shared: &Shared, request: &Message) -> Message {
+    shared.stats.forwarded.fetch_add(1, Ordering::SeqCst);
+    match exchange_upstream(shared.upstream, request).await {
+        Ok(response) => response,
+        Err(e) => {
+            shared.stats.upstream_errors.fetch_add(1, Ordering::SeqCst);
+            let message = format!("fault proxy: upstream {}: {e}", shared.upstream);
+            aws_error(502, "BadGateway", Some(&message))
+        }
+    }
+}
+
+async fn exchange_upstream(upstream: SocketAddr, request: &Message) -> io::Result<Message> {
+    let mut stream = TcpStream::connect(upstream).await?;
+    stream.set_nodelay(true)?;
+    stream.write_all(&request.to_bytes("close")).await?;
+    let head_request = request.start.starts_with("HEAD ");
+    let mut buf = Vec::new();
+    loop {
+        let (start, headers) = read_head(&mut stream, &mut buf)
+            .await?
+            .ok_or_else(|| invalid("upstream closed before answering"))?;
+        let status: u16 = start
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| invalid("bad status line from upstream"))?;
+        let mut response = Message {
+            start,
+            headers,
+            body: Vec::new(),
+        };
+        if (100..200).contains(&status) {
+            continue; // interim response; the real one follows
+        }
+        if !(head_request || status == 204 || status == 304) {
+            response.body = read_body(&mut stream, &mut buf, &response, true).await?;
+        }
+        return Ok(response);
+    }
+}
+
+/// An error answered the way Kinesis answers it: JSON body with `__type`, the type again in
+/// `x-amzn-ErrorType`, and a request id the SDK can log.
+fn aws_error(status: u16, kind: &str, message: Option<&str>) -> Message {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    let reason = match status {
+        400 => "Bad Request",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        _ => "Service Unavailable",
+    };
+    let body = match message {
+        Some(message) => format!(
+            "{{\"__type\":\"{kind}\",\"message\":\"{}\"}}",
+            message.replace(['"', '\\'], "'")
+        ),
+        None => format!("{{\"__type\":\"{kind}\"}}"),
+    };
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    Message {
+        start: format!("HTTP/1.1 {status} {reason}"),
+        headers: vec![
+            ("Content-Type".to_string(), AMZ_JSON.to_string()),
+            ("x-amzn-ErrorType".to_string(), kind.to_string()),
+            (
+                "x-amzn-RequestId".to_string(),
+                format!("fa017000-0000-4000-8000-{id:012x}"),
+            ),
+        ],
+        body: body.into_bytes(),
+    }
+}
+
+/// Reads the next request; `None` when the client closed between requests.
+async fn read_request(client: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Option<Message>> {
+    let Some((start, headers)) = read_head(client, buf).await? else {
+        return Ok(None);
+    };
+    let mut request = Message {
+        start,
+        headers,
+        body: Vec::new(),
+    };
+    if request.has_token("expect", "100-continue") {
+        client.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+    }
+    request.body = read_body(client, buf, &request, false).await?;
+    Ok(Some(request))
+}
+
+/// Reads a head from `stream` into `buf` and removes it from `buf`.
+async fn read_head(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+) -> io::Result<Option<(String, Vec<(String, String)>)>> {
+    let len = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(invalid("message head too long"));
+        }
+        if stream.read_buf(buf).await? == 0 {
+            return if buf.is_empty() {
+                Ok(None)
+            } else {
+                Err(io::ErrorKind::UnexpectedEof.into())
+            };
+        }
+    };
+    let head = String::from_utf8(buf.drain(..len).collect())
+        .map_err(|_| invalid("message head is not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let start = lines.next().unwrap_or_default().to_string();
+    let mut headers = Vec::new();
+    for line in lines.filter(|line| !line.is_empty()) {
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| invalid("header line without a colon"))?;
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    Ok(Some((start, headers)))
+}
+
+/// Reads the body framed by `message`'s headers: chunked, Content-Length, or (for a response
+/// only, `until_eof`) everything up to the close.
+async fn read_body(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    message: &Message,
+    until_eof: bool,
+) -> io::Result<Vec<u8>> {
+    if message.has_token("transfer-encoding", "chunked") {
+        loop {
+            if let Some((body, used)) = decode_chunked(buf)? {
+                buf.drain(..used);
+                return Ok(body);
+            }
+            fill(stream, buf).await?;
+        }
+    }
+    let len = match message.header("content-length") {
+        Some(len) => len
+            .parse::<usize>()
+            .map_err(|_| invalid("bad Content-Length"))?,
+        None if until_eof => {
+            while stream.read_buf(buf).await? > 0 {
+                if buf.len() > MAX_BODY {
+                    return Err(invalid("body too large"));
+                }
+            }
+            return Ok(std::mem::take(buf));
+        }
+        None => 0,
+    };
+    if len > MAX_BODY {
+        return Err(invalid("body too large"));
+    }
+    while buf.len() < len {
+        fill(stream, buf).await?;
+    }
+    Ok(buf.drain(..len).collect())
+}
+
+/// Reads more bytes, failing on a close in the middle of a message.
+async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<()> {
+    if buf.len() > MAX_BODY + MAX_HEAD {
+        return Err(invalid("body too large"));
+    }
+    if stream.read_buf(buf).await? == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
+}
+
+/// Decodes a complete chunked body at the start of `data`: `(body, bytes used)`, or `None`
+/// if more bytes are needed. Chunk extensions and trailers are accepted and dropped.
+fn decode_chunked(data: &[u8]) -> io::Result<Option<(Vec<u8>, usize)>> {
+    let mut body = Vec::new();
+    let mut at = 0;
+    loop {
+        let Some(line_end) = find_crlf(&data[at..]) else {
+            return Ok(None);
+        };
+        let line = std::str::from_utf8(&data[at..at + line_end])
+            .map_err(|_| invalid("bad chunk size line"))?;
+        let size_text = line.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
+        at += line_end + 2;
+        if size == 0 {
+            // Trailers end with an empty line.
+            loop {
+                let Some(end) = find_crlf(&data[at..]) else {
+                    return Ok(None);
+                };
+                at += end + 2;
+                if end == 0 {
+                    return Ok(Some((body, at)));
+                }
+            }
+        }
+        if data.len() < at + size + 2 {
+            return Ok(None);
+        }
+        body.extend_from_slice(&data[at..at + size]);
+        at += size + 2;
+    }
+}
+
+fn find_crlf(data: &[u8]) -> Option<usize> {
+    data.windows(2).position(|w| w == b"\r\n")
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
+}
