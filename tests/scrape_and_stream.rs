@@ -115,6 +115,44 @@ fn compact(v: &serde_json::Value) -> Vec<u8> {
     serde_json::to_vec(v).unwrap()
 }
 
+/// `n` small records whose UPCs are `{prefix}0`, `{prefix}1`, ...
+fn records(prefix: &str, n: usize) -> Vec<serde_json::Value> {
+    (0..n)
+        .map(|i| serde_json::json!({"upc": format!("{prefix}{i}")}))
+        .collect()
+}
+
+/// Writes `records` to a file and runs `bookstream stream` on it (JSON logs) against
+/// `endpoint`, off the async runtime so an in-process fault proxy keeps serving.
+async fn stream_records(
+    stream: &str,
+    interval: &str,
+    records: &[serde_json::Value],
+    endpoint: &str,
+) -> std::process::Output {
+    let file = scratch(stream).join("records.json");
+    std::fs::write(&file, serde_json::to_vec(records).unwrap()).unwrap();
+    let args: Vec<String> = [
+        "--log-format",
+        "json",
+        "stream",
+        "--stream-name",
+        stream,
+        "--interval",
+        interval,
+        "--json-file",
+        file.to_str().unwrap(),
+        "--endpoint-url",
+        endpoint,
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    tokio::task::spawn_blocking(move || run(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn stream_puts_each_record_as_compact_json_and_they_read_back_in_order() {
     let moto = Moto::start();
@@ -258,29 +296,8 @@ async fn throttling_and_server_errors_are_retried_without_losing_a_record() {
         ],
     };
     let (proxy, stats) = fault_proxy::spawn(moto.addr, plan).await.unwrap();
-    let records: Vec<serde_json::Value> = (0..6)
-        .map(|i| serde_json::json!({"upc": format!("r{i}")}))
-        .collect();
-    let file = scratch("faults").join("r.json");
-    std::fs::write(&file, serde_json::to_vec(&records).unwrap()).unwrap();
-    let endpoint = format!("http://{proxy}");
-    let output = tokio::task::spawn_blocking(move || {
-        run(&[
-            "stream",
-            "--stream-name",
-            "faulty",
-            "--interval",
-            "10ms",
-            "--json-file",
-            file.to_str().unwrap(),
-            "--endpoint-url",
-            &endpoint,
-            "--log-format",
-            "json",
-        ])
-    })
-    .await
-    .unwrap();
+    let records = records("r", 6);
+    let output = stream_records("faulty", "10ms", &records, &format!("http://{proxy}")).await;
     assert!(output.status.success(), "{}", stderr(&output));
     let got = moto.read_back("faulty").await;
     assert_eq!(got, records.iter().map(compact).collect::<Vec<_>>());
@@ -297,27 +314,8 @@ async fn a_lost_response_duplicates_at_most_that_record_and_loses_none() {
         faults: vec![Fault::Pass, Fault::DropResponse],
     };
     let (proxy, _) = fault_proxy::spawn(moto.addr, plan).await.unwrap();
-    let records: Vec<serde_json::Value> = (0..4)
-        .map(|i| serde_json::json!({"upc": format!("r{i}")}))
-        .collect();
-    let file = scratch("lossy").join("r.json");
-    std::fs::write(&file, serde_json::to_vec(&records).unwrap()).unwrap();
-    let endpoint = format!("http://{proxy}");
-    let output = tokio::task::spawn_blocking(move || {
-        run(&[
-            "stream",
-            "--stream-name",
-            "lossy",
-            "--interval",
-            "10ms",
-            "--json-file",
-            file.to_str().unwrap(),
-            "--endpoint-url",
-            &endpoint,
-        ])
-    })
-    .await
-    .unwrap();
+    let records = records("r", 4);
+    let output = stream_records("lossy", "10ms", &records, &format!("http://{proxy}")).await;
     assert!(output.status.success(), "{}", stderr(&output));
     let got = moto.read_back("lossy").await;
     let r: Vec<Vec<u8>> = records.iter().map(compact).collect();
@@ -345,29 +343,13 @@ async fn slow_puts_do_not_push_the_schedule_back() {
         faults: vec![Fault::Delay(Duration::from_millis(150)); 12],
     };
     let (proxy, _) = fault_proxy::spawn(moto.addr, plan).await.unwrap();
-    let records: Vec<serde_json::Value> = (0..12)
-        .map(|i| serde_json::json!({"upc": format!("p{i}")}))
-        .collect();
-    let file = scratch("paced").join("r.json");
-    std::fs::write(&file, serde_json::to_vec(&records).unwrap()).unwrap();
-    let endpoint = format!("http://{proxy}");
-    let output = tokio::task::spawn_blocking(move || {
-        run(&[
-            "stream",
-            "--stream-name",
-            "paced",
-            "--interval",
-            "250ms",
-            "--json-file",
-            file.to_str().unwrap(),
-            "--endpoint-url",
-            &endpoint,
-            "--log-format",
-            "json",
-        ])
-    })
-    .await
-    .unwrap();
+    let output = stream_records(
+        "paced",
+        "250ms",
+        &records("p", 12),
+        &format!("http://{proxy}"),
+    )
+    .await;
     assert!(output.status.success(), "{}", stderr(&output));
     let sends = events(&stderr(&output), "record sent");
     assert_eq!(sends.len(), 12);
