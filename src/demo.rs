@@ -90,7 +90,7 @@ pub async fn run(args: DemoArgs, shutdown: Shutdown) -> Result<(), DemoError> {
         .shard_count(1)
         .send()
         .await
-        .map_err(|e| DemoError::CreateStream(kinesis::describe(&e)))?;
+        .map_err(|e| DemoError::CreateStream(crate::error_chain(&e)))?;
 
     let state_dir = std::env::temp_dir().join(format!("bookstream-demo-{}", std::process::id()));
     let cfg = demo_config(site_url, endpoint, state_dir.clone(), &args);

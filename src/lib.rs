@@ -4,6 +4,7 @@
 //! Data flows one way: config -> scrape -> catalogue -> cursor -> kinesis. Lower modules never
 //! import higher ones: `scrape` knows nothing of Kinesis, `kinesis` nothing of HTML.
 
+pub mod backoff;
 pub mod catalogue;
 pub mod cli;
 pub mod commands;
@@ -23,4 +24,16 @@ pub mod testsite;
 /// The current time as RFC 3339 UTC with seconds, e.g. "2026-11-25T12:05:00Z".
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// An error and all its sources on one line (the AWS SDK's and reqwest's own Display say little).
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut src = err.source();
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
 }

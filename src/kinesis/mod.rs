@@ -84,18 +84,6 @@ fn truncate_key(key: String) -> String {
     key.chars().take(256).collect()
 }
 
-/// The whole source chain of an SDK error, on one line (the SDK's Display alone says little).
-pub(crate) fn describe(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut src = err.source();
-    while let Some(s) = src {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        src = s.source();
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

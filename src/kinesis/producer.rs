@@ -120,8 +120,7 @@ impl Producer {
                     message,
                 });
             }
-            let delay =
-                crate::scrape::fetch::backoff(self.policy.base, attempt).min(self.policy.max);
+            let delay = crate::backoff::delay(self.policy.base, attempt).min(self.policy.max);
             tracing::warn!(
                 stream = %self.stream, upc = %record.label, attempt, error = %message,
                 retry_in_ms = delay.as_millis() as u64, "put failed; retrying"
@@ -166,7 +165,7 @@ impl Producer {
             }
             // Dispatch failures, timeouts and unreadable responses: the record may or may not
             // have been written; retrying can duplicate it but never loses it.
-            _ => Failure::Retry(super::describe(&err)),
+            _ => Failure::Retry(crate::error_chain(&err)),
         }
     }
 

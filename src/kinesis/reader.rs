@@ -43,7 +43,7 @@ pub async fn read_all(
     let api = |op, e: &dyn std::error::Error| ReadError::Api {
         op,
         stream: stream.to_owned(),
-        message: super::describe(e),
+        message: crate::error_chain(e),
     };
     let shards = client
         .list_shards()

@@ -67,8 +67,10 @@ pub enum FetchError {
     },
     #[error("GET {url}: body larger than the {limit}-byte cap")]
     TooLarge { url: Url, limit: usize },
-    #[error("cannot build the HTTP client: {0}")]
-    Client(reqwest::Error),
+    #[error(
+        "cannot build the HTTP client ({0}); TLS needs the system CA certificates (package ca-certificates)"
+    )]
+    Client(String),
 }
 
 /// The scraper's HTTP client. Cheap to clone (the connection pool is shared).
@@ -92,7 +94,7 @@ impl Fetcher {
             .connect_timeout(policy.request_timeout)
             .pool_max_idle_per_host(16)
             .build()
-            .map_err(FetchError::Client)?;
+            .map_err(|e| FetchError::Client(crate::error_chain(&e)))?;
         Ok(Self { client, policy })
     }
 
@@ -105,7 +107,7 @@ impl Fetcher {
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry(e) if attempt >= self.policy.attempts => return Err(e),
                 Attempt::Retry(e) => {
-                    let delay = backoff(self.policy.backoff, attempt);
+                    let delay = crate::backoff::delay(self.policy.backoff, attempt);
                     tracing::debug!(url = %url, attempt, error = %e, delay_ms = delay.as_millis() as u64, "retrying GET");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
@@ -184,26 +186,5 @@ impl Fetcher {
         let text = String::from_utf8(body)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         Attempt::Done(Fetched::Body { text, validators })
-    }
-}
-
-/// Exponential backoff with full jitter on the upper half: base·2^(n-1) · [0.5, 1.0).
-pub fn backoff(base: Duration, attempt: u32) -> Duration {
-    let exp = base.saturating_mul(1u32 << (attempt.saturating_sub(1)).min(10));
-    exp.mul_f64(0.5 + fastrand::f64() / 2.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_stays_within_jitter_bounds() {
-        let base = Duration::from_millis(100);
-        for attempt in 1..=5 {
-            let full = base * (1 << (attempt - 1));
-            let d = backoff(base, attempt);
-            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
-        }
     }
 }
