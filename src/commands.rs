@@ -141,7 +141,12 @@ pub async fn stream(args: StreamArgs, shutdown: Shutdown) -> Result<(), CommandE
         .collect();
     tracing::info!(source = %source, available = items.len(), to_send = records.len(), stream = %args.stream_name, "streaming");
     let client = kinesis::client(args.region.as_deref(), args.endpoint_url.as_ref()).await;
-    let producer = Producer::new(client, args.stream_name.clone(), RetryPolicy::default());
+    let producer = Producer::new(
+        client,
+        args.stream_name.clone(),
+        args.endpoint_url.as_ref(),
+        RetryPolicy::default(),
+    );
     let pacer = Pacer::new(tokio::time::Instant::now(), args.interval);
     let result = producer
         .send_paced(&records, pacer, None, &shutdown, |_, _| {})

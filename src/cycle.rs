@@ -334,6 +334,7 @@ async fn producer_for(cfg: &Config) -> Producer {
     Producer::new(
         client,
         cfg.kinesis.stream_name.clone(),
+        cfg.kinesis.endpoint_url.as_ref(),
         RetryPolicy::default(),
     )
 }

@@ -51,9 +51,10 @@ pub enum PutError {
     StreamNotFound { stream: String },
     #[error("Kinesis rejected the record for stream `{stream}`: {message}")]
     Rejected { stream: String, message: String },
-    #[error("PutRecord to `{stream}` failed {attempts} times; last error: {message}")]
+    #[error("PutRecord to `{stream}` at {endpoint} failed {attempts} times; last error: {message}")]
     Exhausted {
         stream: String,
+        endpoint: String,
         attempts: u32,
         message: String,
     },
@@ -71,14 +72,23 @@ enum Failure {
 pub struct Producer {
     client: aws_sdk_kinesis::Client,
     stream: String,
+    /// For messages: the local endpoint, or the AWS default.
+    endpoint: String,
     policy: RetryPolicy,
 }
 
 impl Producer {
-    pub fn new(client: aws_sdk_kinesis::Client, stream: String, policy: RetryPolicy) -> Self {
+    pub fn new(
+        client: aws_sdk_kinesis::Client,
+        stream: String,
+        endpoint: Option<&url::Url>,
+        policy: RetryPolicy,
+    ) -> Self {
+        let endpoint = endpoint.map_or_else(|| "the AWS endpoint".to_owned(), |u| u.to_string());
         Self {
             client,
             stream,
+            endpoint,
             policy,
         }
     }
@@ -116,6 +126,7 @@ impl Producer {
             if attempt >= self.policy.attempts {
                 return Err(PutError::Exhausted {
                     stream: self.stream.clone(),
+                    endpoint: self.endpoint.clone(),
                     attempts: attempt,
                     message,
                 });
