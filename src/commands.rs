@@ -70,7 +70,12 @@ pub async fn scrape(args: ScrapeArgs) -> Result<(), CommandError> {
         requests = stats.requests,
         product_failures = stats.product_failures,
         elapsed_ms = started.elapsed().as_millis() as u64,
-        "scrape finished"
+        "scrape finished: {} books, {} listing pages, {} requests, {} product pages failed, {} ms",
+        books.len(),
+        stats.listing_pages,
+        stats.requests,
+        stats.product_failures,
+        started.elapsed().as_millis()
     );
     let json = serde_json::to_vec_pretty(&books).unwrap_or_default();
     match &args.output {
@@ -139,7 +144,7 @@ pub async fn stream(args: StreamArgs, shutdown: Shutdown) -> Result<(), CommandE
             )
         })
         .collect();
-    tracing::info!(source = %source, available = items.len(), to_send = records.len(), stream = %args.stream_name, "streaming");
+    tracing::info!(source = %source, available = items.len(), to_send = records.len(), stream = %args.stream_name, "streaming {} of {} records from {source} to {}", records.len(), items.len(), args.stream_name);
     let client = kinesis::client(args.region.as_deref(), args.endpoint_url.as_ref()).await;
     let producer = Producer::new(
         client,
@@ -158,7 +163,7 @@ pub async fn stream(args: StreamArgs, shutdown: Shutdown) -> Result<(), CommandE
             } else {
                 "done"
             };
-            tracing::info!(sent, stream = %args.stream_name, "{how}");
+            tracing::info!(sent, stream = %args.stream_name, "{how}: {sent} records sent to {}", args.stream_name);
             println!(
                 "sent {sent} of {} record(s) to {}",
                 records.len(),
@@ -179,7 +184,7 @@ pub async fn tail(args: TailArgs) -> Result<(), CommandError> {
         let text = String::from_utf8_lossy(&r.data);
         writeln!(out, "{}", text.trim_end_matches('\n')).map_err(io_err(Path::new("<stdout>")))?;
     }
-    tracing::info!(records = records.len(), stream = %args.stream_name, "tail finished");
+    tracing::info!(records = records.len(), stream = %args.stream_name, "tail finished: {} records", records.len());
     Ok(())
 }
 

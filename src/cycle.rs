@@ -88,7 +88,9 @@ impl Engine {
         if let Some(snap) = &loaded.catalogue {
             tracing::info!(
                 books = snap.books.len(), scraped_at = %snap.scraped_at,
-                sent_total = cursor.sent_total, "state loaded"
+                sent_total = cursor.sent_total,
+                "state loaded: {} books scraped at {}, {} records sent so far",
+                snap.books.len(), snap.scraped_at, cursor.sent_total
             );
         }
         Ok(Self {
@@ -127,7 +129,7 @@ impl Engine {
     /// Saves the cursor (it is also saved after every record; this is the final flush).
     pub fn checkpoint(&self) {
         if let Err(e) = self.store.save_cursor(&self.cursor) {
-            tracing::error!(error = %e, "cannot save the cursor");
+            tracing::error!(error = %e, "cannot save the cursor: {e}");
         }
     }
 
@@ -139,7 +141,7 @@ impl Engine {
         shutdown: &Shutdown,
     ) -> CycleReport {
         self.cycle += 1;
-        tracing::info!(cycle = self.cycle, "cycle started");
+        tracing::info!(cycle = self.cycle, "cycle {} started", self.cycle);
         let mut report = CycleReport {
             cycle: self.cycle,
             ..CycleReport::default()
@@ -181,7 +183,7 @@ impl Engine {
             .send_paced(&records, pacer, stop_by, shutdown, |k, ack| {
                 cursor.advance(books, indices[k], &ack.sequence_number);
                 if let Err(e) = store.save_cursor(cursor) {
-                    tracing::error!(error = %e, "cannot save the cursor; a restart may resend records");
+                    tracing::error!(error = %e, "cannot save the cursor; a restart may resend records: {e}");
                 }
             })
             .await;
@@ -241,7 +243,7 @@ impl Engine {
             pages: (cfg.site.pages > 0).then_some(cfg.site.pages),
             concurrency: cfg.site.concurrency,
         };
-        tracing::info!(site = %plan.site, "catalogue refresh started");
+        tracing::info!(site = %plan.site, "catalogue refresh started: {}", plan.site);
         self.last_refresh_started = Some(SystemTime::now());
         self.refresh = Some(tokio::spawn(async move { scraper.scrape(&plan).await }));
     }
@@ -286,7 +288,12 @@ impl Engine {
                     requests = stats.requests,
                     not_modified = stats.not_modified,
                     product_failures = stats.product_failures,
-                    "catalogue refreshed"
+                    "catalogue refreshed: {} books from {} listing pages ({} requests, {} not modified, {} product pages failed)",
+                    books.len(),
+                    stats.listing_pages,
+                    stats.requests,
+                    stats.not_modified,
+                    stats.product_failures
                 );
                 let snapshot = Snapshot {
                     scraped_at: crate::now_rfc3339(),
@@ -294,7 +301,7 @@ impl Engine {
                     books,
                 };
                 if let Err(e) = self.store.save_catalogue(&snapshot) {
-                    tracing::error!(error = %e, "cannot save the catalogue snapshot");
+                    tracing::error!(error = %e, "cannot save the catalogue snapshot: {e}");
                 }
                 self.catalogue = Some(snapshot);
                 Ok(())
@@ -303,10 +310,10 @@ impl Engine {
                 match &self.catalogue {
                     Some(s) => tracing::warn!(
                         error = %e, scraped_at = %s.scraped_at,
-                        "scrape failed; streaming from the last good catalogue"
+                        "scrape failed; streaming from the last good catalogue (of {}): {e}", s.scraped_at
                     ),
                     None => {
-                        tracing::error!(error = %e, "scrape failed and there is no earlier catalogue")
+                        tracing::error!(error = %e, "scrape failed and there is no earlier catalogue: {e}")
                     }
                 }
                 Err(format!("scrape failed: {e}"))

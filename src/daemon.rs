@@ -117,8 +117,8 @@ pub async fn run(
     let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
     tokio::spawn(async move {
         tokio::select! {
-            _ = term.recv() => tracing::info!(signal = "SIGTERM", "stopping"),
-            _ = int.recv() => tracing::info!(signal = "SIGINT", "stopping"),
+            _ = term.recv() => tracing::info!(signal = "SIGTERM", "stopping on SIGTERM"),
+            _ = int.recv() => tracing::info!(signal = "SIGINT", "stopping on SIGINT"),
         }
         trigger.trigger();
     });
@@ -134,7 +134,11 @@ pub async fn run(
         next_tick_text(&schedule)
     );
     notifier.status(&waiting);
-    tracing::info!(cron = schedule.expr(), stream = %cfg.kinesis.stream_name, site = %cfg.site.base_url, "daemon ready");
+    tracing::info!(
+        cron = schedule.expr(), stream = %cfg.kinesis.stream_name, site = %cfg.site.base_url,
+        "daemon ready: cron \"{}\", stream {}, site {}",
+        schedule.expr(), cfg.kinesis.stream_name, cfg.site.base_url
+    );
 
     loop {
         tokio::select! {
@@ -155,7 +159,7 @@ pub async fn run(
                 if let Some(new) = pending.take() {
                     match engine.reconfigure(&new).await {
                         Ok(()) => { cfg = new; tracing::info!("new configuration applied"); }
-                        Err(e) => tracing::error!(error = %e, "cannot apply the new configuration; keeping the old one"),
+                        Err(e) => tracing::error!(error = %e, "cannot apply the new configuration; keeping the old one: {e}"),
                     }
                 }
                 let slot_end = schedule.next_after(Utc::now());
@@ -209,7 +213,8 @@ pub async fn run(
     job.stop().await;
     tracing::info!(
         sent_total = engine.cursor().sent_total,
-        "stopped; cursor saved"
+        "stopped; cursor saved ({} records sent so far)",
+        engine.cursor().sent_total
     );
     Ok(())
 }
@@ -226,11 +231,11 @@ fn reload(path: &std::path::Path, notifier: &Notifier) -> Option<Config> {
     notifier.reloading();
     match Config::load(path) {
         Ok(cfg) => {
-            tracing::info!(config = %path.display(), "configuration reloaded; applies from the next cycle");
+            tracing::info!(config = %path.display(), "configuration reloaded from {}; applies from the next cycle", path.display());
             Some(cfg)
         }
         Err(e) => {
-            tracing::error!(error = %e, "reload rejected; keeping the running configuration");
+            tracing::error!(error = %e, "reload rejected; keeping the running configuration: {e}");
             notifier.status(&format!("reload rejected: {e}"));
             None
         }
@@ -244,6 +249,14 @@ fn next_tick_text(schedule: &Schedule) -> String {
         .unwrap_or_else(|| "never".to_owned())
 }
 
+fn next_text(next: &str) -> String {
+    if next.is_empty() {
+        String::new()
+    } else {
+        format!(", next {next}")
+    }
+}
+
 /// The one summary line per cycle.
 fn log_report(report: &CycleReport, schedule: Option<&Schedule>) {
     let next = schedule.map(next_tick_text).unwrap_or_default();
@@ -252,12 +265,14 @@ fn log_report(report: &CycleReport, schedule: Option<&Schedule>) {
             cycle = report.cycle, sent = report.sent, planned = report.planned,
             position = report.position, catalogue = report.catalogue_len,
             sent_total = report.sent_total, next = %next,
-            stale = report.stale.as_deref().unwrap_or(""), "cycle finished"
+            stale = report.stale.as_deref().unwrap_or(""),
+            "cycle finished: {}{}", report.status_line(), next_text(&next)
         ),
         Some(e) => tracing::warn!(
             cycle = report.cycle, sent = report.sent, planned = report.planned,
             position = report.position, catalogue = report.catalogue_len,
-            sent_total = report.sent_total, next = %next, error = %e, "cycle finished with an error"
+            sent_total = report.sent_total, next = %next, error = %e,
+            "cycle finished with an error: {}{}", report.status_line(), next_text(&next)
         ),
     }
 }

@@ -17,7 +17,7 @@ impl Notifier {
 
     fn send(&self, what: &str, states: &[NotifyState<'_>]) {
         if let Err(e) = sd_notify::notify(states) {
-            tracing::warn!(message_kind = what, error = %e, "cannot notify systemd");
+            tracing::warn!(message_kind = what, error = %e, "cannot notify systemd ({what}): {e}");
         }
     }
 

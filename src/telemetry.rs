@@ -51,6 +51,18 @@ pub fn init(format: LogFormat) {
             .with(fmt.json().flatten_event(true))
             .init();
     } else {
-        tracing_subscriber::registry().with(filter).with(fmt).init();
+        // Messages carry the values an operator reads; the structured copies of them are for
+        // the journal and JSON, so plain text prints the message alone.
+        let message_only = tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+            if field.name() == "message" {
+                write!(w, "{value:?}")
+            } else {
+                Ok(())
+            }
+        });
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(fmt.fmt_fields(message_only))
+            .init();
     }
 }

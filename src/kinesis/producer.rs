@@ -134,7 +134,9 @@ impl Producer {
             let delay = crate::backoff::delay(self.policy.base, attempt).min(self.policy.max);
             tracing::warn!(
                 stream = %self.stream, upc = %record.label, attempt, error = %message,
-                retry_in_ms = delay.as_millis() as u64, "put failed; retrying"
+                retry_in_ms = delay.as_millis() as u64,
+                "put failed; retrying: upc {} attempt {} to {} again in {} ms: {message}",
+                record.label, attempt, self.stream, delay.as_millis()
             );
             let mut watch = shutdown.clone();
             tokio::select! {
@@ -221,7 +223,8 @@ impl Producer {
                 index = k,
                 lateness_us = lateness_us(due, started),
                 put_ms = started.elapsed().as_millis() as u64,
-                "record sent"
+                "record sent: upc {} seq {} shard {} (attempt {})",
+                record.label, ack.sequence_number, ack.shard_id, ack.attempts
             );
             on_ack(i, &ack);
         }

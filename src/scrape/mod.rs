@@ -163,11 +163,11 @@ impl Scraper {
             Ok(Ok(Parsed::Product(d))) => Some(d),
             Ok(Ok(Parsed::Listing(_))) => unreachable!("product parser returns products"),
             Ok(Err(e)) => {
-                tracing::warn!(url = %url, error = %e, "product page unreadable; keeping the listing's fields");
+                tracing::warn!(url = %url, error = %e, "product page {url} unreadable; keeping the listing's fields: {e}");
                 None
             }
             Err(e) => {
-                tracing::warn!(url = %url, error = %e, "product page failed; keeping the listing's fields");
+                tracing::warn!(url = %url, error = %e, "product page failed; keeping the listing's fields: {e}");
                 None
             }
         };

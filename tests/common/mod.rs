@@ -211,11 +211,15 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// JSON log lines (from `--log-format json`) whose message is `message`.
+/// JSON log lines (from `--log-format json`) whose message starts with `message`.
 pub fn events(stderr: &str, message: &str) -> Vec<serde_json::Value> {
     stderr
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["message"] == message)
+        .filter(|v| {
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(message))
+        })
         .collect()
 }
