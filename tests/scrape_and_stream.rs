@@ -447,3 +447,48 @@ fn check_config_accepts_the_shipped_file_and_names_file_and_key_on_errors() {
         stderr(&env_bad)
     );
 }
+
+#[tokio::test]
+async fn per_record_partition_keys_spread_over_shards_and_tail_reads_them_all() {
+    let moto = Moto::start();
+    moto.create_stream("wide", 4).await;
+    let records = records("w", 40);
+    let output = stream_records("wide", "5ms", &records, &moto.endpoint).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let shards: std::collections::BTreeSet<String> = events(&stderr(&output), "record sent")
+        .iter()
+        .map(|e| e["shard_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        shards.len() > 1,
+        "UPC partition keys all landed on {shards:?}"
+    );
+
+    let tail = run(&[
+        "tail",
+        "--stream-name",
+        "wide",
+        "--endpoint-url",
+        &moto.endpoint,
+    ]);
+    assert!(tail.status.success(), "{}", stderr(&tail));
+    let mut got: Vec<String> = String::from_utf8_lossy(&tail.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let mut want: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+
+    let limited = run(&[
+        "tail",
+        "--stream-name",
+        "wide",
+        "--endpoint-url",
+        &moto.endpoint,
+        "--limit",
+        "7",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&limited.stdout).lines().count(), 7);
+}
