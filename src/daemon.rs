@@ -22,6 +22,10 @@ use crate::systemd::Notifier;
 /// How long a stop may wait for the in-flight put before abandoning it.
 const STOP_GRACE: Duration = Duration::from_secs(15);
 
+/// How long past its slot a cycle may run (a put retrying through an outage) before it counts
+/// as stuck.
+const HANG_GRACE: Duration = Duration::from_secs(120);
+
 /// The daemon could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -100,18 +104,32 @@ fn tick_job(schedule: &Schedule, tx: mpsc::Sender<()>) -> Result<Job, DaemonErro
     .map_err(|e| DaemonError::Scheduler(e.to_string()))
 }
 
+/// What the main loop owns between events.
+struct Daemon {
+    path: PathBuf,
+    cfg: Config,
+    /// A valid config read on SIGHUP, applied when the next cycle starts.
+    pending: Option<Config>,
+    schedule: Schedule,
+    job: Ticks,
+    engine: Engine,
+    notifier: Notifier,
+    /// Half of WATCHDOG_USEC, when systemd set it.
+    watchdog: Option<Duration>,
+}
+
 /// The daemon's main loop. Returns after a clean stop (SIGTERM/SIGINT).
 pub async fn run(
     path: PathBuf,
-    mut cfg: Config,
+    cfg: Config,
     trigger: Trigger,
     mut shutdown: Shutdown,
 ) -> Result<(), DaemonError> {
     let notifier = Notifier::new();
     let mut engine = Engine::new(&cfg).await?;
-    let mut schedule =
+    let schedule =
         Schedule::parse(&cfg.schedule.cron).map_err(|e| DaemonError::Scheduler(e.to_string()))?;
-    let (mut ticks, mut job) = Ticks::start(&schedule).await?;
+    let (mut ticks, job) = Ticks::start(&schedule).await?;
     let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
     let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
@@ -122,101 +140,147 @@ pub async fn run(
         }
         trigger.trigger();
     });
-    let period = notifier.watchdog_period();
-    let mut watchdog = tokio::time::interval(period.unwrap_or(Duration::from_secs(3600)));
-    let mut pending: Option<Config> = None;
 
     notifier.ready();
     engine.start_refresh_if_due(&cfg);
-    let waiting = format!(
+    notifier.status(&format!(
         "ready: {} sent since the state was created, first cycle {}",
         engine.cursor().sent_total,
         next_tick_text(&schedule)
-    );
-    notifier.status(&waiting);
+    ));
     tracing::info!(
         cron = schedule.expr(), stream = %cfg.kinesis.stream_name, site = %cfg.site.base_url,
         "daemon ready: cron \"{}\", stream {}, site {}",
         schedule.expr(), cfg.kinesis.stream_name, cfg.site.base_url
     );
-
+    let watchdog = notifier.watchdog_period();
+    let mut d = Daemon {
+        path,
+        cfg,
+        pending: None,
+        schedule,
+        job,
+        engine,
+        notifier,
+        watchdog,
+    };
+    let mut pings = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     loop {
         tokio::select! {
             biased;
             _ = shutdown.wait() => break,
             _ = hup.recv() => {
-                if let Some(new) = reload(&path, &notifier) {
-                    if new.schedule.cron != schedule.expr() {
-                        schedule = Schedule::parse(&new.schedule.cron).map_err(|e| DaemonError::Scheduler(e.to_string()))?;
-                        job.replace(&schedule).await?;
-                    }
-                    pending = Some(new);
+                if let Some(new) = reload(&d.path, &d.notifier) {
+                    d.adopt(new).await?;
                 }
-                notifier.ready();
             }
-            _ = watchdog.tick(), if period.is_some() => notifier.watchdog(),
-            Some(()) = ticks.recv() => {
-                if let Some(new) = pending.take() {
-                    match engine.reconfigure(&new).await {
-                        Ok(()) => { cfg = new; tracing::info!("new configuration applied"); }
-                        Err(e) => tracing::error!(error = %e, "cannot apply the new configuration; keeping the old one: {e}"),
-                    }
+            _ = pings.tick(), if watchdog.is_some() => d.notifier.watchdog(),
+            Some(()) = ticks.recv() => d.tick(&shutdown, &mut pings, &mut hup).await?,
+        }
+    }
+    d.notifier.stopping();
+    d.notifier.status("stopping: saving the cursor");
+    d.engine.checkpoint();
+    d.job.stop().await;
+    tracing::info!(
+        sent_total = d.engine.cursor().sent_total,
+        "stopped; cursor saved ({} records sent so far)",
+        d.engine.cursor().sent_total
+    );
+    Ok(())
+}
+
+impl Daemon {
+    /// Takes a reloaded config: a new cron schedule at once, the rest from the next cycle.
+    async fn adopt(&mut self, new: Config) -> Result<(), DaemonError> {
+        if new.schedule.cron != self.schedule.expr() {
+            self.schedule = Schedule::parse(&new.schedule.cron)
+                .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+            self.job.replace(&self.schedule).await?;
+        }
+        self.pending = Some(new);
+        Ok(())
+    }
+
+    /// One cron tick: apply a pending config, run the cycle until the next tick, keep
+    /// answering the watchdog and SIGHUP meanwhile. A cycle still running `HANG_GRACE` after
+    /// its slot is stuck: the pings stop so that systemd restarts the daemon (without a
+    /// watchdog, the cycle is abandoned; the cursor is already saved).
+    async fn tick(
+        &mut self,
+        shutdown: &Shutdown,
+        pings: &mut tokio::time::Interval,
+        hup: &mut tokio::signal::unix::Signal,
+    ) -> Result<(), DaemonError> {
+        if let Some(new) = self.pending.take() {
+            match self.engine.reconfigure(&new).await {
+                Ok(()) => {
+                    self.cfg = new;
+                    tracing::info!("new configuration applied");
                 }
-                let slot_end = schedule.next_after(Utc::now());
-                let stop_by = slot_end.map(|t| Instant::now() + (t - Utc::now()).to_std().unwrap_or_default());
-                notifier.status(&format!(
-                    "cycle {}: streaming, {} sent since the state was created",
-                    engine.cycles_run() + 1,
-                    engine.cursor().sent_total
-                ));
-                let cycle = engine.run_cycle(&cfg, stop_by, &shutdown);
-                tokio::pin!(cycle);
-                let mut stop_deadline: Option<Instant> = None;
-                let mut stop_watch = shutdown.clone();
-                let report = loop {
-                    tokio::select! {
-                        r = &mut cycle => break Some(r),
-                        _ = watchdog.tick(), if period.is_some() => notifier.watchdog(),
-                        _ = hup.recv() => {
-                            if let Some(new) = reload(&path, &notifier) {
-                                pending = Some(new);
-                            }
-                            notifier.ready();
-                        }
-                        _ = stop_watch.wait(), if stop_deadline.is_none() => {
-                            notifier.stopping();
-                            stop_deadline = Some(Instant::now() + STOP_GRACE);
-                        }
-                        _ = sleep_until_opt(stop_deadline) => {
-                            tracing::warn!("in-flight put did not finish within the stop grace; abandoning it");
-                            break None;
-                        }
-                    }
-                };
-                if let Some(report) = report {
-                    log_report(&report, Some(&schedule));
-                    notifier.status(&format!("{}, next {}", report.status_line(), next_tick_text(&schedule)));
-                }
-                if pending.as_ref().is_some_and(|p| p.schedule.cron != schedule.expr()) {
-                    // Picked up mid-cycle: reschedule now that the cycle is over.
-                    if let Some(p) = &pending {
-                        schedule = Schedule::parse(&p.schedule.cron).map_err(|e| DaemonError::Scheduler(e.to_string()))?;
-                        job.replace(&schedule).await?;
-                    }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot apply the new configuration; keeping the old one: {e}")
                 }
             }
         }
+        let stop_by = self
+            .schedule
+            .next_after(Utc::now())
+            .map(|t| Instant::now() + (t - Utc::now()).to_std().unwrap_or_default());
+        let stuck_at = stop_by.map(|t| t + HANG_GRACE);
+        self.notifier.status(&format!(
+            "cycle {}: streaming, {} sent since the state was created",
+            self.engine.cycles_run() + 1,
+            self.engine.cursor().sent_total
+        ));
+        let mut reloaded = None;
+        let mut stop_watch = shutdown.clone();
+        let mut stop_deadline: Option<Instant> = None;
+        let mut stuck = false;
+        let report = {
+            let cycle = self.engine.run_cycle(&self.cfg, stop_by, shutdown);
+            tokio::pin!(cycle);
+            loop {
+                tokio::select! {
+                    r = &mut cycle => break Some(r),
+                    _ = pings.tick(), if self.watchdog.is_some() && !stuck => self.notifier.watchdog(),
+                    _ = hup.recv() => {
+                        if let Some(new) = reload(&self.path, &self.notifier) {
+                            reloaded = Some(new);
+                        }
+                    }
+                    _ = stop_watch.wait(), if stop_deadline.is_none() => {
+                        self.notifier.stopping();
+                        stop_deadline = Some(Instant::now() + STOP_GRACE);
+                    }
+                    _ = sleep_until_opt(stop_deadline) => {
+                        tracing::warn!("in-flight put did not finish within the stop grace; abandoning it");
+                        break None;
+                    }
+                    _ = sleep_until_opt(stuck_at), if !stuck => {
+                        stuck = true;
+                        tracing::error!("cycle stuck {}s past its slot; no more watchdog pings", HANG_GRACE.as_secs());
+                        self.notifier.status("cycle stuck past its slot");
+                        if self.watchdog.is_none() {
+                            break None;
+                        }
+                    }
+                }
+            }
+        };
+        if let Some(report) = report {
+            log_report(&report, Some(&self.schedule));
+            self.notifier.status(&format!(
+                "{}, next {}",
+                report.status_line(),
+                next_tick_text(&self.schedule)
+            ));
+        }
+        if let Some(new) = reloaded {
+            self.adopt(new).await?;
+        }
+        Ok(())
     }
-    notifier.stopping();
-    notifier.status("stopping: saving the cursor");
-    engine.checkpoint();
-    job.stop().await;
-    tracing::info!(
-        sent_total = engine.cursor().sent_total,
-        "stopped; cursor saved ({} records sent so far)",
-        engine.cursor().sent_total
-    );
-    Ok(())
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {
@@ -226,12 +290,17 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     }
 }
 
-/// SIGHUP: RELOADING, re-read and validate; an invalid file is logged and the old one kept.
+/// SIGHUP: RELOADING, re-read and validate, READY. An invalid file is logged and the running
+/// config kept.
 fn reload(path: &std::path::Path, notifier: &Notifier) -> Option<Config> {
     notifier.reloading();
-    match Config::load(path) {
+    let result = match Config::load(path) {
         Ok(cfg) => {
-            tracing::info!(config = %path.display(), "configuration reloaded from {}; applies from the next cycle", path.display());
+            tracing::info!(
+                config = %path.display(),
+                "configuration reloaded from {}; applies from the next cycle",
+                path.display()
+            );
             Some(cfg)
         }
         Err(e) => {
@@ -239,7 +308,9 @@ fn reload(path: &std::path::Path, notifier: &Notifier) -> Option<Config> {
             notifier.status(&format!("reload rejected: {e}"));
             None
         }
-    }
+    };
+    notifier.ready();
+    result
 }
 
 fn next_tick_text(schedule: &Schedule) -> String {
