@@ -533,3 +533,73 @@ async fn refreshes_use_conditional_requests() {
     assert_eq!(later["not_modified"], later["requests"], "{later}");
     assert_eq!(later["books"], 10);
 }
+
+#[tokio::test]
+async fn a_reloaded_config_applies_from_the_next_cycle_including_a_new_cron() {
+    let moto = Moto::start();
+    moto.create_stream("hup", 1).await;
+    let site = Site::start(&["--books", "30", "--per-page", "10"]);
+    let dir = scratch("hup");
+    let small = "[stream]\ninterval = \"50ms\"\nmax_records = 3\n";
+    let config = write_config(&dir, &site.url, &moto.endpoint, "hup", small);
+    let notify = Notify::bind(&dir);
+    let child = spawn_daemon(&config, Some(&notify.path), None);
+    notify.expect("STATUS=cycle 1: 3/3 sent", Duration::from_secs(20));
+
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("max_records = 3", "max_records = 5")
+        .replace("*/2 * * * * *", "*/3 * * * * *");
+    std::fs::write(&config, text).unwrap();
+    signal(&child, "HUP");
+    notify.expect("READY=1", Duration::from_secs(5));
+    notify.expect("5/5 sent", Duration::from_secs(10));
+    notify.expect("5/5 sent", Duration::from_secs(10));
+    signal(&child, "TERM");
+    let (status, stderr) = finish(child);
+    assert!(status.success(), "{stderr}");
+
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let reload_at = lines
+        .iter()
+        .position(|v| {
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("configuration reloaded"))
+        })
+        .expect("reload logged");
+    let after: Vec<&serde_json::Value> = lines[reload_at..]
+        .iter()
+        .filter(|v| {
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("cycle finished"))
+        })
+        .collect();
+    assert!(after.len() >= 2, "{stderr}");
+    // The cycle running during the reload may still be on the old config; the ones after are not.
+    for v in &after[1..] {
+        assert_eq!(v["planned"], 5, "{v}");
+    }
+    let starts: Vec<u32> = lines[reload_at..]
+        .iter()
+        .filter(|v| {
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.ends_with(" started") && m.starts_with("cycle "))
+        })
+        .map(|v| {
+            let ts = v["timestamp"].as_str().unwrap();
+            ts[17..19].parse().unwrap()
+        })
+        .collect();
+    assert!(starts.len() >= 2, "{stderr}");
+    assert!(
+        starts.iter().skip(1).all(|s| s % 3 == 0),
+        "cycle start seconds {starts:?}"
+    );
+    assert_eq!(check_walk(&upcs(&moto, "hup").await, &truth(30, 10)), 0);
+}
