@@ -603,3 +603,79 @@ async fn a_reloaded_config_applies_from_the_next_cycle_including_a_new_cron() {
     );
     assert_eq!(check_walk(&upcs(&moto, "hup").await, &truth(30, 10)), 0);
 }
+
+#[tokio::test]
+async fn the_cursor_follows_upcs_when_the_catalogue_changes_between_scrapes() {
+    let moto = Moto::start();
+    moto.create_stream("change", 1).await;
+    let port = common::free_port().to_string();
+    let site_args = |version: &'static str| {
+        vec![
+            "--port",
+            port.as_str(),
+            "--books",
+            "60",
+            "--per-page",
+            "20",
+            "--version",
+            version,
+        ]
+    };
+    let v0 = Site::start(&site_args("0"));
+    let dir = scratch("change");
+    let section = "[stream]\ninterval = \"50ms\"\nmax_records = 5\n";
+    let config = write_config(&dir, &v0.url, &moto.endpoint, "change", section);
+    let child = bookstream()
+        .args([
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--log-format",
+            "json",
+        ])
+        .env("BOOKSTREAM__SITE__REFRESH", "1s")
+        .env("BOOKSTREAM__SCHEDULE__CRON", "* * * * * *")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_records(&moto, "change", 6, Duration::from_secs(20)).await;
+    drop(v0);
+    let _v1 = Site::start(&site_args("3"));
+    let switched_at = moto.read_back("change").await.len();
+    // Past the end of the catalogue, so that the walk wraps to the books added at the front.
+    wait_for_records(&moto, "change", switched_at + 60, Duration::from_secs(60)).await;
+    signal(&child, "TERM");
+    let (status, stderr) = finish(child);
+    assert!(status.success(), "{stderr}");
+
+    let old = Generated::generate_version(60, 20, 0);
+    let new = Generated::generate_version(60, 20, 3);
+    let order = |s: &Generated| s.books().iter().map(|b| b.upc.clone()).collect::<Vec<_>>();
+    let (old, new) = (order(&old), order(&new));
+    assert_ne!(old, new, "version 3 must change the catalogue");
+    let next_in = |order: &[String], upc: &str| {
+        order
+            .iter()
+            .position(|u| u == upc)
+            .map(|i| order[(i + 1) % order.len()].clone())
+    };
+    let got = upcs(&moto, "change").await;
+    // Each record follows its predecessor in the old or the new catalogue (or steps over a book
+    // the new catalogue removed): nothing present in both is skipped, nothing repeated.
+    for pair in got.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let ok = next_in(&old, a).as_ref() == Some(b)
+            || next_in(&new, a).as_ref() == Some(b)
+            || (!new.contains(a) && new.contains(b))
+            || (!new.contains(&next_in(&old, a).unwrap_or_default())
+                && next_in(&old, a).and_then(|n| next_in(&old, &n)).as_ref() == Some(b));
+        assert!(ok, "{b} after {a} skips a book:\n{got:?}");
+    }
+    // The books the new version added at the front go out once the walk wraps.
+    for added in new.iter().filter(|u| !old.contains(u)) {
+        assert!(
+            got[switched_at..].contains(added),
+            "new book {added} never sent"
+        );
+    }
+}
