@@ -52,7 +52,17 @@ dir = "{state}"
 const FAST: &str = "[stream]\ninterval = \"100ms\"\nmax_records = 10\n";
 
 fn spawn_daemon(config: &Path, notify: Option<&Path>, watchdog_usec: Option<u64>) -> Child {
+    spawn_daemon_with(config, notify, watchdog_usec, &[])
+}
+
+fn spawn_daemon_with(
+    config: &Path,
+    notify: Option<&Path>,
+    watchdog_usec: Option<u64>,
+    env: &[(&str, &str)],
+) -> Child {
     let mut cmd = bookstream();
+    cmd.envs(env.iter().copied());
     cmd.args([
         "run",
         "--config",
@@ -145,6 +155,60 @@ fn truth(books: usize, per_page: usize) -> Vec<String> {
         .collect()
 }
 
+/// A moto_server with one stream, the test site, and a config for both in a scratch folder.
+struct Rig {
+    moto: Moto,
+    _site: Site,
+    site_url: String,
+    dir: PathBuf,
+    config: PathBuf,
+    stream: &'static str,
+}
+
+impl Rig {
+    async fn new(stream: &'static str, site_args: &[&str], stream_section: &str) -> Rig {
+        let moto = Moto::start();
+        moto.create_stream(stream, 1).await;
+        let site = Site::start(site_args);
+        let dir = scratch(stream);
+        let config = write_config(&dir, &site.url, &moto.endpoint, stream, stream_section);
+        Rig {
+            moto,
+            site_url: site.url.clone(),
+            _site: site,
+            dir,
+            config,
+            stream,
+        }
+    }
+
+    /// Runs the daemon (JSON logs, `env` added) until the stream holds `n` records, stops it
+    /// with SIGTERM, checks it exited 0 and returns its stderr.
+    async fn run_until(&self, n: usize, env: &[(&str, &str)]) -> String {
+        run_until(&self.config, &self.moto, self.stream, n, env).await
+    }
+
+    async fn upcs(&self) -> Vec<String> {
+        upcs(&self.moto, self.stream).await
+    }
+}
+
+/// See [`Rig::run_until`]; for configs that point elsewhere than the rig (a fault proxy).
+async fn run_until(
+    config: &Path,
+    moto: &Moto,
+    stream: &str,
+    n: usize,
+    env: &[(&str, &str)],
+) -> String {
+    let child = spawn_daemon_with(config, None, None, env);
+    wait_for_records(moto, stream, n, Duration::from_secs(60)).await;
+    signal(&child, "TERM");
+    let (status, stderr) = finish(child);
+    assert!(status.success(), "{status:?}\n{stderr}");
+    stderr
+}
+
 /// A NOTIFY_SOCKET owned by the test; messages arrive on a channel.
 struct Notify {
     path: PathBuf,
@@ -198,13 +262,10 @@ impl Notify {
 
 #[tokio::test]
 async fn notify_protocol_ready_status_watchdog_reload_and_stop() {
-    let moto = Moto::start();
-    moto.create_stream("sd", 1).await;
-    let site = Site::start(&["--books", "30", "--per-page", "10"]);
-    let dir = scratch("notify");
-    let config = write_config(&dir, &site.url, &moto.endpoint, "sd", FAST);
-    let notify = Notify::bind(&dir);
-    let child = spawn_daemon(&config, Some(&notify.path), Some(1_000_000));
+    let rig = Rig::new("sd", &["--books", "30", "--per-page", "10"], FAST).await;
+    let (dir, config) = (&rig.dir, &rig.config);
+    let notify = Notify::bind(dir);
+    let child = spawn_daemon(config, Some(&notify.path), Some(1_000_000));
 
     notify.expect("READY=1", Duration::from_secs(20));
     let status = notify.expect("sent, cursor", Duration::from_secs(10));
@@ -221,7 +282,7 @@ async fn notify_protocol_ready_status_watchdog_reload_and_stop() {
 
     // An invalid new config is rejected and the daemon keeps running on the old one.
     std::fs::write(
-        &config,
+        config,
         "[kinesis]\nstream_name = \"sd\"\n[stream]\ninterval = \"never\"\n",
     )
     .unwrap();
@@ -241,63 +302,37 @@ async fn notify_protocol_ready_status_watchdog_reload_and_stop() {
 
 #[tokio::test]
 async fn consecutive_cycles_walk_the_whole_catalogue_without_loss_or_duplicates() {
-    let moto = Moto::start();
-    moto.create_stream("walk", 1).await;
-    let site = Site::start(&["--books", "25", "--per-page", "5"]);
-    let dir = scratch("walk");
-    let config = write_config(&dir, &site.url, &moto.endpoint, "walk", FAST);
-    let child = spawn_daemon(&config, None, None);
-    wait_for_records(&moto, "walk", 32, Duration::from_secs(40)).await;
-    signal(&child, "TERM");
-    let (status, stderr) = finish(child);
-    assert!(status.success(), "{stderr}");
-    let got = upcs(&moto, "walk").await;
+    let rig = Rig::new("walk", &["--books", "25", "--per-page", "5"], FAST).await;
+    let stderr = rig.run_until(32, &[]).await;
+    let got = rig.upcs().await;
     assert_eq!(
         check_walk(&got, &truth(25, 5)),
         0,
         "duplicates in a clean run"
     );
     assert!(got.len() > 25, "wrapped around the catalogue");
-    assert_eq!(
-        common::events(&stderr, "cycle finished with an error").len(),
-        0,
-        "{stderr}"
-    );
+    let errors = common::events(&stderr, "cycle finished with an error");
+    assert!(errors.is_empty(), "{stderr}");
 }
 
 #[tokio::test]
-async fn resumes_after_kill_9_and_sigterm_without_skipping_a_book() {
-    let moto = Moto::start();
-    moto.create_stream("kills", 1).await;
-    let site = Site::start(&["--books", "40", "--per-page", "10"]);
-    let dir = scratch("kills");
-    let config = write_config(&dir, &site.url, &moto.endpoint, "kills", FAST);
+async fn resumes_after_kill_9_and_sigterm_with_no_book_lost() {
+    let rig = Rig::new("kills", &["--books", "40", "--per-page", "10"], FAST).await;
     let kills = 5;
     for _ in 0..kills {
-        let child = spawn_daemon(&config, None, None);
+        let child = spawn_daemon(&rig.config, None, None);
         let ms = 1500 + fastrand::u64(..2500);
         tokio::time::sleep(Duration::from_millis(ms)).await;
         signal(&child, "KILL");
         finish(child);
     }
     // Then a graceful stop in the middle of a cycle, and a last run.
-    let child = spawn_daemon(&config, None, None);
-    wait_for_records(
-        &moto,
-        "kills",
-        moto.read_back("kills").await.len() + 3,
-        Duration::from_secs(20),
-    )
-    .await;
-    signal(&child, "TERM");
-    assert!(finish(child).0.success());
-    let before = moto.read_back("kills").await.len();
-    let child = spawn_daemon(&config, None, None);
-    wait_for_records(&moto, "kills", before + 12, Duration::from_secs(30)).await;
-    signal(&child, "TERM");
-    assert!(finish(child).0.success());
+    let sent = rig.moto.read_back("kills").await.len();
+    rig.run_until(sent + 3, &[]).await;
+    let sent = rig.moto.read_back("kills").await.len();
+    rig.run_until(sent + 12, &[]).await;
 
-    let got = upcs(&moto, "kills").await;
+    let got = rig.upcs().await;
     let dups = check_walk(&got, &truth(40, 10));
     assert!(dups <= kills, "{dups} duplicates after {kills} kills");
     eprintln!(
@@ -308,40 +343,31 @@ async fn resumes_after_kill_9_and_sigterm_without_skipping_a_book() {
 
 #[tokio::test]
 async fn slow_kinesis_never_overlaps_cycles_and_loses_nothing() {
-    let moto = Moto::start();
-    moto.create_stream("slow", 1).await;
+    let rig = Rig::new("slow", &["--books", "20", "--per-page", "10"], FAST).await;
     let plan = FaultPlan {
         target: "PutRecord".into(),
         faults: vec![Fault::Delay(Duration::from_millis(600)); 200],
     };
-    let (proxy, _) = fault_proxy::spawn(moto.addr, plan).await.unwrap();
-    let site = Site::start(&["--books", "20", "--per-page", "10"]);
-    let dir = scratch("slow");
-    let config = write_config(&dir, &site.url, &format!("http://{proxy}"), "slow", FAST);
-    let child = spawn_daemon(&config, None, None);
-    wait_for_records(&moto, "slow", 12, Duration::from_secs(40)).await;
-    signal(&child, "TERM");
-    let (status, stderr) = finish(child);
-    assert!(status.success(), "{stderr}");
+    let (proxy, _) = fault_proxy::spawn(rig.moto.addr, plan).await.unwrap();
+    let config = write_config(
+        &rig.dir,
+        &rig.site_url,
+        &format!("http://{proxy}"),
+        "slow",
+        FAST,
+    );
+    let stderr = run_until(&config, &rig.moto, "slow", 12, &[]).await;
     assert_no_overlap(&stderr);
-    let got = upcs(&moto, "slow").await;
-    assert_eq!(check_walk(&got, &truth(20, 10)), 0);
+    assert_eq!(check_walk(&rig.upcs().await, &truth(20, 10)), 0);
 }
 
 #[tokio::test]
 async fn slow_site_delays_only_the_first_cycle_and_loses_nothing() {
-    let moto = Moto::start();
-    moto.create_stream("slowsite", 1).await;
-    let site = Site::start(&["--books", "20", "--per-page", "5", "--delay", "400ms"]);
-    let dir = scratch("slowsite");
-    let config = write_config(&dir, &site.url, &moto.endpoint, "slowsite", FAST);
-    let child = spawn_daemon(&config, None, None);
-    wait_for_records(&moto, "slowsite", 15, Duration::from_secs(40)).await;
-    signal(&child, "TERM");
-    let (status, stderr) = finish(child);
-    assert!(status.success(), "{stderr}");
+    let site = ["--books", "20", "--per-page", "5", "--delay", "400ms"];
+    let rig = Rig::new("slowsite", &site, FAST).await;
+    let stderr = rig.run_until(15, &[]).await;
     assert_no_overlap(&stderr);
-    assert_eq!(check_walk(&upcs(&moto, "slowsite").await, &truth(20, 5)), 0);
+    assert_eq!(check_walk(&rig.upcs().await, &truth(20, 5)), 0);
 }
 
 /// Every "cycle started" comes after the previous cycle's "cycle finished".
@@ -370,17 +396,9 @@ fn assert_no_overlap(stderr: &str) {
 
 #[tokio::test]
 async fn corrupt_state_is_reported_and_streaming_starts_fresh() {
-    let moto = Moto::start();
-    moto.create_stream("fresh", 1).await;
-    let site = Site::start(&["--books", "12", "--per-page", "6"]);
-    let dir = scratch("corrupt");
-    let config = write_config(
-        &dir,
-        &site.url,
-        &moto.endpoint,
-        "fresh",
-        "[stream]\ninterval = \"20ms\"\nmax_records = 5\n",
-    );
+    let section = "[stream]\ninterval = \"20ms\"\nmax_records = 5\n";
+    let rig = Rig::new("fresh", &["--books", "12", "--per-page", "6"], section).await;
+    let (moto, dir, config) = (&rig.moto, &rig.dir, &rig.config);
     std::fs::create_dir_all(dir.join("state")).unwrap();
     std::fs::write(dir.join("state/cursor.json"), b"{\"last_key\": 12").unwrap();
     std::fs::write(dir.join("state/catalogue.json"), b"\x00\x01").unwrap();
@@ -396,7 +414,7 @@ async fn corrupt_state_is_reported_and_streaming_starts_fresh() {
     );
     assert!(dir.join("state/cursor.json.corrupt").exists());
     let order = truth(12, 6);
-    assert_eq!(upcs(&moto, "fresh").await, order[..5].to_vec());
+    assert_eq!(upcs(moto, "fresh").await, order[..5].to_vec());
     // Downstream tables read the old five keys first, in the old order, then the typed fields.
     let first: serde_json::Value =
         serde_json::from_slice(&moto.read_back("fresh").await[0]).unwrap();
@@ -434,7 +452,7 @@ async fn corrupt_state_is_reported_and_streaming_starts_fresh() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert_eq!(upcs(&moto, "fresh").await, order[..10].to_vec());
+    assert_eq!(upcs(moto, "fresh").await, order[..10].to_vec());
 }
 
 #[test]
@@ -499,33 +517,11 @@ async fn a_failed_scrape_streams_from_the_last_good_catalogue_and_says_so() {
 
 #[tokio::test]
 async fn refreshes_use_conditional_requests() {
-    let moto = Moto::start();
-    moto.create_stream("cond", 1).await;
-    let site = Site::start(&["--books", "10", "--per-page", "5"]);
-    let dir = scratch("cond");
-    let config = write_config(
-        &dir,
-        &site.url,
-        &moto.endpoint,
-        "cond",
-        "[stream]\ninterval = \"50ms\"\nmax_records = 3\n",
-    );
-    let child = bookstream()
-        .args([
-            "run",
-            "--config",
-            config.to_str().unwrap(),
-            "--log-format",
-            "json",
-        ])
-        .env("BOOKSTREAM__SITE__REFRESH", "1s")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_records(&moto, "cond", 9, Duration::from_secs(30)).await;
-    signal(&child, "TERM");
-    let (status, stderr) = finish(child);
-    assert!(status.success(), "{stderr}");
+    let section = "[stream]\ninterval = \"50ms\"\nmax_records = 3\n";
+    let rig = Rig::new("cond", &["--books", "10", "--per-page", "5"], section).await;
+    let stderr = rig
+        .run_until(9, &[("BOOKSTREAM__SITE__REFRESH", "1s")])
+        .await;
     let refreshes = common::events(&stderr, "catalogue refreshed");
     assert!(refreshes.len() >= 2, "{stderr}");
     assert_eq!(refreshes[0]["not_modified"], 0);
@@ -536,21 +532,18 @@ async fn refreshes_use_conditional_requests() {
 
 #[tokio::test]
 async fn a_reloaded_config_applies_from_the_next_cycle_including_a_new_cron() {
-    let moto = Moto::start();
-    moto.create_stream("hup", 1).await;
-    let site = Site::start(&["--books", "30", "--per-page", "10"]);
-    let dir = scratch("hup");
     let small = "[stream]\ninterval = \"50ms\"\nmax_records = 3\n";
-    let config = write_config(&dir, &site.url, &moto.endpoint, "hup", small);
-    let notify = Notify::bind(&dir);
-    let child = spawn_daemon(&config, Some(&notify.path), None);
+    let rig = Rig::new("hup", &["--books", "30", "--per-page", "10"], small).await;
+    let (moto, dir, config) = (&rig.moto, &rig.dir, &rig.config);
+    let notify = Notify::bind(dir);
+    let child = spawn_daemon(config, Some(&notify.path), None);
     notify.expect("STATUS=cycle 1: 3/3 sent", Duration::from_secs(20));
 
-    let text = std::fs::read_to_string(&config)
+    let text = std::fs::read_to_string(config)
         .unwrap()
         .replace("max_records = 3", "max_records = 5")
         .replace("*/2 * * * * *", "*/3 * * * * *");
-    std::fs::write(&config, text).unwrap();
+    std::fs::write(config, text).unwrap();
     signal(&child, "HUP");
     notify.expect("READY=1", Duration::from_secs(5));
     notify.expect("5/5 sent", Duration::from_secs(10));
@@ -601,7 +594,7 @@ async fn a_reloaded_config_applies_from_the_next_cycle_including_a_new_cron() {
         starts.iter().skip(1).all(|s| s % 3 == 0),
         "cycle start seconds {starts:?}"
     );
-    assert_eq!(check_walk(&upcs(&moto, "hup").await, &truth(30, 10)), 0);
+    assert_eq!(check_walk(&upcs(moto, "hup").await, &truth(30, 10)), 0);
 }
 
 #[tokio::test]
