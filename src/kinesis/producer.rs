@@ -46,9 +46,9 @@ pub struct Ack {
 #[derive(Debug, thiserror::Error)]
 pub enum PutError {
     #[error(
-        "Kinesis stream `{stream}` not found (create it, or check [kinesis] stream_name and region)"
+        "Kinesis stream `{stream}` not found at {endpoint} (create it, or check [kinesis] stream_name and region)"
     )]
-    StreamNotFound { stream: String },
+    StreamNotFound { stream: String, endpoint: String },
     #[error("Kinesis rejected the record for stream `{stream}`: {message}")]
     Rejected { stream: String, message: String },
     #[error("PutRecord to `{stream}` at {endpoint} failed {attempts} times; last error: {message}")]
@@ -154,7 +154,10 @@ impl Producer {
                 let e = se.err();
                 let status = se.raw().status().as_u16();
                 if e.is_resource_not_found_exception() {
-                    Failure::Fatal(PutError::StreamNotFound { stream })
+                    Failure::Fatal(PutError::StreamNotFound {
+                        stream,
+                        endpoint: self.endpoint.clone(),
+                    })
                 } else if e.is_provisioned_throughput_exceeded_exception()
                     || e.is_kms_throttling_exception()
                     || status >= 500
