@@ -276,7 +276,10 @@ async fn a_missing_stream_is_a_clear_error_and_a_failing_exit() {
     ]);
     assert!(!output.status.success());
     let err = stderr(&output);
-    assert!(err.contains("`nope` not found at http://127.0.0.1:"), "{err}");
+    assert!(
+        err.contains("`nope` not found at http://127.0.0.1:"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
