@@ -106,8 +106,12 @@ pub struct TailArgs {
     pub stream_name: String,
     #[arg(long, value_enum, default_value_t = StartAt::TrimHorizon)]
     pub from: StartAt,
-    #[arg(long)]
+    /// Stop after this many records (not with --follow).
+    #[arg(long, conflicts_with = "follow")]
     pub limit: Option<usize>,
+    /// Keep reading and print records as they arrive, until Ctrl-C.
+    #[arg(long, short)]
+    pub follow: bool,
     #[arg(long, alias = "endpoint_url")]
     pub endpoint_url: Option<Url>,
     #[arg(long)]

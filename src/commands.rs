@@ -175,16 +175,24 @@ pub async fn stream(args: StreamArgs, shutdown: Shutdown) -> Result<(), CommandE
     }
 }
 
-/// `bookstream tail`.
-pub async fn tail(args: TailArgs) -> Result<(), CommandError> {
+/// `bookstream tail`: one line per record (its data), every shard.
+pub async fn tail(args: TailArgs, shutdown: Shutdown) -> Result<(), CommandError> {
     let client = kinesis::client(args.region.as_deref(), args.endpoint_url.as_ref()).await;
-    let records = reader::read_all(&client, &args.stream_name, args.from, args.limit).await?;
     let mut out = std::io::stdout().lock();
-    for r in &records {
+    // A closed stdout (`| head`) ends the output.
+    let mut print = |r: &reader::ReadRecord| {
         let text = String::from_utf8_lossy(&r.data);
-        writeln!(out, "{}", text.trim_end_matches('\n')).map_err(io_err(Path::new("<stdout>")))?;
-    }
-    tracing::info!(records = records.len(), stream = %args.stream_name, "tail finished: {} records", records.len());
+        writeln!(out, "{}", text.trim_end_matches('\n'))
+            .and_then(|_| out.flush())
+            .is_ok()
+    };
+    let count = if args.follow {
+        reader::follow(&client, &args.stream_name, args.from, &shutdown, &mut print).await?
+    } else {
+        let records = reader::read_all(&client, &args.stream_name, args.from, args.limit).await?;
+        records.iter().take_while(|r| print(r)).count() as u64
+    };
+    tracing::info!(records = count, stream = %args.stream_name, "tail finished: {count} records");
     Ok(())
 }
 

@@ -71,7 +71,7 @@ async fn dispatch(command: Command) -> Result<(), CommandError> {
     match command {
         Command::Scrape(args) => commands::scrape(args).await,
         Command::Stream(args) => commands::stream(args, shutdown).await,
-        Command::Tail(args) => commands::tail(args).await,
+        Command::Tail(args) => commands::tail(args, shutdown).await,
         Command::CheckConfig(arg) => commands::check_config(&arg.config),
         Command::TestSite(args) => commands::test_site(args, shutdown).await,
         Command::Once(arg) => {

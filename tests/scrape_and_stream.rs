@@ -495,3 +495,58 @@ async fn per_record_partition_keys_spread_over_shards_and_tail_reads_them_all() 
     ]);
     assert_eq!(String::from_utf8_lossy(&limited.stdout).lines().count(), 7);
 }
+
+#[tokio::test]
+async fn tail_follow_prints_records_as_they_arrive_until_interrupted() {
+    use std::io::BufRead;
+    let moto = Moto::start();
+    moto.create_stream("live", 2).await;
+    let mut child = common::bookstream()
+        .args([
+            "tail",
+            "--stream-name",
+            "live",
+            "--from",
+            "latest",
+            "--follow",
+            "--endpoint-url",
+            &moto.endpoint,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // LATEST is taken when tail starts: give it a moment, then write.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let records = records("live", 5);
+    let output = stream_records("live", "100ms", &records, &moto.endpoint).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut got: Vec<String> = (0..5)
+        .map(|_| {
+            rx.recv_timeout(Duration::from_secs(10))
+                .expect("a followed record")
+        })
+        .collect();
+    let mut want: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert!(child.wait().unwrap().success());
+}

@@ -1,6 +1,10 @@
 //! Reading a stream back, every shard: the operator's "is my data there?" check (`tail`).
 
+use std::time::Duration;
+
 use aws_sdk_kinesis::types::ShardIteratorType;
+
+use crate::shutdown::Shutdown;
 
 /// Where to start reading each shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,6 +37,100 @@ pub enum ReadError {
     },
 }
 
+/// One iterator per open shard.
+struct Shards<'a> {
+    client: &'a aws_sdk_kinesis::Client,
+    stream: &'a str,
+    iterators: Vec<(String, Option<String>)>,
+}
+
+impl<'a> Shards<'a> {
+    async fn open(
+        client: &'a aws_sdk_kinesis::Client,
+        stream: &'a str,
+        start: StartAt,
+    ) -> Result<Shards<'a>, ReadError> {
+        let shards = client
+            .list_shards()
+            .stream_name(stream)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception())
+                {
+                    ReadError::StreamNotFound {
+                        stream: stream.to_owned(),
+                    }
+                } else {
+                    api(stream, "ListShards", &e)
+                }
+            })?
+            .shards
+            .unwrap_or_default();
+        let kind = match start {
+            StartAt::TrimHorizon => ShardIteratorType::TrimHorizon,
+            StartAt::Latest => ShardIteratorType::Latest,
+        };
+        let mut iterators = Vec::new();
+        for shard in shards {
+            let iterator = client
+                .get_shard_iterator()
+                .stream_name(stream)
+                .shard_id(&shard.shard_id)
+                .shard_iterator_type(kind.clone())
+                .send()
+                .await
+                .map_err(|e| api(stream, "GetShardIterator", &e))?
+                .shard_iterator;
+            iterators.push((shard.shard_id, iterator));
+        }
+        Ok(Shards {
+            client,
+            stream,
+            iterators,
+        })
+    }
+
+    /// One GetRecords per open shard. Returns the records and whether every shard is caught up
+    /// (an empty page at the tip) or closed.
+    async fn poll(&mut self) -> Result<(Vec<ReadRecord>, bool), ReadError> {
+        let mut out = Vec::new();
+        let mut caught_up = true;
+        for (shard_id, iterator) in &mut self.iterators {
+            let Some(it) = iterator.take() else {
+                continue;
+            };
+            let page = self
+                .client
+                .get_records()
+                .shard_iterator(it)
+                .limit(10_000)
+                .send()
+                .await
+                .map_err(|e| api(self.stream, "GetRecords", &e))?;
+            let at_tip = page.millis_behind_latest.unwrap_or(0) == 0;
+            caught_up &= page.records.is_empty() && at_tip;
+            out.extend(page.records.into_iter().map(|r| ReadRecord {
+                shard_id: shard_id.clone(),
+                sequence_number: r.sequence_number,
+                partition_key: r.partition_key.unwrap_or_default(),
+                data: r.data.into_inner(),
+            }));
+            *iterator = page.next_shard_iterator;
+        }
+        Ok((out, caught_up))
+    }
+}
+
+fn api(stream: &str, op: &'static str, e: &dyn std::error::Error) -> ReadError {
+    ReadError::Api {
+        op,
+        stream: stream.to_owned(),
+        message: crate::error_chain(e),
+    }
+}
+
 /// Reads every shard from `start` until each is caught up (or `limit` records in all).
 pub async fn read_all(
     client: &aws_sdk_kinesis::Client,
@@ -40,70 +138,47 @@ pub async fn read_all(
     start: StartAt,
     limit: Option<usize>,
 ) -> Result<Vec<ReadRecord>, ReadError> {
-    let api = |op, e: &dyn std::error::Error| ReadError::Api {
-        op,
-        stream: stream.to_owned(),
-        message: crate::error_chain(e),
-    };
-    let shards = client
-        .list_shards()
-        .stream_name(stream)
-        .send()
-        .await
-        .map_err(|e| {
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception())
-            {
-                ReadError::StreamNotFound {
-                    stream: stream.to_owned(),
-                }
-            } else {
-                api("ListShards", &e)
-            }
-        })?
-        .shards
-        .unwrap_or_default();
+    let mut shards = Shards::open(client, stream, start).await?;
     let mut out = Vec::new();
-    for shard in shards {
-        let kind = match start {
-            StartAt::TrimHorizon => ShardIteratorType::TrimHorizon,
-            StartAt::Latest => ShardIteratorType::Latest,
-        };
-        let mut iterator = client
-            .get_shard_iterator()
-            .stream_name(stream)
-            .shard_id(&shard.shard_id)
-            .shard_iterator_type(kind)
-            .send()
-            .await
-            .map_err(|e| api("GetShardIterator", &e))?
-            .shard_iterator;
-        while let Some(it) = iterator {
-            let page = client
-                .get_records()
-                .shard_iterator(it)
-                .limit(10_000)
-                .send()
-                .await
-                .map_err(|e| api("GetRecords", &e))?;
-            let empty = page.records.is_empty();
-            for r in page.records {
-                out.push(ReadRecord {
-                    shard_id: shard.shard_id.clone(),
-                    sequence_number: r.sequence_number,
-                    partition_key: r.partition_key.unwrap_or_default(),
-                    data: r.data.into_inner(),
-                });
-                if limit.is_some_and(|n| out.len() >= n) {
-                    return Ok(out);
-                }
-            }
-            let caught_up = page.millis_behind_latest.unwrap_or(0) == 0;
-            if empty && caught_up {
-                break;
-            }
-            iterator = page.next_shard_iterator;
+    loop {
+        let (records, caught_up) = shards.poll().await?;
+        out.extend(records);
+        if let Some(n) = limit.filter(|n| out.len() >= *n) {
+            out.truncate(n);
+            return Ok(out);
+        }
+        if caught_up {
+            return Ok(out);
         }
     }
-    Ok(out)
+}
+
+/// Reads every shard from `start` and hands each record to `each` as it arrives, polling once
+/// a second at the tip, until shutdown or until `each` returns false.
+pub async fn follow(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+    start: StartAt,
+    shutdown: &Shutdown,
+    mut each: impl FnMut(&ReadRecord) -> bool,
+) -> Result<u64, ReadError> {
+    let mut shards = Shards::open(client, stream, start).await?;
+    let mut seen = 0u64;
+    while !shutdown.is_set() {
+        let (records, caught_up) = shards.poll().await?;
+        for r in &records {
+            if !each(r) {
+                return Ok(seen);
+            }
+            seen += 1;
+        }
+        if caught_up {
+            let mut watch = shutdown.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = watch.wait() => {}
+            }
+        }
+    }
+    Ok(seen)
 }
