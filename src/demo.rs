@@ -121,8 +121,40 @@ pub async fn run(args: DemoArgs, shutdown: Shutdown) -> Result<(), DemoError> {
             v["title"].as_str().unwrap_or("?")
         );
     }
+    let object = write_like_firehose(&state_dir, &records).map_err(DemoError::Port)?;
+    println!(
+        "as Firehose would buffer them into S3 (records back to back): {}",
+        object.display()
+    );
     println!("state (cursor, catalogue) in {}", state_dir.display());
     Ok(())
+}
+
+/// Plays Firehose's part, which no local emulator does for a Kinesis source: one object with
+/// the records' bytes concatenated, under the real key shape
+/// `json_data/YYYY/MM/DD/HH/NAME-1-YYYY-MM-DD-HH-MM-SS-ID` (UTC).
+fn write_like_firehose(
+    dir: &std::path::Path,
+    records: &[reader::ReadRecord],
+) -> std::io::Result<PathBuf> {
+    let now = chrono::Utc::now();
+    let folder = dir
+        .join("s3")
+        .join("json_data")
+        .join(now.format("%Y/%m/%d/%H").to_string());
+    std::fs::create_dir_all(&folder)?;
+    let name = format!(
+        "{STREAM}-1-{}-{:016x}",
+        now.format("%Y-%m-%d-%H-%M-%S"),
+        fastrand::u64(..)
+    );
+    let path = folder.join(name);
+    let body: Vec<u8> = records
+        .iter()
+        .flat_map(|r| r.data.iter().copied())
+        .collect();
+    std::fs::write(&path, body)?;
+    Ok(path)
 }
 
 fn demo_config(site: Url, endpoint: Url, dir: PathBuf, args: &DemoArgs) -> Config {
