@@ -2,7 +2,7 @@
 //! never delays sends), stream the next records from the cursor until the slot ends, and
 //! checkpoint the cursor after every acknowledged record.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -209,23 +209,22 @@ impl Engine {
         stop_by: Option<Instant>,
     ) -> Result<(), String> {
         let mut outcome = Ok(());
-        if self.refresh.as_ref().is_some_and(JoinHandle::is_finished) {
-            outcome = self.take_refresh().await;
+        if let Some(handle) = self.refresh.take_if(|h| h.is_finished()) {
+            outcome = self.accept(handle.await);
         }
         self.start_refresh_if_due(cfg);
-        if (self.catalogue.is_none() || stop_by.is_none()) && self.refresh.is_some() {
-            let wait = stop_by.map(|end| end.saturating_duration_since(Instant::now()));
-            let finished = match wait {
-                Some(d) => tokio::time::timeout(d, self.wait_refresh()).await.is_ok(),
-                None => {
-                    self.wait_refresh().await;
-                    true
-                }
+        let must_wait = self.catalogue.is_none() || stop_by.is_none();
+        if let Some(mut handle) = self.refresh.take_if(|_| must_wait) {
+            let joined = match stop_by {
+                Some(end) => tokio::time::timeout_at(end, &mut handle).await.ok(),
+                None => Some((&mut handle).await),
             };
-            outcome = if finished {
-                self.take_refresh().await
-            } else {
-                Err("first scrape still running at the end of the slot".to_owned())
+            outcome = match joined {
+                Some(joined) => self.accept(joined),
+                None => {
+                    self.refresh = Some(handle);
+                    Err("first scrape still running at the end of the slot".to_owned())
+                }
             };
         }
         outcome
@@ -248,12 +247,6 @@ impl Engine {
         self.refresh = Some(tokio::spawn(async move { scraper.scrape(&plan).await }));
     }
 
-    async fn wait_refresh(&mut self) {
-        while self.refresh.as_ref().is_some_and(|h| !h.is_finished()) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
     fn refresh_due(&self, cfg: &Config) -> bool {
         let since = |t: SystemTime| SystemTime::now().duration_since(t).unwrap_or_default();
         let catalogue_age = self
@@ -273,13 +266,14 @@ impl Engine {
         age >= cfg.site.refresh
     }
 
-    async fn take_refresh(&mut self) -> Result<(), String> {
-        let Some(handle) = self.refresh.take() else {
-            return Ok(());
-        };
-        let result = handle
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    /// Takes a finished scrape: a new catalogue is saved and used; a failure is reported and
+    /// the last good catalogue kept.
+    fn accept(
+        &mut self,
+        joined: Result<ScrapeResult, tokio::task::JoinError>,
+    ) -> Result<(), String> {
+        // A panicking scrape is a bug; surface it rather than streaming on silently.
+        let result = joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         match result {
             Ok((books, stats)) => {
                 tracing::info!(

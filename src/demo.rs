@@ -62,11 +62,15 @@ async fn start_moto() -> Result<(tokio::process::Child, SocketAddr), DemoError> 
     Err(DemoError::MotoTimeout(addr))
 }
 
+/// `http://ADDR/` for a server this demo started.
+fn local_url(addr: SocketAddr) -> Url {
+    Url::parse(&format!("http://{addr}/")).expect("a socket address is a valid URL authority")
+}
+
 /// Runs the demo; see the module doc.
 pub async fn run(args: DemoArgs, shutdown: Shutdown) -> Result<(), DemoError> {
     let (_moto, moto_addr) = start_moto().await?;
-    let endpoint = Url::parse(&format!("http://{moto_addr}/"))
-        .map_err(|e| DemoError::CreateStream(e.to_string()))?;
+    let endpoint = local_url(moto_addr);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(DemoError::Port)?;
@@ -77,8 +81,7 @@ pub async fn run(args: DemoArgs, shutdown: Shutdown) -> Result<(), DemoError> {
         testsite::Content::Generated(site),
         testsite::ServeOptions::default(),
     ));
-    let site_url = Url::parse(&format!("http://{site_addr}/"))
-        .map_err(|e| DemoError::CreateStream(e.to_string()))?;
+    let site_url = local_url(site_addr);
     eprintln!(
         "demo: Kinesis emulator (moto) at {endpoint}, test catalogue (1000 books) at {site_url}"
     );

@@ -23,13 +23,6 @@ impl Trigger {
 }
 
 impl Shutdown {
-    /// A signal that never fires (for one-shot commands driven by other means).
-    pub fn never() -> Self {
-        let (tx, rx) = watch::channel(false);
-        std::mem::forget(tx);
-        Shutdown(rx)
-    }
-
     pub fn is_set(&self) -> bool {
         *self.0.borrow()
     }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bookstream::testsite::Site as Generated;
 use common::fault_proxy::{self, Fault, FaultPlan};
-use common::{Moto, Site, bookstream, scratch};
+use common::{Moto, Site, bookstream, scratch, signal};
 
 /// Writes a daemon config for the test servers; `extra` is appended (later keys win in TOML
 /// only if in their own section, so callers pass whole `[section]` blocks they own).
@@ -79,15 +79,6 @@ fn spawn_daemon_with(
         cmd.env("WATCHDOG_USEC", usec.to_string());
     }
     cmd.spawn().expect("spawn bookstream run")
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([&format!("-{sig}"), &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{sig} failed");
 }
 
 /// Waits for exit, returning (status, stderr).

@@ -396,11 +396,7 @@ async fn interrupt_stops_after_the_in_flight_put_and_reports_the_count() {
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    common::signal(&child, "INT");
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -543,10 +539,6 @@ async fn tail_follow_prints_records_as_they_arrive_until_interrupted() {
     got.sort();
     want.sort();
     assert_eq!(got, want);
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    common::signal(&child, "INT");
     assert!(child.wait().unwrap().success());
 }

@@ -42,7 +42,7 @@ pub enum ScrapeError {
 }
 
 /// Counts from one scrape, for logs and benchmarks.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ScrapeStats {
     pub listing_pages: u32,
     pub products: u32,

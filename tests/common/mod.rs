@@ -54,6 +54,16 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Sends a real signal (`kill -SIG PID`) to a child.
+pub fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill -{sig} {} failed", child.id());
+}
+
 /// A child process killed on drop.
 pub struct Reaped(pub Child);
 
