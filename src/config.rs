@@ -289,12 +289,11 @@ fn toml_lines(cfg: &Config) -> String {
             out.push_str(&format!("[{section}]\n"));
             if let Some(keys) = keys.as_object() {
                 for (key, v) in keys {
-                    let v = if v.is_null() {
-                        "# (unset)".to_owned()
+                    if v.is_null() {
+                        out.push_str(&format!("# {key} = (unset)\n"));
                     } else {
-                        v.to_string()
-                    };
-                    out.push_str(&format!("{key} = {v}\n"));
+                        out.push_str(&format!("{key} = {v}\n"));
+                    }
                 }
             }
             out.push('\n');
@@ -335,6 +334,13 @@ mod tests {
         assert_eq!(cfg.site.concurrency, 8);
         assert_eq!(cfg.schedule.cron, "0 * * * * *");
         assert_eq!(cfg.kinesis.partition_key, "{upc}");
+    }
+
+    #[test]
+    fn effective_settings_print_as_toml_that_loads_back() {
+        let cfg = Config::from_toml(MINIMAL, Path::new("t.toml")).unwrap();
+        let again = Config::from_toml(&cfg.to_toml(), Path::new("printed.toml")).unwrap();
+        assert_eq!(again, cfg);
     }
 
     #[test]
