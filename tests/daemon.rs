@@ -663,3 +663,33 @@ async fn the_cursor_follows_upcs_when_the_catalogue_changes_between_scrapes() {
         );
     }
 }
+
+#[tokio::test]
+async fn retries_through_an_outage_stop_at_the_slot_end_and_the_record_carries_over() {
+    let rig = Rig::new("outage", &["--books", "20", "--per-page", "10"], FAST).await;
+    let plan = FaultPlan {
+        target: "PutRecord".into(),
+        faults: vec![Fault::InternalFailure; 12],
+    };
+    let (proxy, stats) = fault_proxy::spawn(rig.moto.addr, plan).await.unwrap();
+    let config = write_config(
+        &rig.dir,
+        &rig.site_url,
+        &format!("http://{proxy}"),
+        "outage",
+        FAST,
+    );
+    let stderr = run_until(&config, &rig.moto, "outage", 12, &[]).await;
+    assert_no_overlap(&stderr);
+    let carried = common::events(&stderr, "cycle finished with an error");
+    assert!(!carried.is_empty(), "{stderr}");
+    assert!(
+        carried.iter().all(|e| e["error"]
+            .as_str()
+            .unwrap()
+            .contains("carries over to the next cycle")),
+        "{carried:?}"
+    );
+    assert!(stats.internal_failures() >= 12, "{stats:?}");
+    assert_eq!(check_walk(&rig.upcs().await, &truth(20, 10)), 0);
+}

@@ -60,6 +60,14 @@ pub enum PutError {
     },
     #[error("shutdown requested while retrying a put to `{stream}`")]
     Interrupted { stream: String },
+    #[error(
+        "the slot ended while retrying a put to `{stream}` ({attempts} attempt(s), last error: {message}); the record carries over to the next cycle"
+    )]
+    SlotOver {
+        stream: String,
+        attempts: u32,
+        message: String,
+    },
 }
 
 enum Failure {
@@ -98,8 +106,14 @@ impl Producer {
     }
 
     /// Puts one record, retrying transient failures. A shutdown interrupts only the backoff
-    /// sleeps, never a request already on the wire.
-    pub async fn put(&self, record: &Outgoing, shutdown: &Shutdown) -> Result<Ack, PutError> {
+    /// sleeps, never a request already on the wire; so does `stop_by` (the slot's end), so that
+    /// retries through an outage do not run into the next cycle's slot.
+    pub async fn put(
+        &self,
+        record: &Outgoing,
+        shutdown: &Shutdown,
+        stop_by: Option<Instant>,
+    ) -> Result<Ack, PutError> {
         let mut attempt = 1;
         loop {
             let result = self
@@ -132,6 +146,13 @@ impl Producer {
                 });
             }
             let delay = crate::backoff::delay(self.policy.base, attempt).min(self.policy.max);
+            if stop_by.is_some_and(|end| Instant::now() + delay >= end) {
+                return Err(PutError::SlotOver {
+                    stream: self.stream.clone(),
+                    attempts: attempt,
+                    message,
+                });
+            }
             tracing::warn!(
                 stream = %self.stream, upc = %record.label, attempt, error = %message,
                 retry_in_ms = delay.as_millis() as u64,
@@ -215,7 +236,10 @@ impl Producer {
                 break;
             }
             let started = Instant::now();
-            let ack = self.put(record, shutdown).await.map_err(|e| (sent, e))?;
+            let ack = self
+                .put(record, shutdown, stop_by)
+                .await
+                .map_err(|e| (sent, e))?;
             sent += 1;
             tracing::info!(
                 stream = %self.stream,
