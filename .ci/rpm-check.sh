@@ -104,6 +104,17 @@ if command -v readelf >/dev/null 2>&1; then
     esac
 fi
 
+# --- the product carries no test rig (crates/testsite, `demo`) -----------------------------
+# Markers: the test site's Server header, the demo's emulator, the test-site banner.
+RIG=$(strings -a "$P/usr/bin/bookstream" | grep -E -o 'bookstream-testsite|moto_server|listening on http' | sort -u | tr '\n' ' ' || true)
+check "strings finds no test site or demo in /usr/bin/bookstream (found: ${RIG:-none})" test -z "$RIG"
+if [ "$ARCH" = "$(uname -m)" ]; then
+    HELP=$("$P/usr/bin/bookstream" --help 2>&1 || true)
+    echo "$HELP" | sed 's/^/  | /'
+    check "bookstream --help lists run and no demo or test-site subcommand" \
+        eval 'echo "$HELP" | grep -qE "^ +run " && ! echo "$HELP" | grep -qE "^ +(demo|test-site) "'
+fi
+
 # --- requires / glibc -------------------------------------------------------------------
 q -R >"$WORK/requires"
 max_glibc() { grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/^GLIBC_//' | sort -V | tail -n 1; }

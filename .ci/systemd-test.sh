@@ -3,10 +3,10 @@
 # booted in a systemd-nspawn container, runs it against moto (Kinesis) and the
 # binary's own test site on the host, and checks the unit's life cycle.
 #
-#   .ci/systemd-test.sh RPM BOOKSTREAM_HOST_BINARY
+#   .ci/systemd-test.sh RPM TESTSITE_BINARY
 #
-# RPM: the package to test (packaging/build-rpm.sh). BOOKSTREAM_HOST_BINARY:
-# a bookstream binary runnable on this host, for `test-site --port P`.
+# RPM: the package to test (packaging/build-rpm.sh). TESTSITE_BINARY: the test
+# site (target/debug/bookstream-testsite), run on this host as `--port P`.
 # Needs root. Recipe: shared/SYSTEMD_TESTING.md. Prints one PASS:/FAIL: line
 # per check and "N passed, N failed" last; exits non-zero on any failure.
 #
@@ -21,7 +21,7 @@
 #   BOOKSTREAM_CI_KEEP=1 keep the work folder (logs) after the run
 set -euo pipefail
 
-usage() { echo "usage: $0 RPM BOOKSTREAM_HOST_BINARY" >&2; exit 2; }
+usage() { echo "usage: $0 RPM TESTSITE_BINARY" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 [ -f "$1" ] || { echo "$0: no such RPM: $1" >&2; exit 2; }
 [ -x "$2" ] || { echo "$0: not an executable: $2" >&2; exit 2; }
@@ -188,12 +188,12 @@ PY
 # Each server on a fresh port, up to 3 tries (a port can be taken meanwhile).
 for _ in 1 2 3; do
     SITE_PORT=$(free_port); SITE_URL=http://127.0.0.1:$SITE_PORT
-    "$HOST_BIN" test-site --port "$SITE_PORT" >"$WORK/test-site.log" 2>&1 &
+    "$HOST_BIN" --port "$SITE_PORT" >"$WORK/test-site.log" 2>&1 &
     SITE_PID=$!
     if http_up "$SITE_URL" "$SITE_PID"; then break; fi
     stop_pid "$SITE_PID" 5; SITE_PID=''
 done
-[ -n "$SITE_PID" ] || { tail -n 20 "$WORK/test-site.log"; fatal "test site ($HOST_BIN test-site --port P) up"; }
+[ -n "$SITE_PID" ] || { tail -n 20 "$WORK/test-site.log"; fatal "test site ($HOST_BIN --port P) up"; }
 for _ in 1 2 3; do
     MOTO_PORT=$(free_port); MOTO_URL=http://127.0.0.1:$MOTO_PORT
     "$PY" -m moto.server -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &

@@ -4,7 +4,7 @@
 #   benches/compare.sh [RECORDS] [INTERVAL_SECONDS]      (default 60 records at 1 s)
 #
 # Both run against the same local servers: the project's generated 1000-book test site
-# (`bookstream test-site`) and a moto_server (local Kinesis), on 127.0.0.1. Nothing leaves the
+# (`bookstream-testsite`, crates/testsite) and a moto_server (local Kinesis), on 127.0.0.1. Nothing leaves the
 # machine. Prints a table; paste it into BENCHMARKS.md with the command line.
 #
 # Scrape: wall time, CPU time and peak RSS of a full 50-page catalogue walk.
@@ -22,14 +22,14 @@ trap cleanup EXIT
 
 command -v moto_server >/dev/null || python3 -m pip install --quiet 'moto[server]==5.2.1'
 python3 -c 'import bs4, requests, boto3' 2>/dev/null || python3 -m pip install --quiet -r "$BASELINE/requirements.txt"
-cargo build --release --quiet
+cargo build --release --quiet --workspace
 BIN=target/release/bookstream
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # Servers.
-"$BIN" test-site --port 0 >"$WORK/site.out" 2>/dev/null & PIDS+=($!)
+target/release/bookstream-testsite --port 0 >"$WORK/site.out" 2>/dev/null & PIDS+=($!)
 for _ in $(seq 100); do grep -q listening "$WORK/site.out" && break; sleep 0.1; done
 SITE=$(sed -n 's/^listening on //p' "$WORK/site.out"); SITE=${SITE%/}
 MOTO_PORT=$(free_port)

@@ -15,11 +15,11 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 command -v moto_server >/dev/null || python3 -m pip install --quiet 'moto[server]==5.2.1'
-cargo build --release --quiet
+cargo build --release --quiet --workspace
 BIN=target/release/bookstream
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-"$BIN" test-site --port 0 >"$WORK/site.out" 2>/dev/null & PIDS+=($!)
+target/release/bookstream-testsite --port 0 >"$WORK/site.out" 2>/dev/null & PIDS+=($!)
 for _ in $(seq 100); do grep -q listening "$WORK/site.out" && break; sleep 0.1; done
 SITE=$(sed -n 's/^listening on //p' "$WORK/site.out")
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

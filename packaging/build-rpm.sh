@@ -90,8 +90,8 @@ esac
 
 # --- binary ------------------------------------------------------------------
 if [ "${BOOKSTREAM_SKIP_BUILD:-0}" != 1 ]; then
-    log "cargo zigbuild --release --locked --target $TRIPLE.$GLIBC_MAX"
-    cargo zigbuild --release --locked --target "$TRIPLE.$GLIBC_MAX" --bin bookstream >&2
+    log "cargo zigbuild --release --locked --no-default-features --target $TRIPLE.$GLIBC_MAX (no demo, no test site)"
+    cargo zigbuild --release --locked --no-default-features --target "$TRIPLE.$GLIBC_MAX" --bin bookstream >&2
 fi
 [ -x "$BIN" ] || die "$BIN was not built"
 

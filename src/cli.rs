@@ -44,9 +44,8 @@ pub enum Command {
     Run(ConfigArg),
     /// Run one cycle and exit.
     Once(ConfigArg),
-    /// Serve the project's generated test catalogue (or a directory) on 127.0.0.1.
-    TestSite(TestSiteArgs),
     /// The whole job locally: start moto_server and the test site, run cycles, show the records.
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
 }
 
@@ -118,35 +117,7 @@ pub struct TailArgs {
     pub region: Option<String>,
 }
 
-#[derive(Debug, Args)]
-pub struct TestSiteArgs {
-    /// 0 picks a free port; the address is printed on stdout.
-    #[arg(long, default_value_t = 0)]
-    pub port: u16,
-    #[arg(long, default_value_t = 1000)]
-    pub books: usize,
-    #[arg(long, default_value_t = 20)]
-    pub per_page: usize,
-    /// Catalogue version: later versions change a few books (for refresh tests).
-    #[arg(long, default_value_t = 0)]
-    pub version: u32,
-    /// Serve this directory instead of the generated catalogue.
-    #[arg(long)]
-    pub root: Option<PathBuf>,
-    /// Delay before every response, e.g. "200ms".
-    #[arg(long, value_parser = parse_duration, default_value = "0s")]
-    pub delay: Duration,
-    /// Every path answers 503 this many times before succeeding.
-    #[arg(long, default_value_t = 0)]
-    pub fail_first: u32,
-    /// Paths containing this always answer 500 (repeatable).
-    #[arg(long)]
-    pub fail_always: Vec<String>,
-    /// Every Nth request answers 429.
-    #[arg(long, default_value_t = 0)]
-    pub throttle_every: u32,
-}
-
+#[cfg(feature = "demo")]
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Records to stream in the demo.

@@ -1,13 +1,12 @@
-//! The one-shot subcommands (`scrape`, `stream`, `tail`, `check-config`, `test-site`): each
+//! The one-shot subcommands (`scrape`, `stream`, `tail`, `check-config`): each
 //! turns validated arguments into calls on the library and prints the CLI's own output.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use url::Url;
 
-use crate::cli::{ScrapeArgs, StreamArgs, TailArgs, TestSiteArgs};
+use crate::cli::{ScrapeArgs, StreamArgs, TailArgs};
 use crate::config::{Config, ConfigError};
 use crate::kinesis::pace::Pacer;
 use crate::kinesis::producer::{Producer, PutError, RetryPolicy};
@@ -15,8 +14,7 @@ use crate::kinesis::reader::{self, ReadError};
 use crate::kinesis::{self, Outgoing};
 use crate::scrape::fetch::{FetchError, FetchPolicy, Fetched, Fetcher};
 use crate::scrape::{ScrapeError, ScrapePlan, Scraper};
-use crate::shutdown::Shutdown;
-use crate::testsite;
+use tokio_util::sync::CancellationToken;
 
 /// Why a subcommand failed. `main` maps `Config` to exit status 78 (EX_CONFIG).
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +38,7 @@ pub enum CommandError {
     Read(#[from] ReadError),
     #[error(transparent)]
     Daemon(#[from] crate::daemon::DaemonError),
+    #[cfg(feature = "demo")]
     #[error(transparent)]
     Demo(#[from] crate::demo::DemoError),
 }
@@ -129,7 +128,7 @@ async fn fetch_text(url: &Url) -> Result<String, CommandError> {
 }
 
 /// `bookstream stream`: the old streamer, paced on a fixed grid, retrying, never skipping.
-pub async fn stream(args: StreamArgs, shutdown: Shutdown) -> Result<(), CommandError> {
+pub async fn stream(args: StreamArgs, shutdown: CancellationToken) -> Result<(), CommandError> {
     let (source, items) = load_records(&args).await?;
     let records: Vec<Outgoing> = items
         .iter()
@@ -158,7 +157,7 @@ pub async fn stream(args: StreamArgs, shutdown: Shutdown) -> Result<(), CommandE
         .await;
     match result {
         Ok(sent) => {
-            let how = if shutdown.is_set() {
+            let how = if shutdown.is_cancelled() {
                 "interrupted"
             } else {
                 "done"
@@ -176,7 +175,7 @@ pub async fn stream(args: StreamArgs, shutdown: Shutdown) -> Result<(), CommandE
 }
 
 /// `bookstream tail`: one line per record (its data), every shard.
-pub async fn tail(args: TailArgs, shutdown: Shutdown) -> Result<(), CommandError> {
+pub async fn tail(args: TailArgs, shutdown: CancellationToken) -> Result<(), CommandError> {
     let client = kinesis::client(args.region.as_deref(), args.endpoint_url.as_ref()).await;
     let mut out = std::io::stdout().lock();
     // A closed stdout (`| head`) ends the output.
@@ -204,36 +203,5 @@ pub fn check_config(path: &Path) -> Result<(), CommandError> {
         path.display()
     );
     print!("{}", cfg.to_toml());
-    Ok(())
-}
-
-/// `bookstream test-site`: serves until shutdown; prints its address on stdout first.
-pub async fn test_site(args: TestSiteArgs, mut shutdown: Shutdown) -> Result<(), CommandError> {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(io_err(Path::new("127.0.0.1")))?;
-    let local = listener
-        .local_addr()
-        .map_err(io_err(Path::new("127.0.0.1")))?;
-    let content = match args.root {
-        Some(dir) => testsite::Content::Dir(dir),
-        None => testsite::Content::Generated(Arc::new(
-            testsite::Site::generate(args.books, args.per_page).with_version(args.version),
-        )),
-    };
-    let options = testsite::ServeOptions {
-        delay: args.delay,
-        fail_first: args.fail_first,
-        fail_always: args.fail_always,
-        throttle_every: args.throttle_every,
-        ..testsite::ServeOptions::default()
-    };
-    println!("listening on http://{local}/");
-    std::io::stdout().flush().ok();
-    tokio::select! {
-        r = testsite::serve(listener, content, options) => r.map_err(io_err(Path::new("test-site")))?,
-        _ = shutdown.wait() => {}
-    }
     Ok(())
 }

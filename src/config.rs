@@ -274,32 +274,20 @@ impl Config {
         Ok(())
     }
 
-    /// The effective settings as TOML, for `check-config`.
+    /// The effective settings as TOML, for `check-config`; keys left unset (the AWS chain
+    /// decides) are listed as comments, so the output still loads back.
     pub fn to_toml(&self) -> String {
-        toml_lines(self)
-    }
-}
-
-fn toml_lines(cfg: &Config) -> String {
-    // serde_json -> flat "section.key = value" listing; avoids a TOML serializer dependency.
-    let value = serde_json::to_value(cfg).unwrap_or_default();
-    let mut out = String::new();
-    if let Some(sections) = value.as_object() {
-        for (section, keys) in sections {
-            out.push_str(&format!("[{section}]\n"));
-            if let Some(keys) = keys.as_object() {
-                for (key, v) in keys {
-                    if v.is_null() {
-                        out.push_str(&format!("# {key} = (unset)\n"));
-                    } else {
-                        out.push_str(&format!("{key} = {v}\n"));
-                    }
-                }
-            }
-            out.push('\n');
+        let mut out = toml::to_string(self)
+            .unwrap_or_else(|e| format!("# cannot print the settings as TOML: {e}\n"));
+        let unset = [
+            ("kinesis.region", self.kinesis.region.is_none()),
+            ("kinesis.endpoint_url", self.kinesis.endpoint_url.is_none()),
+        ];
+        for (key, _) in unset.iter().filter(|(_, is_unset)| *is_unset) {
+            out.push_str(&format!("# {key} is unset: the AWS SDK's defaults apply\n"));
         }
+        out
     }
-    out
 }
 
 /// Durations as humane strings ("1s", "500ms", "10m") in TOML.

@@ -1,11 +1,9 @@
 //! Where streaming stands in the catalogue, followed by UPC so that books added or removed
-//! between scrapes do not make it skip or repeat; persisted after every acknowledged record.
-
-use std::path::{Path, PathBuf};
+//! between scrapes do not make it skip or repeat. Pure: `state` persists it.
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalogue::{Book, Snapshot, StateFileError, read_json, write_json_atomic};
+use crate::catalogue::Book;
 
 /// The streaming position.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -53,86 +51,6 @@ pub fn plan(books: &[Book], cursor: &Cursor, max: usize) -> Vec<usize> {
     let n = books.len();
     let start = cursor.next_index(books);
     (0..max.min(n)).map(|k| (start + k) % n).collect()
-}
-
-/// The state directory: `cursor.json` and `catalogue.json`.
-#[derive(Debug, Clone)]
-pub struct StateStore {
-    dir: PathBuf,
-}
-
-/// What was found in the state directory at start.
-#[derive(Debug, Default)]
-pub struct Loaded {
-    pub cursor: Option<Cursor>,
-    pub catalogue: Option<Snapshot>,
-    /// Problems that were survived (reported, then started fresh).
-    pub problems: Vec<String>,
-}
-
-impl StateStore {
-    pub fn new(dir: &Path) -> Self {
-        Self {
-            dir: dir.to_owned(),
-        }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    pub fn cursor_path(&self) -> PathBuf {
-        self.dir.join("cursor.json")
-    }
-
-    pub fn catalogue_path(&self) -> PathBuf {
-        self.dir.join("catalogue.json")
-    }
-
-    /// Creates the directory if needed.
-    pub fn ensure_dir(&self) -> Result<(), StateFileError> {
-        std::fs::create_dir_all(&self.dir).map_err(|source| StateFileError::Write {
-            path: self.dir.clone(),
-            source,
-        })
-    }
-
-    /// Loads both files. A corrupt file is moved aside (`*.corrupt`) and reported; the daemon
-    /// never refuses to start because of its own state.
-    pub fn load(&self) -> Loaded {
-        let mut loaded = Loaded::default();
-        loaded.cursor = self.load_one(&self.cursor_path(), &mut loaded.problems);
-        loaded.catalogue = self.load_one(&self.catalogue_path(), &mut loaded.problems);
-        loaded
-    }
-
-    fn load_one<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &Path,
-        problems: &mut Vec<String>,
-    ) -> Option<T> {
-        match read_json(path) {
-            Ok(v) => v,
-            Err(e) => {
-                let aside = path.with_extension("json.corrupt");
-                let moved = std::fs::rename(path, &aside).is_ok();
-                problems.push(if moved {
-                    format!("{e}; moved it to {} and starting fresh", aside.display())
-                } else {
-                    format!("{e}; starting fresh")
-                });
-                None
-            }
-        }
-    }
-
-    pub fn save_cursor(&self, cursor: &Cursor) -> Result<(), StateFileError> {
-        write_json_atomic(&self.cursor_path(), cursor)
-    }
-
-    pub fn save_catalogue(&self, snapshot: &Snapshot) -> Result<(), StateFileError> {
-        write_json_atomic(&self.catalogue_path(), snapshot)
-    }
 }
 
 #[cfg(test)]
@@ -209,21 +127,5 @@ mod tests {
             }
         }
         assert_eq!(sent, vec![0, 1, 2, 3, 4, 5, 6, 0, 1]);
-    }
-
-    #[test]
-    fn corrupt_state_is_moved_aside_and_reported() {
-        let dir = std::env::temp_dir().join(format!("bookstream-cursor-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = StateStore::new(&dir);
-        std::fs::write(store.cursor_path(), b"\0garbage").unwrap();
-        let loaded = store.load();
-        assert!(loaded.cursor.is_none());
-        assert_eq!(loaded.problems.len(), 1, "{:?}", loaded.problems);
-        assert!(dir.join("cursor.json.corrupt").exists());
-        let saved = after(&books(&["a"]), 0);
-        store.save_cursor(&saved).unwrap();
-        assert_eq!(store.load().cursor, Some(saved));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,7 +1,8 @@
 //! The long-running service: cron ticks from tokio-cron-scheduler, one cycle at a time (a tick
 //! that arrives while a cycle runs waits, it never overlaps), signals (TERM/INT stop, HUP
-//! reloads), and the systemd protocol. The watchdog is pinged from the task that runs the
-//! cycles, so a wedged worker stops the pings and systemd restarts the daemon.
+//! reloads), and the systemd protocol. Each cycle runs as a task; the main loop answers
+//! signals and the watchdog meanwhile, and stops the pings when a cycle is stuck past its slot,
+//! so that systemd restarts the daemon.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,14 +10,15 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::cycle::{CycleReport, Engine, EngineError};
+use crate::engine::{CycleReport, Engine, EngineError};
 use crate::schedule::Schedule;
-use crate::shutdown::{Shutdown, Trigger};
 use crate::systemd::Notifier;
 
 /// How long a stop may wait for the in-flight put before abandoning it.
@@ -40,7 +42,7 @@ pub enum DaemonError {
 }
 
 /// `bookstream once`: one cycle with no slot limit, then exit.
-pub async fn once(cfg: Config, shutdown: Shutdown) -> Result<CycleReport, DaemonError> {
+pub async fn once(cfg: Config, shutdown: CancellationToken) -> Result<CycleReport, DaemonError> {
     let mut engine = Engine::new(&cfg).await?;
     let report = engine.run_cycle(&cfg, None, &shutdown).await;
     engine.checkpoint();
@@ -104,6 +106,14 @@ fn tick_job(schedule: &Schedule, tx: mpsc::Sender<()>) -> Result<Job, DaemonErro
     .map_err(|e| DaemonError::Scheduler(e.to_string()))
 }
 
+/// A cycle running as a task of its own; it hands the engine back when it ends.
+struct Running {
+    task: JoinHandle<(Engine, CycleReport)>,
+    /// `HANG_GRACE` past the slot's end: from then on the cycle counts as stuck.
+    stuck_at: Option<Instant>,
+    stuck: bool,
+}
+
 /// What the main loop owns between events.
 struct Daemon {
     path: PathBuf,
@@ -112,34 +122,30 @@ struct Daemon {
     pending: Option<Config>,
     schedule: Schedule,
     job: Ticks,
-    engine: Engine,
+    /// `None` while a cycle task holds it.
+    engine: Option<Engine>,
+    running: Option<Running>,
     notifier: Notifier,
     /// Half of WATCHDOG_USEC, when systemd set it.
     watchdog: Option<Duration>,
+    shutdown: CancellationToken,
 }
 
-/// The daemon's main loop. Returns after a clean stop (SIGTERM/SIGINT).
+/// The daemon's main loop: one event at a time, while at most one cycle runs as a task. A tick
+/// that comes while a cycle runs waits in the one-slot queue; later ones are dropped. Returns
+/// after a clean stop (SIGTERM/SIGINT).
 pub async fn run(
     path: PathBuf,
     cfg: Config,
-    trigger: Trigger,
-    mut shutdown: Shutdown,
+    shutdown: CancellationToken,
 ) -> Result<(), DaemonError> {
     let notifier = Notifier::new();
     let mut engine = Engine::new(&cfg).await?;
     let schedule =
         Schedule::parse(&cfg.schedule.cron).map_err(|e| DaemonError::Scheduler(e.to_string()))?;
     let (mut ticks, job) = Ticks::start(&schedule).await?;
-    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
     let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!(signal = "SIGTERM", "stopping on SIGTERM"),
-            _ = int.recv() => tracing::info!(signal = "SIGINT", "stopping on SIGINT"),
-        }
-        trigger.trigger();
-    });
+    stop_on_term_or_int(shutdown.clone())?;
 
     notifier.ready();
     engine.start_refresh_if_due(&cfg);
@@ -160,37 +166,67 @@ pub async fn run(
         pending: None,
         schedule,
         job,
-        engine,
+        engine: Some(engine),
+        running: None,
         notifier,
         watchdog,
+        shutdown: shutdown.clone(),
     };
     let mut pings = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     loop {
+        let stuck_at = d
+            .running
+            .as_ref()
+            .filter(|r| !r.stuck)
+            .and_then(|r| r.stuck_at);
         tokio::select! {
             biased;
-            _ = shutdown.wait() => break,
-            _ = hup.recv() => {
-                if let Some(new) = reload(&d.path, &d.notifier) {
-                    d.adopt(new).await?;
-                }
-            }
-            _ = pings.tick(), if watchdog.is_some() => d.notifier.watchdog(),
-            Some(()) = ticks.recv() => d.tick(&shutdown, &mut pings, &mut hup).await?,
+            _ = shutdown.cancelled() => break,
+            _ = hup.recv() => d.reload().await?,
+            _ = pings.tick(), if watchdog.is_some() => d.ping(),
+            done = cycle_end(&mut d.running) => d.finish_cycle(done),
+            _ = sleep_until_opt(stuck_at) => d.mark_stuck().await?,
+            Some(()) = ticks.recv(), if d.running.is_none() => d.start_cycle().await,
         }
     }
-    d.notifier.stopping();
-    d.notifier.status("stopping: saving the cursor");
-    d.engine.checkpoint();
-    d.job.stop().await;
-    tracing::info!(
-        sent_total = d.engine.cursor().sent_total,
-        "stopped; cursor saved ({} records sent so far)",
-        d.engine.cursor().sent_total
-    );
+    d.stop().await;
     Ok(())
 }
 
+/// SIGTERM and SIGINT cancel `shutdown`.
+fn stop_on_term_or_int(shutdown: CancellationToken) -> Result<(), DaemonError> {
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!(signal = "SIGTERM", "stopping on SIGTERM"),
+            _ = int.recv() => tracing::info!(signal = "SIGINT", "stopping on SIGINT"),
+        }
+        shutdown.cancel();
+    });
+    Ok(())
+}
+
+/// Resolves when the running cycle's task ends; never while none runs.
+async fn cycle_end(
+    running: &mut Option<Running>,
+) -> Result<(Engine, CycleReport), tokio::task::JoinError> {
+    match running {
+        Some(r) => (&mut r.task).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Daemon {
+    /// SIGHUP: a valid new file takes effect as [`Daemon::adopt`] says; an invalid one is
+    /// logged and the running config kept.
+    async fn reload(&mut self) -> Result<(), DaemonError> {
+        match reload(&self.path, &self.notifier) {
+            Some(new) => self.adopt(new).await,
+            None => Ok(()),
+        }
+    }
+
     /// Takes a reloaded config: a new cron schedule at once, the rest from the next cycle.
     async fn adopt(&mut self, new: Config) -> Result<(), DaemonError> {
         if new.schedule.cron != self.schedule.expr() {
@@ -202,18 +238,20 @@ impl Daemon {
         Ok(())
     }
 
-    /// One cron tick: apply a pending config, run the cycle until the next tick, keep
-    /// answering the watchdog and SIGHUP meanwhile. A cycle still running `HANG_GRACE` after
-    /// its slot is stuck: the pings stop so that systemd restarts the daemon (without a
-    /// watchdog, the cycle is abandoned; the cursor is already saved).
-    async fn tick(
-        &mut self,
-        shutdown: &Shutdown,
-        pings: &mut tokio::time::Interval,
-        hup: &mut tokio::signal::unix::Signal,
-    ) -> Result<(), DaemonError> {
+    /// A watchdog ping, unless the running cycle is stuck (then systemd restarts the daemon).
+    fn ping(&self) {
+        if !self.running.as_ref().is_some_and(|r| r.stuck) {
+            self.notifier.watchdog();
+        }
+    }
+
+    /// One cron tick: apply a pending config, then run the cycle as a task until the next tick.
+    async fn start_cycle(&mut self) {
+        let Some(mut engine) = self.engine.take() else {
+            return;
+        };
         if let Some(new) = self.pending.take() {
-            match self.engine.reconfigure(&new).await {
+            match engine.reconfigure(&new).await {
                 Ok(()) => {
                     self.cfg = new;
                     tracing::info!("new configuration applied");
@@ -227,59 +265,91 @@ impl Daemon {
             .schedule
             .next_after(Utc::now())
             .map(|t| Instant::now() + (t - Utc::now()).to_std().unwrap_or_default());
-        let stuck_at = stop_by.map(|t| t + HANG_GRACE);
         self.notifier.status(&format!(
             "cycle {}: streaming, {} sent since the state was created",
-            self.engine.cycles_run() + 1,
-            self.engine.cursor().sent_total
+            engine.cycles_run() + 1,
+            engine.cursor().sent_total
         ));
-        let mut reloaded = None;
-        let mut stop_watch = shutdown.clone();
-        let mut stop_deadline: Option<Instant> = None;
-        let mut stuck = false;
-        let report = {
-            let cycle = self.engine.run_cycle(&self.cfg, stop_by, shutdown);
-            tokio::pin!(cycle);
-            loop {
-                tokio::select! {
-                    r = &mut cycle => break Some(r),
-                    _ = pings.tick(), if self.watchdog.is_some() && !stuck => self.notifier.watchdog(),
-                    _ = hup.recv() => {
-                        if let Some(new) = reload(&self.path, &self.notifier) {
-                            reloaded = Some(new);
-                        }
-                    }
-                    _ = stop_watch.wait(), if stop_deadline.is_none() => {
-                        self.notifier.stopping();
-                        stop_deadline = Some(Instant::now() + STOP_GRACE);
-                    }
-                    _ = sleep_until_opt(stop_deadline) => {
-                        tracing::warn!("in-flight put did not finish within the stop grace; abandoning it");
-                        break None;
-                    }
-                    _ = sleep_until_opt(stuck_at), if !stuck => {
-                        stuck = true;
-                        tracing::error!("cycle stuck {}s past its slot; no more watchdog pings", HANG_GRACE.as_secs());
-                        self.notifier.status("cycle stuck past its slot");
-                        if self.watchdog.is_none() {
-                            break None;
-                        }
-                    }
-                }
-            }
+        let (cfg, shutdown) = (self.cfg.clone(), self.shutdown.clone());
+        let task = tokio::spawn(async move {
+            let report = engine.run_cycle(&cfg, stop_by, &shutdown).await;
+            (engine, report)
+        });
+        self.running = Some(Running {
+            task,
+            stuck_at: stop_by.map(|t| t + HANG_GRACE),
+            stuck: false,
+        });
+    }
+
+    /// The cycle task ended: take the engine back, log the report, update STATUS.
+    fn finish_cycle(&mut self, done: Result<(Engine, CycleReport), tokio::task::JoinError>) {
+        self.running = None;
+        // A panicking cycle is a bug; surface it rather than streaming on silently.
+        let (engine, report) = done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        self.engine = Some(engine);
+        log_report(&report, Some(&self.schedule));
+        self.notifier.status(&format!(
+            "{}, next {}",
+            report.status_line(),
+            next_tick_text(&self.schedule)
+        ));
+    }
+
+    /// The cycle is still running `HANG_GRACE` past its slot. With a watchdog the pings stop
+    /// and systemd restarts the daemon; without one the cycle is abandoned and the engine
+    /// rebuilt from the state directory (the cursor was saved after every record).
+    async fn mark_stuck(&mut self) -> Result<(), DaemonError> {
+        tracing::error!(
+            "cycle stuck {}s past its slot; no more watchdog pings",
+            HANG_GRACE.as_secs()
+        );
+        self.notifier.status("cycle stuck past its slot");
+        let Some(running) = self.running.as_mut() else {
+            return Ok(());
         };
-        if let Some(report) = report {
-            log_report(&report, Some(&self.schedule));
-            self.notifier.status(&format!(
-                "{}, next {}",
-                report.status_line(),
-                next_tick_text(&self.schedule)
-            ));
-        }
-        if let Some(new) = reloaded {
-            self.adopt(new).await?;
+        running.stuck = true;
+        if self.watchdog.is_none() {
+            running.task.abort();
+            self.running = None;
+            let mut engine = Engine::new(&self.cfg).await?;
+            engine.start_refresh_if_due(&self.cfg);
+            self.engine = Some(engine);
         }
         Ok(())
+    }
+
+    /// A clean stop: STOPPING, let the running cycle finish its in-flight put (at most
+    /// `STOP_GRACE`), save the cursor.
+    async fn stop(mut self) {
+        self.notifier.stopping();
+        self.notifier.status("stopping: saving the cursor");
+        if let Some(running) = self.running.take() {
+            let mut task = running.task;
+            match tokio::time::timeout(STOP_GRACE, &mut task).await {
+                Ok(done) => self.finish_cycle(done),
+                Err(_) => {
+                    tracing::warn!(
+                        "in-flight put did not finish within the stop grace; abandoning it"
+                    );
+                    task.abort();
+                }
+            }
+        }
+        self.job.stop().await;
+        match &self.engine {
+            Some(engine) => {
+                engine.checkpoint();
+                let sent_total = engine.cursor().sent_total;
+                tracing::info!(
+                    sent_total,
+                    "stopped; cursor saved ({sent_total} records sent so far)"
+                );
+            }
+            None => tracing::info!(
+                "stopped; the cursor on disk is the one saved after the last acknowledged record"
+            ),
+        }
     }
 }
 

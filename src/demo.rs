@@ -11,10 +11,10 @@ use url::Url;
 
 use crate::cli::DemoArgs;
 use crate::config::{Config, KinesisConfig, SiteConfig, StateConfig, StreamConfig};
-use crate::cycle::Engine;
+use crate::engine::Engine;
 use crate::kinesis::{self, reader};
-use crate::shutdown::Shutdown;
-use crate::testsite;
+use bookstream_testsite as testsite;
+use tokio_util::sync::CancellationToken;
 
 const STREAM: &str = "bookstream-demo";
 
@@ -32,7 +32,7 @@ pub enum DemoError {
     #[error("create the demo stream: {0}")]
     CreateStream(String),
     #[error(transparent)]
-    Engine(#[from] crate::cycle::EngineError),
+    Engine(#[from] crate::engine::EngineError),
     #[error(transparent)]
     Read(#[from] reader::ReadError),
 }
@@ -68,7 +68,7 @@ fn local_url(addr: SocketAddr) -> Url {
 }
 
 /// Runs the demo; see the module doc.
-pub async fn run(args: DemoArgs, shutdown: Shutdown) -> Result<(), DemoError> {
+pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> Result<(), DemoError> {
     let (_moto, moto_addr) = start_moto().await?;
     let endpoint = local_url(moto_addr);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -99,7 +99,7 @@ pub async fn run(args: DemoArgs, shutdown: Shutdown) -> Result<(), DemoError> {
     let cfg = demo_config(site_url, endpoint, state_dir.clone(), &args);
     let mut engine = Engine::new(&cfg).await?;
     for _ in 0..2 {
-        if shutdown.is_set() {
+        if shutdown.is_cancelled() {
             break;
         }
         let report = engine.run_cycle(&cfg, None, &shutdown).await;

@@ -4,30 +4,34 @@
 //! Data flows one way: config -> scrape -> catalogue -> cursor -> kinesis. Lower modules never
 //! import higher ones: `scrape` knows nothing of Kinesis, `kinesis` nothing of HTML.
 
-pub mod backoff;
-pub mod catalogue;
+// What the binary and the tests use.
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod cursor;
-pub mod cycle;
 pub mod daemon;
+#[cfg(feature = "demo")]
 pub mod demo;
-pub mod kinesis;
-pub mod schedule;
 pub mod scrape;
-pub mod shutdown;
-pub mod systemd;
 pub mod telemetry;
-pub mod testsite;
+
+// The rooms behind them.
+mod backoff;
+mod catalogue;
+mod cursor;
+mod engine;
+mod kinesis;
+mod refresh;
+mod schedule;
+mod state;
+mod systemd;
 
 /// The current time as RFC 3339 UTC with seconds, e.g. "2026-11-25T12:05:00Z".
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
 /// An error and all its sources on one line (the AWS SDK's and reqwest's own Display say little).
-pub fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut src = err.source();
     while let Some(s) = src {

@@ -8,13 +8,15 @@ use clap::Parser;
 use bookstream::cli::{Cli, Command, normalise_legacy_args};
 use bookstream::commands::{self, CommandError};
 use bookstream::config::Config;
-use bookstream::{daemon, demo, shutdown};
+use bookstream::daemon;
+use tokio_util::sync::CancellationToken;
 
 /// sysexits.h EX_CONFIG: systemd's RestartPreventExitStatus=78 stops a restart loop on it.
 const EX_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(normalise_legacy_args(std::env::args_os()));
+    #[cfg(feature = "demo")]
     if matches!(cli.command, Command::Demo(_)) {
         // SAFETY: no other thread exists yet. The demo talks only to its own local moto_server,
         // which accepts any credentials; never reach for the user's real ones or IMDS.
@@ -56,16 +58,17 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(command: Command) -> Result<(), CommandError> {
-    let (trigger, shutdown) = shutdown::channel();
+    let shutdown = CancellationToken::new();
     if let Command::Run(arg) = command {
         // The daemon installs its own TERM/INT/HUP handlers.
         let cfg = Config::load(&arg.config)?;
-        return Ok(daemon::run(arg.config, cfg, trigger, shutdown).await?);
+        return Ok(daemon::run(arg.config, cfg, shutdown).await?);
     }
+    let trigger = shutdown.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             tracing::info!("interrupt received; stopping after the in-flight request");
-            trigger.trigger();
+            trigger.cancel();
         }
     });
     match command {
@@ -73,13 +76,13 @@ async fn dispatch(command: Command) -> Result<(), CommandError> {
         Command::Stream(args) => commands::stream(args, shutdown).await,
         Command::Tail(args) => commands::tail(args, shutdown).await,
         Command::CheckConfig(arg) => commands::check_config(&arg.config),
-        Command::TestSite(args) => commands::test_site(args, shutdown).await,
         Command::Once(arg) => {
             let cfg = Config::load(&arg.config)?;
             daemon::once(cfg, shutdown).await?;
             Ok(())
         }
-        Command::Demo(args) => Ok(demo::run(args, shutdown).await?),
+        #[cfg(feature = "demo")]
+        Command::Demo(args) => Ok(bookstream::demo::run(args, shutdown).await?),
         Command::Run(_) => unreachable!("handled above"),
     }
 }

@@ -10,7 +10,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use bookstream::testsite::Site as Generated;
+use bookstream_testsite::Site as Generated;
 use common::fault_proxy::{self, Fault, FaultPlan};
 use common::{Moto, Site, bookstream, scratch, signal};
 

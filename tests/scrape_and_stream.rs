@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use bookstream::testsite::Site as Generated;
+use bookstream_testsite::Site as Generated;
 use common::fault_proxy::{self, Fault, FaultPlan};
 use common::{Moto, Site, events, run, scratch, stderr};
 

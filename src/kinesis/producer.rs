@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::Outgoing;
 use super::pace::{Pacer, lateness_us};
-use crate::shutdown::Shutdown;
+use tokio_util::sync::CancellationToken;
 
 /// How hard to try one record.
 #[derive(Debug, Clone, Copy)]
@@ -101,17 +101,13 @@ impl Producer {
         }
     }
 
-    pub fn stream(&self) -> &str {
-        &self.stream
-    }
-
     /// Puts one record, retrying transient failures. A shutdown interrupts only the backoff
     /// sleeps, never a request already on the wire; so does `stop_by` (the slot's end), so that
     /// retries through an outage do not run into the next cycle's slot.
     pub async fn put(
         &self,
         record: &Outgoing,
-        shutdown: &Shutdown,
+        shutdown: &CancellationToken,
         stop_by: Option<Instant>,
     ) -> Result<Ack, PutError> {
         let mut attempt = 1;
@@ -159,10 +155,9 @@ impl Producer {
                 "put failed; retrying: upc {} attempt {} to {} again in {} ms: {message}",
                 record.label, attempt, self.stream, delay.as_millis()
             );
-            let mut watch = shutdown.clone();
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = watch.wait() => return Err(PutError::Interrupted { stream: self.stream.clone() }),
+                _ = shutdown.cancelled() => return Err(PutError::Interrupted { stream: self.stream.clone() }),
             }
             attempt += 1;
         }
@@ -214,7 +209,7 @@ impl Producer {
         records: &[Outgoing],
         pacer: Pacer,
         stop_by: Option<Instant>,
-        shutdown: &Shutdown,
+        shutdown: &CancellationToken,
         mut on_ack: F,
     ) -> Result<u32, (u32, PutError)>
     where
@@ -227,12 +222,11 @@ impl Producer {
             if stop_by.is_some_and(|end| pacer.due(k) >= end || Instant::now() >= end) {
                 break;
             }
-            let mut watch = shutdown.clone();
             let due = tokio::select! {
                 due = pacer.wait(k) => due,
-                _ = watch.wait() => break,
+                _ = shutdown.cancelled() => break,
             };
-            if shutdown.is_set() {
+            if shutdown.is_cancelled() {
                 break;
             }
             let started = Instant::now();

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use aws_sdk_kinesis::types::ShardIteratorType;
 
-use crate::shutdown::Shutdown;
+use tokio_util::sync::CancellationToken;
 
 /// Where to start reading each shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -159,12 +159,12 @@ pub async fn follow(
     client: &aws_sdk_kinesis::Client,
     stream: &str,
     start: StartAt,
-    shutdown: &Shutdown,
+    shutdown: &CancellationToken,
     mut each: impl FnMut(&ReadRecord) -> bool,
 ) -> Result<u64, ReadError> {
     let mut shards = Shards::open(client, stream, start).await?;
     let mut seen = 0u64;
-    while !shutdown.is_set() {
+    while !shutdown.is_cancelled() {
         let (records, caught_up) = shards.poll().await?;
         for r in &records {
             if !each(r) {
@@ -173,10 +173,9 @@ pub async fn follow(
             seen += 1;
         }
         if caught_up {
-            let mut watch = shutdown.clone();
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = watch.wait() => {}
+                _ = shutdown.cancelled() => {}
             }
         }
     }

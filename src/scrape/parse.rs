@@ -1,11 +1,14 @@
-//! HTML -> records, with no I/O: listing pages, product pages, and the merge into a [`Book`].
+//! HTML -> records, with no I/O: listing pages, product pages, the values on them (money, the
+//! star word, stock) and the merge into a [`Book`].
 //!
 //! Kept pure so it is tested on the real saved pages without any server.
+
+use std::sync::LazyLock;
 
 use scraper::{ElementRef, Html, Selector};
 use url::Url;
 
-use crate::catalogue::{Book, parse_money, rating_from_word};
+use crate::catalogue::Book;
 
 /// One `article.product_pod` of a listing page.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +61,21 @@ fn sel(s: &'static str) -> Selector {
     Selector::parse(s).unwrap_or_else(|e| panic!("selector `{s}` is invalid: {e}"))
 }
 
+/// A CSS selector parsed once, on first use.
+type Sel = LazyLock<Selector>;
+
+static POD: Sel = LazyLock::new(|| sel("article.product_pod"));
+static POD_LINK: Sel = LazyLock::new(|| sel("h3 a"));
+static POD_PRICE: Sel = LazyLock::new(|| sel("p.price_color"));
+static POD_STARS: Sel = LazyLock::new(|| sel("p.star-rating"));
+static POD_AVAILABILITY: Sel = LazyLock::new(|| sel("p.availability"));
+static NEXT: Sel = LazyLock::new(|| sel("li.next a"));
+static PRODUCT_TITLE: Sel = LazyLock::new(|| sel(".product_main h1"));
+static TABLE_ROW: Sel = LazyLock::new(|| sel("table.table-striped tr"));
+static TH: Sel = LazyLock::new(|| sel("th"));
+static TD: Sel = LazyLock::new(|| sel("td"));
+static BREADCRUMB: Sel = LazyLock::new(|| sel("ul.breadcrumb li a"));
+
 fn text_of(el: ElementRef<'_>) -> String {
     el.text()
         .collect::<String>()
@@ -80,15 +98,10 @@ fn join(base: &Url, href: &str) -> Result<Url, ParseError> {
 /// Parses a listing page (`/catalogue/page-N.html` or the home page).
 pub fn parse_listing(html: &str, page_url: &Url) -> Result<ListingPage, ParseError> {
     let doc = Html::parse_document(html);
-    let pod = sel("article.product_pod");
-    let link = sel("h3 a");
-    let price = sel("p.price_color");
-    let stars = sel("p.star-rating");
-    let avail = sel("p.availability");
     let mut items = Vec::new();
-    for article in doc.select(&pod) {
+    for article in doc.select(&POD) {
         let a = article
-            .select(&link)
+            .select(&POD_LINK)
             .next()
             .ok_or(missing("title link", "article.product_pod h3 a"))?;
         let title = a
@@ -101,12 +114,12 @@ pub fn parse_listing(html: &str, page_url: &Url) -> Result<ListingPage, ParseErr
             .attr("href")
             .ok_or(missing("title href", "h3 a[href]"))?;
         let price = article
-            .select(&price)
+            .select(&POD_PRICE)
             .next()
             .map(text_of)
             .ok_or(missing("price", "p.price_color"))?;
         let star_word = article
-            .select(&stars)
+            .select(&POD_STARS)
             .next()
             .and_then(|p| {
                 p.value()
@@ -116,7 +129,7 @@ pub fn parse_listing(html: &str, page_url: &Url) -> Result<ListingPage, ParseErr
             })
             .ok_or(missing("star rating", "p.star-rating"))?;
         let availability = article
-            .select(&avail)
+            .select(&POD_AVAILABILITY)
             .next()
             .map(|p| normalise_availability(&text_of(p)))
             .unwrap_or_else(|| "In stock".to_owned());
@@ -128,7 +141,7 @@ pub fn parse_listing(html: &str, page_url: &Url) -> Result<ListingPage, ParseErr
             url: join(page_url, href)?,
         });
     }
-    let next = match doc.select(&sel("li.next a")).next() {
+    let next = match doc.select(&NEXT).next() {
         Some(a) => Some(join(
             page_url,
             a.value()
@@ -138,6 +151,27 @@ pub fn parse_listing(html: &str, page_url: &Url) -> Result<ListingPage, ParseErr
         None => None,
     };
     Ok(ListingPage { items, next })
+}
+
+/// Star word ("One".."Five") to a number.
+pub fn rating_from_word(word: &str) -> Option<u8> {
+    match word {
+        "One" => Some(1),
+        "Two" => Some(2),
+        "Three" => Some(3),
+        "Four" => Some(4),
+        "Five" => Some(5),
+        _ => None,
+    }
+}
+
+/// "£51.77" (or "Â£51.77" from a mis-decoded page) to 51.77.
+pub fn parse_money(text: &str) -> Option<f64> {
+    let digits: String = text
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    digits.parse().ok()
 }
 
 /// "In stock (22 available)" -> "In stock"; anything mentioning "out of stock" -> "Out of stock".
@@ -162,12 +196,11 @@ pub fn stock_count(text: &str) -> Option<u32> {
 pub fn parse_product(html: &str) -> Result<ProductDetails, ParseError> {
     let doc = Html::parse_document(html);
     let mut d = ProductDetails {
-        title: doc.select(&sel(".product_main h1")).next().map(text_of),
+        title: doc.select(&PRODUCT_TITLE).next().map(text_of),
         ..ProductDetails::default()
     };
-    for row in doc.select(&sel("table.table-striped tr")) {
-        let (Some(th), Some(td)) = (row.select(&sel("th")).next(), row.select(&sel("td")).next())
-        else {
+    for row in doc.select(&TABLE_ROW) {
+        let (Some(th), Some(td)) = (row.select(&TH).next(), row.select(&TD).next()) else {
             continue;
         };
         let value = Some(text_of(td));
@@ -185,7 +218,7 @@ pub fn parse_product(html: &str) -> Result<ProductDetails, ParseError> {
     if d.upc.as_deref().is_none_or(str::is_empty) {
         return Err(missing("UPC row", "table.table-striped tr th=UPC"));
     }
-    d.category = doc.select(&sel("ul.breadcrumb li a")).nth(2).map(text_of);
+    d.category = doc.select(&BREADCRUMB).nth(2).map(text_of);
     Ok(d)
 }
 
@@ -221,6 +254,25 @@ pub fn merge(item: &ListingItem, details: Option<&ProductDetails>, scraped_at: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn money_parses_pound_sign_and_mojibake() {
+        assert_eq!(parse_money("£51.77"), Some(51.77));
+        assert_eq!(parse_money("Â£0.00"), Some(0.0));
+        assert_eq!(parse_money("n/a"), None);
+    }
+
+    #[test]
+    fn star_words_map_to_ratings() {
+        let got: Vec<_> = ["One", "Two", "Three", "Four", "Five", "Six"]
+            .iter()
+            .map(|w| rating_from_word(w))
+            .collect();
+        assert_eq!(
+            got,
+            [Some(1), Some(2), Some(3), Some(4), Some(5), None].to_vec()
+        );
+    }
 
     #[test]
     fn availability_vocabulary_is_the_old_one() {

@@ -4,7 +4,6 @@
 
 pub mod fault_proxy;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -178,35 +177,29 @@ pub fn client_for(endpoint: &str) -> aws_sdk_kinesis::Client {
     aws_sdk_kinesis::Client::from_conf(conf)
 }
 
-/// `bookstream test-site` as a child process; its URL is read from its first stdout line.
+/// The project's test site (crates/testsite), served on a thread of this test process; the
+/// same arguments as the `bookstream-testsite` binary. Stops when dropped.
 pub struct Site {
-    _child: Reaped,
+    running: bookstream_testsite::RunningSite,
     pub url: String,
 }
 
 impl Site {
     pub fn start(args: &[&str]) -> Site {
-        let mut child = bookstream()
-            .arg("test-site")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start bookstream test-site");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("test-site stdout");
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected test-site banner: {line:?}"))
-            .to_owned();
+        let argv = std::iter::once("bookstream-testsite").chain(args.iter().copied());
+        let parsed = <bookstream_testsite::SiteArgs as clap::Parser>::try_parse_from(argv)
+            .unwrap_or_else(|e| panic!("bad test-site arguments {args:?}: {e}"));
+        let running = parsed
+            .start()
+            .unwrap_or_else(|e| panic!("cannot start the test site {args:?}: {e}"));
         Site {
-            _child: Reaped(child),
-            url,
+            url: running.url(),
+            running,
         }
+    }
+
+    pub fn stats(&self) -> &bookstream_testsite::Stats {
+        self.running.stats()
     }
 }
 

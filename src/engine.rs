@@ -1,33 +1,29 @@
-//! One scheduled cycle: take the newest catalogue (refreshed in the background, so a slow site
-//! never delays sends), stream the next records from the cursor until the slot ends, and
-//! checkpoint the cursor after every acknowledged record.
+//! The engine: what lives between cycles (clients, the cursor, the last good catalogue, the
+//! background refresh) and one scheduled cycle: take the newest catalogue, stream the next
+//! records from the cursor until the slot ends, checkpoint the cursor after every acknowledged
+//! record.
 
-use std::time::SystemTime;
-
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use crate::catalogue::{Book, Snapshot};
+use crate::catalogue::Snapshot;
 use crate::config::Config;
-use crate::cursor::{self, Cursor, StateStore};
+use crate::cursor::{self, Cursor};
 use crate::kinesis::pace::Pacer;
 use crate::kinesis::producer::{Producer, RetryPolicy};
 use crate::kinesis::{self, Outgoing};
+use crate::refresh::{Refresher, ScrapeResult};
+use crate::scrape::Scraper;
 use crate::scrape::fetch::{FetchError, FetchPolicy, Fetcher};
-use crate::scrape::{ScrapeError, ScrapePlan, ScrapeStats, Scraper};
-use crate::shutdown::Shutdown;
-
-type ScrapeResult = Result<(Vec<Book>, ScrapeStats), ScrapeError>;
+use crate::state::{StateFileError, StateStore};
 
 /// Everything a cycle needs between cycles: clients, state, and the background refresh.
 pub struct Engine {
-    scraper: Scraper,
+    refresher: Refresher,
     producer: Producer,
     store: StateStore,
     cursor: Cursor,
     catalogue: Option<Snapshot>,
-    refresh: Option<JoinHandle<ScrapeResult>>,
-    last_refresh_started: Option<SystemTime>,
     /// `[site] base_url`, recorded in snapshots.
     site: String,
     cycle: u64,
@@ -71,7 +67,7 @@ pub enum EngineError {
     #[error(transparent)]
     Http(#[from] FetchError),
     #[error(transparent)]
-    State(#[from] crate::catalogue::StateFileError),
+    State(#[from] StateFileError),
 }
 
 impl Engine {
@@ -94,13 +90,11 @@ impl Engine {
             );
         }
         Ok(Self {
-            scraper: scraper_for(cfg)?,
+            refresher: Refresher::new(scraper_for(cfg)?),
             producer: producer_for(cfg).await,
             store,
             cursor,
             catalogue: loaded.catalogue,
-            refresh: None,
-            last_refresh_started: None,
             site: cfg.site.base_url.to_string(),
             cycle: 0,
         })
@@ -110,7 +104,7 @@ impl Engine {
     pub async fn reconfigure(&mut self, cfg: &Config) -> Result<(), EngineError> {
         let store = StateStore::new(&cfg.state.dir);
         store.ensure_dir()?;
-        self.scraper = scraper_for(cfg)?;
+        self.refresher.set_scraper(scraper_for(cfg)?);
         self.producer = producer_for(cfg).await;
         self.store = store;
         self.site = cfg.site.base_url.to_string();
@@ -138,7 +132,7 @@ impl Engine {
         &mut self,
         cfg: &Config,
         stop_by: Option<Instant>,
-        shutdown: &Shutdown,
+        shutdown: &CancellationToken,
     ) -> CycleReport {
         self.cycle += 1;
         tracing::info!(cycle = self.cycle, "cycle {} started", self.cycle);
@@ -209,22 +203,14 @@ impl Engine {
         stop_by: Option<Instant>,
     ) -> Result<(), String> {
         let mut outcome = Ok(());
-        if let Some(handle) = self.refresh.take_if(|h| h.is_finished()) {
-            outcome = self.accept(handle.await);
+        if let Some(result) = self.refresher.take_finished().await {
+            outcome = self.accept(result);
         }
         self.start_refresh_if_due(cfg);
-        let must_wait = self.catalogue.is_none() || stop_by.is_none();
-        if let Some(mut handle) = self.refresh.take_if(|_| must_wait) {
-            let joined = match stop_by {
-                Some(end) => tokio::time::timeout_at(end, &mut handle).await.ok(),
-                None => Some((&mut handle).await),
-            };
-            outcome = match joined {
-                Some(joined) => self.accept(joined),
-                None => {
-                    self.refresh = Some(handle);
-                    Err("first scrape still running at the end of the slot".to_owned())
-                }
+        if (self.catalogue.is_none() || stop_by.is_none()) && self.refresher.running() {
+            outcome = match self.refresher.wait(stop_by).await {
+                Some(result) => self.accept(result),
+                None => Err("first scrape still running at the end of the slot".to_owned()),
             };
         }
         outcome
@@ -233,47 +219,13 @@ impl Engine {
     /// Starts a background scrape when the catalogue is older than `[site] refresh` (or
     /// missing) and none is running. The daemon calls it at start so the first tick has data.
     pub fn start_refresh_if_due(&mut self, cfg: &Config) {
-        if self.refresh.is_some() || !self.refresh_due(cfg) {
-            return;
-        }
-        let scraper = self.scraper.clone();
-        let plan = ScrapePlan {
-            site: cfg.site.base_url.clone(),
-            pages: (cfg.site.pages > 0).then_some(cfg.site.pages),
-            concurrency: cfg.site.concurrency,
-        };
-        tracing::info!(site = %plan.site, "catalogue refresh started: {}", plan.site);
-        self.last_refresh_started = Some(SystemTime::now());
-        self.refresh = Some(tokio::spawn(async move { scraper.scrape(&plan).await }));
-    }
-
-    fn refresh_due(&self, cfg: &Config) -> bool {
-        let since = |t: SystemTime| SystemTime::now().duration_since(t).unwrap_or_default();
-        let catalogue_age = self
-            .catalogue
-            .as_ref()
-            .and_then(|s| humantime::parse_rfc3339(&s.scraped_at).ok())
-            .map(since);
-        // Without a catalogue, try every cycle; with one, a failed refresh is retried after
-        // the same period, not every cycle.
-        let Some(catalogue_age) = catalogue_age else {
-            return true;
-        };
-        let age = self
-            .last_refresh_started
-            .map(since)
-            .map_or(catalogue_age, |a| a.min(catalogue_age));
-        age >= cfg.site.refresh
+        let scraped_at = self.catalogue.as_ref().map(|s| s.scraped_at.as_str());
+        self.refresher.start_if_due(cfg, scraped_at);
     }
 
     /// Takes a finished scrape: a new catalogue is saved and used; a failure is reported and
     /// the last good catalogue kept.
-    fn accept(
-        &mut self,
-        joined: Result<ScrapeResult, tokio::task::JoinError>,
-    ) -> Result<(), String> {
-        // A panicking scrape is a bug; surface it rather than streaming on silently.
-        let result = joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    fn accept(&mut self, result: ScrapeResult) -> Result<(), String> {
         match result {
             Ok((books, stats)) => {
                 tracing::info!(

@@ -1,5 +1,9 @@
 //! The project's own copy of books.toscrape.com, for tests, demos and benchmarks.
 //!
+//! It is its own crate so that the product (`/usr/bin/bookstream` and the RPM) carries none of
+//! it: the tests use it as a dev-dependency, the benchmarks and the CI's systemd test run its
+//! binary (`bookstream-testsite`), and `bookstream demo` links it only with the `demo` feature.
+//!
 //! Nothing automated may touch the real site: it is a third party's service, it can change or
 //! go away, and a test that depends on it is neither repeatable nor fast. Instead
 //! [`Site::generate`] builds a deterministic full-size catalogue (1000 books, 50 listing pages
@@ -10,8 +14,10 @@
 //!
 //! Layout: `generate` (the books, pure) and `words` (its vocabularies); `render` (path ->
 //! HTML, pure); `http` (request parsing and validators, pure); `content` (what is served);
-//! `server` (sockets, faults, counters).
+//! `server` (sockets, faults, counters); `args` (the command line of the binary, also used by
+//! the tests' harness to start a server in-process).
 
+mod args;
 mod content;
 mod generate;
 mod http;
@@ -23,6 +29,7 @@ mod server;
 mod tests;
 mod words;
 
+pub use args::{RunningSite, SiteArgs};
 pub use content::{Content, LiveSite};
 pub use generate::{Site, SiteBook, rating_word, slugify};
 pub use render::{escape, truncate_words};

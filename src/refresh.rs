@@ -1,0 +1,127 @@
+//! The catalogue refresh: a scrape runs as a task of its own, so a slow or failing site never
+//! delays a slot's sends. The engine starts one when its catalogue is older than
+//! `[site] refresh`, takes it when it has finished, and waits for it only when it has nothing
+//! else to stream.
+
+use std::time::{Duration, SystemTime};
+
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::catalogue::Book;
+use crate::config::Config;
+use crate::scrape::{ScrapeError, ScrapePlan, ScrapeStats, Scraper};
+
+/// What a scrape returned.
+pub type ScrapeResult = Result<(Vec<Book>, ScrapeStats), ScrapeError>;
+
+/// The background scrape and when the last one started.
+pub struct Refresher {
+    scraper: Scraper,
+    task: Option<JoinHandle<ScrapeResult>>,
+    last_started: Option<SystemTime>,
+}
+
+/// Whether a refresh is due: always without a catalogue; otherwise when both the catalogue and
+/// the last attempt are at least `period` old (so a failing site is retried once per period,
+/// not every cycle).
+pub fn due(
+    catalogue_age: Option<Duration>,
+    since_last_attempt: Option<Duration>,
+    period: Duration,
+) -> bool {
+    let Some(catalogue_age) = catalogue_age else {
+        return true;
+    };
+    since_last_attempt.map_or(catalogue_age, |a| a.min(catalogue_age)) >= period
+}
+
+impl Refresher {
+    pub fn new(scraper: Scraper) -> Self {
+        Self {
+            scraper,
+            task: None,
+            last_started: None,
+        }
+    }
+
+    /// Uses `scraper` for the next refresh (a reloaded `[site]`); one already running finishes.
+    pub fn set_scraper(&mut self, scraper: Scraper) {
+        self.scraper = scraper;
+    }
+
+    /// Starts a scrape when one is due for a catalogue scraped at `scraped_at` (RFC 3339, or
+    /// `None` without a catalogue) and none is running.
+    pub fn start_if_due(&mut self, cfg: &Config, scraped_at: Option<&str>) {
+        let since = |t: SystemTime| SystemTime::now().duration_since(t).unwrap_or_default();
+        let catalogue_age = scraped_at
+            .and_then(|s| humantime::parse_rfc3339(s).ok())
+            .map(since);
+        let since_last = self.last_started.map(since);
+        if self.task.is_some() || !due(catalogue_age, since_last, cfg.site.refresh) {
+            return;
+        }
+        let scraper = self.scraper.clone();
+        let plan = ScrapePlan {
+            site: cfg.site.base_url.clone(),
+            pages: (cfg.site.pages > 0).then_some(cfg.site.pages),
+            concurrency: cfg.site.concurrency,
+        };
+        tracing::info!(site = %plan.site, "catalogue refresh started: {}", plan.site);
+        self.last_started = Some(SystemTime::now());
+        self.task = Some(tokio::spawn(async move { scraper.scrape(&plan).await }));
+    }
+
+    /// The result of a scrape that has finished, if one has.
+    pub async fn take_finished(&mut self) -> Option<ScrapeResult> {
+        let task = self.task.take_if(|t| t.is_finished())?;
+        Some(joined(task.await))
+    }
+
+    /// Waits for the running scrape until `until` (`None`: as long as it takes). `None` when
+    /// it is still running at `until` (it goes on in the background), or none runs.
+    pub async fn wait(&mut self, until: Option<Instant>) -> Option<ScrapeResult> {
+        let mut task = self.task.take()?;
+        let result = match until {
+            Some(end) => tokio::time::timeout_at(end, &mut task).await.ok(),
+            None => Some((&mut task).await),
+        };
+        match result {
+            Some(r) => Some(joined(r)),
+            None => {
+                self.task = Some(task);
+                None
+            }
+        }
+    }
+
+    /// Whether a scrape is running.
+    pub fn running(&self) -> bool {
+        self.task.is_some()
+    }
+}
+
+/// A panicking scrape is a bug; surface it rather than streaming on silently.
+fn joined(result: Result<ScrapeResult, tokio::task::JoinError>) -> ScrapeResult {
+    result.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn refresh_is_due_without_a_catalogue_and_after_the_period() {
+        assert!(due(None, Some(Duration::ZERO), 10 * MIN));
+        assert!(!due(Some(MIN), None, 10 * MIN));
+        assert!(due(Some(11 * MIN), None, 10 * MIN));
+    }
+
+    #[test]
+    fn a_failed_refresh_is_retried_after_the_period_not_every_cycle() {
+        assert!(!due(Some(30 * MIN), Some(MIN), 10 * MIN));
+        assert!(due(Some(30 * MIN), Some(10 * MIN), 10 * MIN));
+    }
+}
