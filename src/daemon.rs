@@ -9,16 +9,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::config::Config;
 use crate::engine::{CycleReport, Engine, EngineError};
-use crate::schedule::Schedule;
+use crate::schedule::{Schedule, Ticks};
 use crate::systemd::Notifier;
 
 /// How long a stop may wait for the in-flight put before abandoning it.
@@ -35,6 +32,8 @@ pub enum DaemonError {
     Engine(#[from] EngineError),
     #[error("scheduler: {0}")]
     Scheduler(String),
+    #[error(transparent)]
+    Ticks(#[from] crate::schedule::TicksError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
     #[error("cycle {cycle} failed: {message}")]
@@ -54,56 +53,6 @@ pub async fn once(cfg: Config, shutdown: CancellationToken) -> Result<CycleRepor
         }),
         None => Ok(report),
     }
-}
-
-/// The cron job: forwards each tick to the worker, dropping it when one is already queued.
-struct Ticks {
-    scheduler: JobScheduler,
-    job: Uuid,
-    tx: mpsc::Sender<()>,
-}
-
-impl Ticks {
-    async fn start(schedule: &Schedule) -> Result<(mpsc::Receiver<()>, Self), DaemonError> {
-        let err =
-            |e: tokio_cron_scheduler::JobSchedulerError| DaemonError::Scheduler(e.to_string());
-        let (tx, rx) = mpsc::channel(1);
-        let scheduler = JobScheduler::new().await.map_err(err)?;
-        let job = scheduler
-            .add(tick_job(schedule, tx.clone())?)
-            .await
-            .map_err(err)?;
-        scheduler.start().await.map_err(err)?;
-        Ok((rx, Self { scheduler, job, tx }))
-    }
-
-    async fn replace(&mut self, schedule: &Schedule) -> Result<(), DaemonError> {
-        let err =
-            |e: tokio_cron_scheduler::JobSchedulerError| DaemonError::Scheduler(e.to_string());
-        self.scheduler.remove(&self.job).await.map_err(err)?;
-        self.job = self
-            .scheduler
-            .add(tick_job(schedule, self.tx.clone())?)
-            .await
-            .map_err(err)?;
-        Ok(())
-    }
-
-    async fn stop(mut self) {
-        let _ = self.scheduler.shutdown().await;
-    }
-}
-
-fn tick_job(schedule: &Schedule, tx: mpsc::Sender<()>) -> Result<Job, DaemonError> {
-    Job::new_async(schedule.expr(), move |_, _| {
-        let tx = tx.clone();
-        Box::pin(async move {
-            if tx.try_send(()).is_err() {
-                tracing::warn!("tick skipped: the previous cycle is still running");
-            }
-        })
-    })
-    .map_err(|e| DaemonError::Scheduler(e.to_string()))
 }
 
 /// A cycle running as a task of its own; it hands the engine back when it ends.

@@ -1,9 +1,13 @@
 //! The cron schedule, parsed the way tokio-cron-scheduler parses it (6 fields, seconds first,
-//! UTC), so that the daemon can compute each cycle's slot end as a pure function.
+//! UTC), so that the daemon can compute each cycle's slot end as a pure function; and the
+//! tokio-cron-scheduler job that turns it into ticks.
 
 use chrono::{DateTime, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
+use tokio::sync::mpsc;
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+use uuid::Uuid;
 
 /// A parsed 6-field cron expression.
 #[derive(Debug, Clone)]
@@ -51,6 +55,59 @@ impl Schedule {
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron.find_next_occurrence(&t, false).ok()
     }
+}
+
+/// The cron scheduler failed.
+#[derive(Debug, thiserror::Error)]
+#[error("scheduler: {0}")]
+pub struct TicksError(String);
+
+/// The cron job: forwards each tick to the worker, dropping it when one is already queued.
+pub struct Ticks {
+    scheduler: JobScheduler,
+    job: Uuid,
+    tx: mpsc::Sender<()>,
+}
+
+impl Ticks {
+    pub async fn start(schedule: &Schedule) -> Result<(mpsc::Receiver<()>, Self), TicksError> {
+        let err = |e: JobSchedulerError| TicksError(e.to_string());
+        let (tx, rx) = mpsc::channel(1);
+        let scheduler = JobScheduler::new().await.map_err(err)?;
+        let job = scheduler
+            .add(tick_job(schedule, tx.clone())?)
+            .await
+            .map_err(err)?;
+        scheduler.start().await.map_err(err)?;
+        Ok((rx, Self { scheduler, job, tx }))
+    }
+
+    pub async fn replace(&mut self, schedule: &Schedule) -> Result<(), TicksError> {
+        let err = |e: JobSchedulerError| TicksError(e.to_string());
+        self.scheduler.remove(&self.job).await.map_err(err)?;
+        self.job = self
+            .scheduler
+            .add(tick_job(schedule, self.tx.clone())?)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.scheduler.shutdown().await;
+    }
+}
+
+fn tick_job(schedule: &Schedule, tx: mpsc::Sender<()>) -> Result<Job, TicksError> {
+    Job::new_async(schedule.expr(), move |_, _| {
+        let tx = tx.clone();
+        Box::pin(async move {
+            if tx.try_send(()).is_err() {
+                tracing::warn!("tick skipped: the previous cycle is still running");
+            }
+        })
+    })
+    .map_err(|e| TicksError(e.to_string()))
 }
 
 #[cfg(test)]
