@@ -42,6 +42,33 @@ pub struct SiteArgs {
     /// Every Nth request answers 429.
     #[arg(long, default_value_t = 0)]
     pub throttle_every: u32,
+    /// Seconds the 429s of --throttle-every ask to wait (their Retry-After).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub retry_after: u32,
+    /// Request path FROM (exact, query ignored) answers 302 to TO, a path or any URL (repeatable).
+    #[arg(long, value_name = "FROM=TO", value_parser = parse_redirect)]
+    pub redirect: Vec<(String, String)>,
+    /// Paths containing this send their body one byte per --trickle-interval (repeatable).
+    #[arg(long, value_name = "PATH_SUBSTRING")]
+    pub trickle: Vec<String>,
+    /// Wait before each trickled byte, e.g. "50ms".
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s")]
+    pub trickle_interval: Duration,
+    /// The first product link of every listing page points to BASE_URL/catalogue/... instead.
+    #[arg(long, value_name = "BASE_URL", value_parser = parse_base_url, conflicts_with = "root")]
+    pub foreign_links: Option<String>,
+    /// The last listing page links "next" back to page 1.
+    #[arg(long, conflicts_with = "root")]
+    pub next_loop: bool,
+    /// Listing page 3 lists page 2's first book again, at its end.
+    #[arg(long, conflicts_with = "root")]
+    pub duplicate_listing: bool,
+    /// This listing page (1-based) shows no products, pager unchanged (repeatable).
+    #[arg(long, value_name = "PAGE", value_parser = parse_page, conflicts_with = "root")]
+    pub no_products_on: Vec<usize>,
+    /// Serve only the first N books of the catalogue, as if the site had shrunk.
+    #[arg(long, value_name = "N", conflicts_with = "root")]
+    pub drop_books: Option<usize>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -49,14 +76,63 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("expected a duration such as \"1s\" or \"500ms\": {e}"))
 }
 
+/// `FROM=TO`, split at the first `=`. FROM must be a path; TO goes out verbatim as the
+/// Location header, so it may hold no whitespace or control characters.
+fn parse_redirect(s: &str) -> Result<(String, String), String> {
+    let (from, to) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected FROM=TO, such as /old.html=/new.html: {s:?}"))?;
+    if !from.starts_with('/') || from.contains(['?', '#']) {
+        return Err(format!("FROM must be a path without query: {from:?}"));
+    }
+    if to.is_empty() || to.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("TO must be a path or URL without spaces: {to:?}"));
+    }
+    Ok((from.to_string(), to.to_string()))
+}
+
+fn parse_base_url(s: &str) -> Result<String, String> {
+    let ok = (s.starts_with("http://") || s.starts_with("https://"))
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    ok.then(|| s.to_string())
+        .ok_or_else(|| format!("expected an absolute http(s) URL: {s:?}"))
+}
+
+fn parse_page(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(page) if page > 0 => Ok(page),
+        _ => Err(format!("expected a page number from 1: {s:?}")),
+    }
+}
+
 impl SiteArgs {
     /// The pages these arguments ask for.
     pub fn content(&self) -> Content {
         match &self.root {
             Some(dir) => Content::Dir(dir.clone()),
-            None => Content::Generated(Arc::new(
-                Site::generate(self.books, self.per_page).with_version(self.version),
-            )),
+            None => Content::Generated(Arc::new(self.site())),
+        }
+    }
+
+    /// The generated catalogue with the asked-for quirks; shrinking comes last, after the
+    /// version's changes, so `--drop-books N` always leaves N books (if there were as many).
+    pub fn site(&self) -> Site {
+        let mut site = Site::generate(self.books, self.per_page).with_version(self.version);
+        if let Some(base) = &self.foreign_links {
+            site = site.with_foreign_links(base);
+        }
+        if self.next_loop {
+            site = site.with_next_loop();
+        }
+        if self.duplicate_listing {
+            site = site.with_duplicate_listing();
+        }
+        for &page in &self.no_products_on {
+            site = site.without_products_on(page);
+        }
+        match self.drop_books {
+            Some(keep) => site.truncated(keep),
+            None => site,
         }
     }
 
@@ -67,6 +143,10 @@ impl SiteArgs {
             fail_first: self.fail_first,
             fail_always: self.fail_always.clone(),
             throttle_every: self.throttle_every,
+            retry_after: self.retry_after,
+            redirects: self.redirect.clone(),
+            trickle: self.trickle.clone(),
+            trickle_interval: self.trickle_interval,
             stats,
         }
     }
@@ -150,5 +230,35 @@ mod tests {
         <SiteArgs as clap::CommandFactory>::command().debug_assert();
         let args = SiteArgs::try_parse_from(["bookstream-testsite", "--version", "3"]).unwrap();
         assert_eq!((args.books, args.per_page, args.version), (1000, 20, 3));
+        assert_eq!(args.trickle_interval, Duration::from_secs(1));
+        assert_eq!(args.site(), Site::generate_version(1000, 20, 3));
+    }
+
+    #[test]
+    fn hostile_flags_are_checked() {
+        let parse = |words: &[&str]| {
+            SiteArgs::try_parse_from(
+                std::iter::once("bookstream-testsite").chain(words.iter().copied()),
+            )
+        };
+        let args = parse(&["--redirect", "/a.html=http://x/?q=1", "--redirect", "/b=c"]);
+        let redirects = args.map(|a| a.redirect).unwrap_or_default();
+        assert_eq!(
+            redirects,
+            [
+                ("/a.html".to_string(), "http://x/?q=1".to_string()),
+                ("/b".to_string(), "c".to_string())
+            ]
+        );
+        for bad in [
+            &["--redirect", "/a.html"][..],
+            &["--redirect", "a=/b"],
+            &["--redirect", "/a=b\r\nX: y"],
+            &["--no-products-on", "0"],
+            &["--foreign-links", "127.0.0.1:9/"],
+            &["--root", "/tmp", "--next-loop"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

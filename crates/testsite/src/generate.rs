@@ -6,6 +6,7 @@
 //! Randomness comes from an inline splitmix64 seeded with constants rather than a crate,
 //! because a dependency upgrade must never silently change the test data.
 
+use super::quirks::Quirks;
 use super::words;
 
 /// Seed of the base catalogue; changing it changes every generated book.
@@ -57,6 +58,8 @@ pub struct Site {
     next_serial: u64,
     /// Product id the next inserted book gets (ids only grow, as in a real shop).
     next_id: u32,
+    /// Deliberate misbehaviour of the listing pages; none unless asked for.
+    pub(super) quirks: Quirks,
 }
 
 impl Site {
@@ -76,6 +79,7 @@ impl Site {
             version: 0,
             next_serial: u64::from(count),
             next_id: count.saturating_add(1),
+            quirks: Quirks::default(),
         }
     }
 

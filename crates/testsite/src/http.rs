@@ -153,6 +153,7 @@ pub(super) fn http_date(unix_secs: u64) -> String {
 pub(super) fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        302 => "Found",
         304 => "Not Modified",
         400 => "Bad Request",
         404 => "Not Found",

@@ -13,18 +13,25 @@
 //! retrying and caching are exercised over real sockets.
 //!
 //! Layout: `generate` (the books, pure) and `words` (its vocabularies); `render` (path ->
-//! HTML, pure); `http` (request parsing and validators, pure); `content` (what is served);
-//! `server` (sockets, faults, counters); `args` (the command line of the binary, also used by
-//! the tests' harness to start a server in-process).
+//! HTML, pure, with `listing` and `product`) and `quirks` (deliberately broken listings);
+//! `http` (request parsing and validators, pure); `content` (what is served); `server`
+//! (sockets), `faults` (which response a request gets) and `stats` (counters); `args` (the
+//! command line of the binary, also used by the tests' harness to start a server
+//! in-process).
 
 mod args;
 mod content;
+mod faults;
 mod generate;
+#[cfg(test)]
+mod hostile_tests;
 mod http;
 mod listing;
 mod product;
+mod quirks;
 mod render;
 mod server;
+mod stats;
 #[cfg(test)]
 mod tests;
 mod words;
@@ -33,4 +40,5 @@ pub use args::{RunningSite, SiteArgs};
 pub use content::{Content, LiveSite};
 pub use generate::{Site, SiteBook, rating_word, slugify};
 pub use render::{escape, truncate_words};
-pub use server::{ServeOptions, Stats, TestServer, serve};
+pub use server::{ServeOptions, TestServer, serve};
+pub use stats::Stats;

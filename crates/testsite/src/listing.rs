@@ -129,12 +129,17 @@ impl Site {
              Prices and ratings here were randomly assigned and have no real meaning.</div>\n\
              <div>\n<ol class=\"row\">\n",
         );
-        for book in shown {
-            html.push_str(&product_pod(book, root, listing.book_prefix));
+        let pods = self
+            .quirks
+            .pods(&listing.books, shown, listing.page, listing.per_page);
+        for (at, book) in pods.iter().enumerate() {
+            let href = self.quirks.product_href(at, book, listing.book_prefix);
+            html.push_str(&product_pod(book, root, &href));
         }
         html.push_str("</ol>\n");
-        if pages > 1 {
-            html.push_str(&pager(listing.page, pages, listing.pager_prefix));
+        if pages > 1 || self.quirks.next_loop {
+            let looping = self.quirks.next_loop;
+            html.push_str(&pager(listing.page, pages, listing.pager_prefix, looping));
         }
         html.push_str("</div>\n</section>\n</div>\n</div><!-- /row -->\n");
         html.push_str(FOOT);
@@ -160,8 +165,7 @@ fn sidebar(root: &str) -> String {
     html
 }
 
-fn product_pod(book: &SiteBook, root: &str, book_prefix: &str) -> String {
-    let href = format!("{book_prefix}{}_{}/index.html", book.slug, book.id);
+fn product_pod(book: &SiteBook, root: &str, href: &str) -> String {
     let title = escape(&book.title);
     format!(
         "<li class=\"col-xs-6 col-sm-4 col-md-3 col-lg-3\">\n<article class=\"product_pod\">\n\
@@ -187,7 +191,8 @@ fn product_pod(book: &SiteBook, root: &str, book_prefix: &str) -> String {
     )
 }
 
-fn pager(page: usize, pages: usize, prefix: &str) -> String {
+/// The pager; `looping` gives the last page a "next" link back to page 1.
+fn pager(page: usize, pages: usize, prefix: &str, looping: bool) -> String {
     let mut html = String::from("<div>\n<ul class=\"pager\">\n");
     if page > 1 {
         html.push_str(&format!(
@@ -198,10 +203,14 @@ fn pager(page: usize, pages: usize, prefix: &str) -> String {
     html.push_str(&format!(
         "<li class=\"current\">\n    \n        Page {page} of {pages}\n    \n    </li>\n"
     ));
-    if page < pages {
+    let next = if page < pages {
+        Some(page + 1)
+    } else {
+        looping.then_some(1)
+    };
+    if let Some(next) = next {
         html.push_str(&format!(
-            "<li class=\"next\"><a href=\"{prefix}page-{}.html\">next</a></li>\n",
-            page + 1
+            "<li class=\"next\"><a href=\"{prefix}page-{next}.html\">next</a></li>\n"
         ));
     }
     html.push_str("</ul>\n</div>\n");

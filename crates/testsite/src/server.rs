@@ -1,13 +1,14 @@
 //! A small HTTP/1.1 server for the test site, written on tokio by hand so it needs no web
 //! framework and behaves exactly as specified: keep-alive, `Content-Type: text/html` without
 //! charset (like the real server), strong ETags, a fixed Last-Modified, 304s for conditional
-//! requests, and injectable faults (delay, 429, 500, 503) for retry tests.
+//! requests, and injectable faults (delay, 429, 500, 503, redirects, slow bodies) for retry
+//! and robustness tests. Which response a request gets is decided in `faults`.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,7 +16,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::content::Content;
+use super::faults::trickle;
 use super::http::{self, Request};
+use super::stats::Stats;
 
 /// A keep-alive connection idle this long is closed, so abandoned clients don't pile up.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -31,74 +34,21 @@ pub struct ServeOptions {
     pub fail_first: u32,
     /// Paths containing any of these substrings always answer 500.
     pub fail_always: Vec<String>,
-    /// Every Nth request answers 429 with `Retry-After: 0`; 0 = never.
+    /// Every Nth request answers 429 with `Retry-After: {retry_after}`; 0 = never.
     pub throttle_every: u32,
+    /// Seconds the 429s of `throttle_every` ask the client to wait (0 = retry at once).
+    pub retry_after: u32,
+    /// `(from, to)`: a request for exactly the path `from` (query ignored) answers
+    /// `302 Found` with `Location: to`, sent as given (relative, or absolute to any host), so
+    /// `to` must be a valid header value. The first matching pair wins.
+    pub redirects: Vec<(String, String)>,
+    /// Responses for paths containing any of these substrings send their head at once and
+    /// then their body one byte per `trickle_interval`, to test read timeouts.
+    pub trickle: Vec<String>,
+    /// Wait before each trickled byte; zero still writes byte by byte, only without waiting.
+    pub trickle_interval: Duration,
     /// Counters the caller keeps a clone of to see what the server did.
     pub stats: Arc<Stats>,
-}
-
-/// What the server has answered, for tests that check how often (and how) a client asked.
-#[derive(Debug, Default)]
-pub struct Stats {
-    connections: AtomicU64,
-    requests: AtomicU64,
-    ok: AtomicU64,
-    not_modified: AtomicU64,
-    errors: AtomicU64,
-    throttled: AtomicU64,
-    injected_failures: AtomicU64,
-    hits: Mutex<HashMap<String, u64>>,
-}
-
-impl Stats {
-    /// Connections accepted; fewer than requests when the client keeps connections alive.
-    pub fn connections(&self) -> u64 {
-        self.connections.load(Ordering::Relaxed)
-    }
-    /// Requests received (every parsed request, whatever the answer).
-    pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
-    }
-    /// 200 responses.
-    pub fn ok(&self) -> u64 {
-        self.ok.load(Ordering::Relaxed)
-    }
-    /// 304 responses, i.e. conditional requests that saved a download.
-    pub fn not_modified(&self) -> u64 {
-        self.not_modified.load(Ordering::Relaxed)
-    }
-    /// Responses with status 400 or above, injected or not (404s included).
-    pub fn errors(&self) -> u64 {
-        self.errors.load(Ordering::Relaxed)
-    }
-    /// Injected 429s.
-    pub fn throttled(&self) -> u64 {
-        self.throttled.load(Ordering::Relaxed)
-    }
-    /// Injected 500s and 503s.
-    pub fn injected_failures(&self) -> u64 {
-        self.injected_failures.load(Ordering::Relaxed)
-    }
-    /// Requests received for `path` (without query string).
-    pub fn hits(&self, path: &str) -> u64 {
-        let hits = self.hits.lock().unwrap_or_else(PoisonError::into_inner);
-        hits.get(path).copied().unwrap_or(0)
-    }
-
-    fn received(&self, path: &str) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let mut hits = self.hits.lock().unwrap_or_else(PoisonError::into_inner);
-        *hits.entry(path.to_string()).or_default() += 1;
-    }
-
-    fn answered(&self, status: u16) {
-        let counter = match status {
-            200 => &self.ok,
-            304 => &self.not_modified,
-            _ => &self.errors,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 /// Serves `content` on `listener` until the task running it is dropped or aborted (which also
@@ -182,24 +132,24 @@ fn is_per_connection(error: &io::Error) -> bool {
     )
 }
 
-struct State {
-    content: Content,
-    options: ServeOptions,
+pub(super) struct State {
+    pub content: Content,
+    pub options: ServeOptions,
     /// Requests seen by the throttle, numbered from 1.
-    sequence: AtomicU64,
+    pub sequence: AtomicU64,
     /// 503s already given per path, for `fail_first`.
-    failures: Mutex<HashMap<String, u32>>,
+    pub failures: Mutex<HashMap<String, u32>>,
 }
 
 /// A response before it is written.
-struct Reply {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: Vec<u8>,
+pub(super) struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Reply {
-    fn error(status: u16) -> Reply {
+    pub fn error(status: u16) -> Reply {
         let reason = http::reason(status);
         Reply {
             status,
@@ -208,7 +158,7 @@ impl Reply {
         }
     }
 
-    fn with(mut self, name: &'static str, value: &str) -> Reply {
+    pub fn with(mut self, name: &'static str, value: &str) -> Reply {
         self.headers.push((name, value.to_string()));
         self
     }
@@ -296,7 +246,7 @@ fn body_length(request: &Request) -> Result<usize, u16> {
 
 /// Answers a request that could not be read and closes the connection.
 async fn reject(stream: &mut TcpStream, state: &State, status: u16) -> io::Result<()> {
-    state.options.stats.requests.fetch_add(1, Ordering::Relaxed);
+    state.options.stats.received_unreadable();
     state.options.stats.answered(status);
     let reply = Reply::error(status);
     let head = response_head(&reply, reply.body.len(), false, true);
@@ -313,12 +263,21 @@ async fn write_reply(
     reply: Reply,
     keep_alive: bool,
 ) -> io::Result<()> {
-    state.options.stats.answered(reply.status);
+    let stats = &state.options.stats;
+    stats.answered(reply.status);
     let head = response_head(&reply, reply.body.len(), keep_alive, request.http11);
-    let mut bytes = head.into_bytes();
-    if request.method != "HEAD" && reply.status != 304 {
-        bytes.extend_from_slice(&reply.body);
+    let body: &[u8] = if request.method != "HEAD" && reply.status != 304 {
+        &reply.body
+    } else {
+        &[]
+    };
+    if !body.is_empty() && state.trickles(request.path()) {
+        stats.trickled.fetch_add(1, Ordering::Relaxed);
+        stream.write_all(head.as_bytes()).await?;
+        return trickle(stream, body, state.options.trickle_interval).await;
     }
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
     stream.write_all(&bytes).await
 }
 
@@ -345,83 +304,4 @@ fn response_head(reply: &Reply, body_len: usize, keep_alive: bool, http11: bool)
     }
     head.push_str("\r\n");
     head
-}
-
-impl State {
-    /// Decides the response: injected faults first (in the order delay, 405, 429, 500, 503),
-    /// then the page with its validators.
-    async fn respond(&self, request: &Request) -> Reply {
-        let options = &self.options;
-        let path = request.path();
-        options.stats.received(path);
-        if !options.delay.is_zero() {
-            tokio::time::sleep(options.delay).await;
-        }
-        if request.method != "GET" && request.method != "HEAD" {
-            return Reply::error(405).with("Allow", "GET, HEAD");
-        }
-        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
-        if options.throttle_every > 0 && sequence.is_multiple_of(u64::from(options.throttle_every))
-        {
-            options.stats.throttled.fetch_add(1, Ordering::Relaxed);
-            return Reply::error(429).with("Retry-After", "0");
-        }
-        if options
-            .fail_always
-            .iter()
-            .any(|part| path.contains(part.as_str()))
-        {
-            options
-                .stats
-                .injected_failures
-                .fetch_add(1, Ordering::Relaxed);
-            return Reply::error(500);
-        }
-        if self.fails_first(path) {
-            options
-                .stats
-                .injected_failures
-                .fetch_add(1, Ordering::Relaxed);
-            return Reply::error(503);
-        }
-        let page = match self.content.page(path).await {
-            Ok(Some(page)) => page,
-            Ok(None) => return Reply::error(404),
-            Err(_) => return Reply::error(500),
-        };
-        let etag = http::etag(&page.body);
-        let fresh = match request.header("if-none-match") {
-            Some(tags) => http::etag_matches(tags, &etag),
-            // Exact comparison, like nginx's default: clients echo the value they were sent.
-            None => request.header("if-modified-since") == Some(page.last_modified.as_str()),
-        };
-        let reply = Reply {
-            status: if fresh { 304 } else { 200 },
-            headers: Vec::new(),
-            body: page.body,
-        };
-        let reply = if fresh {
-            reply
-        } else {
-            reply.with("Content-Type", page.content_type)
-        };
-        reply
-            .with("ETag", &etag)
-            .with("Last-Modified", &page.last_modified)
-    }
-
-    /// Whether `path` still owes a 503 under `fail_first`; counts the one it gives.
-    fn fails_first(&self, path: &str) -> bool {
-        if self.options.fail_first == 0 {
-            return false;
-        }
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        let given = failures.entry(path.to_string()).or_default();
-        if *given < self.options.fail_first {
-            *given += 1;
-            true
-        } else {
-            false
-        }
-    }
 }

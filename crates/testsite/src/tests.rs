@@ -9,14 +9,14 @@ use tokio::net::TcpStream;
 
 use super::{Content, LiveSite, ServeOptions, Site, TestServer};
 
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(super) struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
 }
 
 impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
@@ -25,7 +25,7 @@ impl Response {
 }
 
 /// Sends one request on `stream` and reads exactly one response (bodiless for HEAD and 304).
-async fn exchange(stream: &mut TcpStream, request: &str) -> std::io::Result<Response> {
+pub(super) async fn exchange(stream: &mut TcpStream, request: &str) -> std::io::Result<Response> {
     stream.write_all(request.as_bytes()).await?;
     let mut buf = Vec::new();
     let head_len = loop {
@@ -68,7 +68,7 @@ async fn exchange(stream: &mut TcpStream, request: &str) -> std::io::Result<Resp
     Ok(response)
 }
 
-fn get(path: &str, extra: &str) -> String {
+pub(super) fn get(path: &str, extra: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra}\r\n")
 }
 

@@ -1,0 +1,88 @@
+//! The server's counters, kept apart from the socket code: tests hold an `Arc<Stats>` to see
+//! how often, and how, a client asked.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+/// What the server has answered, for tests that check how often (and how) a client asked.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub(super) connections: AtomicU64,
+    requests: AtomicU64,
+    ok: AtomicU64,
+    not_modified: AtomicU64,
+    errors: AtomicU64,
+    pub(super) throttled: AtomicU64,
+    pub(super) injected_failures: AtomicU64,
+    pub(super) redirected: AtomicU64,
+    pub(super) trickled: AtomicU64,
+    hits: Mutex<HashMap<String, u64>>,
+}
+
+impl Stats {
+    /// Connections accepted; fewer than requests when the client keeps connections alive.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+    /// Requests received (every parsed request, whatever the answer).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+    /// 200 responses.
+    pub fn ok(&self) -> u64 {
+        self.ok.load(Ordering::Relaxed)
+    }
+    /// 304 responses, i.e. conditional requests that saved a download.
+    pub fn not_modified(&self) -> u64 {
+        self.not_modified.load(Ordering::Relaxed)
+    }
+    /// Responses with status 400 or above, injected or not (404s included).
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+    /// Injected 429s.
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(Ordering::Relaxed)
+    }
+    /// Injected 500s and 503s.
+    pub fn injected_failures(&self) -> u64 {
+        self.injected_failures.load(Ordering::Relaxed)
+    }
+    /// 302s given for `ServeOptions::redirects`.
+    pub fn redirected(&self) -> u64 {
+        self.redirected.load(Ordering::Relaxed)
+    }
+    /// Responses whose body was sent byte by byte for `ServeOptions::trickle` (counted when
+    /// the trickle starts, so a client that gives up is counted too).
+    pub fn trickled(&self) -> u64 {
+        self.trickled.load(Ordering::Relaxed)
+    }
+    /// Requests received for `path` (without query string).
+    pub fn hits(&self, path: &str) -> u64 {
+        let hits = self.hits.lock().unwrap_or_else(PoisonError::into_inner);
+        hits.get(path).copied().unwrap_or(0)
+    }
+
+    pub(super) fn received(&self, path: &str) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut hits = self.hits.lock().unwrap_or_else(PoisonError::into_inner);
+        *hits.entry(path.to_string()).or_default() += 1;
+    }
+
+    /// A request that could not be parsed: counted, but under no path.
+    pub(super) fn received_unreadable(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts the response by status; redirects are counted where they are decided.
+    pub(super) fn answered(&self, status: u16) {
+        let counter = match status {
+            200 => &self.ok,
+            304 => &self.not_modified,
+            400.. => &self.errors,
+            _ => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
