@@ -360,6 +360,15 @@ fi
 STATUS_TEXT=$(prop StatusText)
 check "StatusText non-empty ('$STATUS_TEXT')" test -n "$STATUS_TEXT"
 PID1=$(prop MainPID)
+# 134217728 = 128M
+check "resource bounds: MemoryMax=$(prop MemoryMax) TasksMax=$(prop TasksMax)" \
+    test "$(prop MemoryMax)" = 134217728 -a "$(prop TasksMax)" = 64
+# A second process on the running daemon's state directory exits at once with 75, naming the
+# directory and the daemon's PID (before it reads any config value that needs the network).
+LOCK_OUT=$(E timeout 20 /usr/bin/bookstream once --config /etc/bookstream/bookstream.toml 2>&1; echo "exit=$?")
+D="a second 'bookstream once' on /var/lib/bookstream is refused: $(echo "$LOCK_OUT" | tr '\n' ' ')"
+if echo "$LOCK_OUT" | grep -q "exit=75" && echo "$LOCK_OUT" | grep -q "/var/lib/bookstream" \
+    && echo "$LOCK_OUT" | grep -q "PID $PID1"; then pass "$D"; else fail "$D"; fi
 run_uid=$(E sed -n 's/^Uid:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$PID1/status" 2>/dev/null || true)
 D="main process (pid $PID1) runs as bookstream (uid ${run_uid:-?})"
 if [ -n "$run_uid" ] && [ "$run_uid" = "$BS_UID" ]; then pass "$D"; else fail "$D"; fi

@@ -127,19 +127,35 @@ pub struct DemoArgs {
     pub interval: Duration,
 }
 
-/// "1s", "500ms", "10m".
+/// Longest accepted duration on the command line: anything longer is a typo, and adding it to
+/// a clock would overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// "1s", "500ms", "10m", up to [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("expected a duration such as \"1s\" or \"500ms\": {e}"))
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("expected a duration such as \"1s\" or \"500ms\": {e}"))?;
+    if d > MAX_DURATION {
+        return Err(format!("expected at most 24h, got {s}"));
+    }
+    Ok(d)
 }
 
-/// The old script's float seconds ("1", "0.5"), or a duration ("500ms").
+/// The old script's float seconds ("1", "0.5"), or a duration ("500ms"); more than zero and
+/// at most [`MAX_DURATION`].
 pub fn parse_interval(s: &str) -> Result<Duration, String> {
-    match s.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs > 0.0 => Ok(Duration::from_secs_f64(secs)),
-        Ok(_) => Err(format!("expected a positive number of seconds, got {s}")),
-        Err(_) => parse_duration(s),
+    let d = match s.parse::<f64>() {
+        Ok(secs) => Duration::try_from_secs_f64(secs)
+            .map_err(|_| format!("expected a positive number of seconds, got {s}"))?,
+        Err(_) => parse_duration(s)?,
+    };
+    if d.is_zero() {
+        return Err(format!("expected more than 0 seconds, got {s}"));
     }
+    if d > MAX_DURATION {
+        return Err(format!("expected at most 86400 seconds (24h), got {s}"));
+    }
+    Ok(d)
 }
 
 /// Rewrites the old script's multi-letter short options (`-sn`, `-mr`, `-url`), which clap
@@ -215,8 +231,12 @@ mod tests {
 
     #[test]
     fn interval_rejects_zero_and_garbage() {
-        assert!(parse_interval("0").is_err());
-        assert!(parse_interval("soon").is_err());
+        for bad in [
+            "0", "soon", "-1", "1e300", "nan", "inf", "-0.5", "25h", "0s", "1e-12",
+        ] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+        assert!(parse_duration("99999999999y").is_err());
         assert_eq!(parse_interval("250ms"), Ok(Duration::from_millis(250)));
     }
 }

@@ -2,6 +2,7 @@
 //! turns validated arguments into calls on the library and prints the CLI's own output.
 
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use url::Url;
@@ -9,7 +10,7 @@ use url::Url;
 use crate::cli::{ScrapeArgs, StreamArgs, TailArgs};
 use crate::config::{Config, ConfigError};
 use crate::kinesis::pace::Pacer;
-use crate::kinesis::producer::{Producer, PutError, RetryPolicy};
+use crate::kinesis::producer::{Outcome, Producer, PutError, RetryPolicy};
 use crate::kinesis::reader::{self, ReadError};
 use crate::kinesis::{self, Outgoing};
 use crate::scrape::fetch::{FetchError, FetchPolicy, Fetched, Fetcher};
@@ -32,6 +33,14 @@ pub enum CommandError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{input}: {count} record(s) refused and not sent (the rest were): {details}")]
+    Refused {
+        input: String,
+        count: usize,
+        details: String,
+    },
+    #[error("interrupted; nothing written")]
+    Interrupted,
     #[error("stopped after {sent} record(s): {source}")]
     Put { sent: u32, source: PutError },
     #[error(transparent)]
@@ -43,6 +52,18 @@ pub enum CommandError {
     Demo(#[from] crate::demo::DemoError),
 }
 
+impl CommandError {
+    /// The process exit status: 78 (EX_CONFIG) for configuration errors, 74/75 for a state
+    /// directory that cannot be read or is in use (see `EngineError::exit_code`), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CommandError::Config(_) => 78,
+            CommandError::Daemon(crate::daemon::DaemonError::Engine(e)) => e.exit_code(),
+            _ => 1,
+        }
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CommandError + '_ {
     move |source| CommandError::Io {
         path: path.to_owned(),
@@ -51,7 +72,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CommandError + '_ {
 }
 
 /// `bookstream scrape`.
-pub async fn scrape(args: ScrapeArgs) -> Result<(), CommandError> {
+pub async fn scrape(args: ScrapeArgs, shutdown: CancellationToken) -> Result<(), CommandError> {
     let fetcher = Fetcher::new(FetchPolicy {
         request_timeout: args.timeout,
         ..FetchPolicy::default()
@@ -62,7 +83,11 @@ pub async fn scrape(args: ScrapeArgs) -> Result<(), CommandError> {
         concurrency: args.concurrency,
     };
     let started = std::time::Instant::now();
-    let (books, stats) = Scraper::new(fetcher).scrape(&plan).await?;
+    let scraper = Scraper::new(fetcher);
+    let (books, stats) = tokio::select! {
+        scraped = scraper.scrape(&plan) => scraped?,
+        _ = shutdown.cancelled() => return Err(CommandError::Interrupted),
+    };
     tracing::info!(
         books = books.len(),
         listing_pages = stats.listing_pages,
@@ -91,30 +116,66 @@ pub async fn scrape(args: ScrapeArgs) -> Result<(), CommandError> {
 
 /// Loads the records to stream: a JSON array of objects from a file or a URL.
 async fn load_records(args: &StreamArgs) -> Result<(String, Vec<serde_json::Value>), CommandError> {
-    let (source, text) = match (&args.json_file, &args.json_url) {
+    let (source, bytes) = match (&args.json_file, &args.json_url) {
         (Some(path), _) => (
             path.display().to_string(),
-            std::fs::read_to_string(path).map_err(io_err(path))?,
+            std::fs::read(path).map_err(io_err(path))?,
         ),
-        (None, Some(url)) => (url.to_string(), fetch_text(url).await?),
+        (None, Some(url)) => (url.to_string(), fetch_bytes(url).await?),
         (None, None) => unreachable!("clap requires a source"),
     };
-    let input = |message: String| CommandError::Input {
+    let items = parse_records(&bytes).map_err(|message| CommandError::Input {
         path: source.clone(),
         message,
-    };
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| input(format!("not valid JSON: {e}")))?;
-    let serde_json::Value::Array(items) = value else {
-        return Err(input("expected a JSON array of objects".into()));
-    };
-    if let Some(i) = items.iter().position(|v| !v.is_object()) {
-        return Err(input(format!("element {i} is not a JSON object")));
-    }
+    })?;
     Ok((source, items))
 }
 
-async fn fetch_text(url: &Url) -> Result<String, CommandError> {
+/// The input of `stream`, checked whole before anything is sent: UTF-8 text holding a JSON
+/// array of objects. The message says what was found instead.
+fn parse_records(bytes: &[u8]) -> Result<Vec<serde_json::Value>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not UTF-8 text (invalid byte at offset {}); expected a JSON array of objects",
+            e.valid_up_to()
+        )
+    })?;
+    let trimmed = text.trim_start();
+    if trimmed.is_empty() {
+        return Err("is empty; expected a JSON array of objects".into());
+    }
+    if trimmed.starts_with('<') {
+        return Err("looks like HTML or XML, not JSON; expected a JSON array of objects".into());
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    let serde_json::Value::Array(items) = value else {
+        return Err(format!(
+            "expected a JSON array of objects, got a JSON {}",
+            json_kind(&value)
+        ));
+    };
+    if let Some(i) = items.iter().position(|v| !v.is_object()) {
+        return Err(format!(
+            "element {i} is a JSON {}, not an object; nothing was sent",
+            json_kind(&items[i])
+        ));
+    }
+    Ok(items)
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+async fn fetch_bytes(url: &Url) -> Result<Vec<u8>, CommandError> {
     match Fetcher::new(FetchPolicy {
         max_body_bytes: 64 * 1024 * 1024,
         ..FetchPolicy::default()
@@ -122,7 +183,7 @@ async fn fetch_text(url: &Url) -> Result<String, CommandError> {
     .get(url, None)
     .await?
     {
-        Fetched::Body { text, .. } => Ok(text),
+        Fetched::Body { bytes, .. } => Ok(bytes),
         Fetched::NotModified => unreachable!("no validators were sent"),
     }
 }
@@ -152,8 +213,18 @@ pub async fn stream(args: StreamArgs, shutdown: CancellationToken) -> Result<(),
         RetryPolicy::default(),
     );
     let pacer = Pacer::new(tokio::time::Instant::now(), args.interval);
+    let mut refused = Vec::new();
     let result = producer
-        .send_paced(&records, pacer, None, &shutdown, |_, _| {})
+        .send_paced(&records, pacer, None, &shutdown, |k, outcome| {
+            if let Outcome::Refused(e) = outcome {
+                tracing::error!(
+                    element = k, upc = %records[k].label, error = %e,
+                    "element {k} of {source} refused, not sent: {e}"
+                );
+                refused.push(format!("element {k}: {e}"));
+            }
+            ControlFlow::Continue(())
+        })
         .await;
     match result {
         Ok(sent) => {
@@ -168,7 +239,15 @@ pub async fn stream(args: StreamArgs, shutdown: CancellationToken) -> Result<(),
                 records.len(),
                 args.stream_name
             );
-            Ok(())
+            if refused.is_empty() {
+                Ok(())
+            } else {
+                Err(CommandError::Refused {
+                    input: source,
+                    count: refused.len(),
+                    details: refused.join("; "),
+                })
+            }
         }
         Err((sent, source)) => Err(CommandError::Put { sent, source }),
     }

@@ -9,6 +9,10 @@ use url::Url;
 
 use crate::schedule::Schedule;
 
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
 /// Everything the daemon and its subcommands are configured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +45,9 @@ pub struct SiteConfig {
     /// Attempts per page, including the first.
     pub attempts: u32,
     pub max_page_bytes: usize,
+    /// Refuse a scrape that finds more than this fraction fewer books than the last good
+    /// catalogue (0.2 = 20%); 1.0 accepts any size.
+    pub max_shrink: f64,
 }
 
 impl Default for SiteConfig {
@@ -54,6 +61,7 @@ impl Default for SiteConfig {
             refresh: Duration::from_secs(600),
             attempts: 4,
             max_page_bytes: 2 * 1024 * 1024,
+            max_shrink: 0.2,
         }
     }
 }
@@ -228,8 +236,14 @@ impl Config {
         if self.site.attempts == 0 {
             return Err(bad("site.attempts", "expected at least 1".into()));
         }
-        if self.site.request_timeout.is_zero() {
-            return Err(bad("site.request_timeout", "expected more than 0s".into()));
+        if !(0.0..=1.0).contains(&self.site.max_shrink) {
+            return Err(bad(
+                "site.max_shrink",
+                format!(
+                    "expected a fraction from 0.0 to 1.0, got {}",
+                    self.site.max_shrink
+                ),
+            ));
         }
         if self.site.user_agent.trim().is_empty() {
             return Err(bad("site.user_agent", "expected a non-empty string".into()));
@@ -261,11 +275,52 @@ impl Config {
                 "expected 1-256 characters, or `{field}`".into(),
             ));
         }
-        if self.stream.interval.is_zero() {
-            return Err(bad("stream.interval", "expected more than 0s".into()));
+        let within = |key, d: Duration, max: Duration, max_text: &str| {
+            if d.is_zero() || d > max {
+                Err(bad(
+                    key,
+                    format!(
+                        "expected more than 0s and at most {max_text}, got {}",
+                        humantime::format_duration(d)
+                    ),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        within("stream.interval", self.stream.interval, HOUR, "1h")?;
+        within(
+            "site.request_timeout",
+            self.site.request_timeout,
+            10 * MINUTE,
+            "10m",
+        )?;
+        if self.site.refresh > 30 * DAY {
+            return Err(bad(
+                "site.refresh",
+                "expected at most 30days (0s scrapes every cycle)".into(),
+            ));
         }
-        if self.stream.max_records == 0 {
-            return Err(bad("stream.max_records", "expected at least 1".into()));
+        if self.stream.max_records == 0 || self.stream.max_records > 1_000_000 {
+            return Err(bad(
+                "stream.max_records",
+                format!("expected 1..=1000000, got {}", self.stream.max_records),
+            ));
+        }
+        if self.site.attempts > 100 {
+            return Err(bad(
+                "site.attempts",
+                format!("expected 1..=100, got {}", self.site.attempts),
+            ));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.site.max_page_bytes) {
+            return Err(bad(
+                "site.max_page_bytes",
+                format!(
+                    "expected 1024..=67108864 (1 KiB to 64 MiB), got {}",
+                    self.site.max_page_bytes
+                ),
+            ));
         }
         Schedule::parse(&self.schedule.cron).map_err(|e| bad("schedule.cron", e.to_string()))?;
         if self.state.dir.as_os_str().is_empty() {
@@ -349,6 +404,17 @@ mod tests {
             ("[site]\nbase_url = \"ftp://x\"\n", "site.base_url"),
             ("[site]\nconcurrency = 0\n", "site.concurrency"),
             ("[stream]\ninterval = \"0s\"\n", "stream.interval"),
+            ("[stream]\ninterval = \"100000000y\"\n", "stream.interval"),
+            ("[stream]\nmax_records = 4294967295\n", "stream.max_records"),
+            (
+                "[site]\nrequest_timeout = \"11m\"\n",
+                "site.request_timeout",
+            ),
+            ("[site]\nrefresh = \"31days\"\n", "site.refresh"),
+            ("[site]\nattempts = 1000000\n", "site.attempts"),
+            ("[site]\nmax_page_bytes = 0\n", "site.max_page_bytes"),
+            ("[site]\nmax_shrink = 1.5\n", "site.max_shrink"),
+            ("[site]\nmax_shrink = -0.1\n", "site.max_shrink"),
             ("[schedule]\ncron = \"every minute\"\n", "schedule.cron"),
         ];
         for (extra, key) in cases {

@@ -78,6 +78,10 @@ struct Daemon {
     /// Half of WATCHDOG_USEC, when systemd set it.
     watchdog: Option<Duration>,
     shutdown: CancellationToken,
+    /// A slot after the next tick was due, on the monotonic clock: if the scheduler (which
+    /// follows the wall clock) has not ticked by then, the clock stepped back, and the daemon
+    /// runs the cycle itself rather than stall until the wall clock catches up.
+    missed_tick_at: Option<Instant>,
 }
 
 /// The daemon's main loop: one event at a time, while at most one cycle runs as a task. A tick
@@ -120,7 +124,9 @@ pub async fn run(
         notifier,
         watchdog,
         shutdown: shutdown.clone(),
+        missed_tick_at: None,
     };
+    d.missed_tick_at = missed_tick_deadline(&d.schedule);
     let mut pings = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     loop {
         let stuck_at = d
@@ -136,6 +142,10 @@ pub async fn run(
             done = cycle_end(&mut d.running) => d.finish_cycle(done),
             _ = sleep_until_opt(stuck_at) => d.mark_stuck().await?,
             Some(()) = ticks.recv(), if d.running.is_none() => d.start_cycle().await,
+            _ = sleep_until_opt(d.missed_tick_at), if d.running.is_none() => {
+                tracing::warn!("no tick from the scheduler a whole slot after one was due (did the wall clock step?); running the cycle on the monotonic clock");
+                d.start_cycle().await;
+            }
         }
     }
     d.stop().await;
@@ -214,6 +224,7 @@ impl Daemon {
             .schedule
             .next_after(Utc::now())
             .map(|t| Instant::now() + (t - Utc::now()).to_std().unwrap_or_default());
+        self.missed_tick_at = missed_tick_deadline(&self.schedule);
         self.notifier.status(&format!(
             "cycle {}: streaming, {} sent since the state was created",
             engine.cycles_run() + 1,
@@ -300,6 +311,18 @@ impl Daemon {
             ),
         }
     }
+}
+
+/// One slot after the next tick, on the monotonic clock (see `Daemon::missed_tick_at`).
+fn missed_tick_deadline(schedule: &Schedule) -> Option<Instant> {
+    let now = Utc::now();
+    let next = schedule.next_after(now)?;
+    let after = schedule.next_after(next)?;
+    let slot = (after - next)
+        .to_std()
+        .unwrap_or_default()
+        .max(Duration::from_secs(1));
+    Some(Instant::now() + (next - now).to_std().unwrap_or_default() + slot)
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {

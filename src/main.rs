@@ -1,5 +1,6 @@
 //! The `bookstream` binary: parse the command line, set up logging and the runtime, run the
-//! subcommand, map its error to an exit status (78 = EX_CONFIG for configuration errors).
+//! subcommand, map its error to an exit status (78 = EX_CONFIG for configuration errors, 74 =
+//! EX_IOERR for an unreadable state directory, 75 = EX_TEMPFAIL when another process holds it).
 
 use std::process::ExitCode;
 
@@ -10,9 +11,6 @@ use bookstream::commands::{self, CommandError};
 use bookstream::config::Config;
 use bookstream::daemon;
 use tokio_util::sync::CancellationToken;
-
-/// sysexits.h EX_CONFIG: systemd's RestartPreventExitStatus=78 stops a restart loop on it.
-const EX_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(normalise_legacy_args(std::env::args_os()));
@@ -49,10 +47,7 @@ fn main() -> ExitCode {
                 ""
             };
             eprintln!("{prefix}bookstream: {e}");
-            match e {
-                CommandError::Config(_) => ExitCode::from(EX_CONFIG),
-                _ => ExitCode::FAILURE,
-            }
+            ExitCode::from(e.exit_code())
         }
     }
 }
@@ -72,7 +67,7 @@ async fn dispatch(command: Command) -> Result<(), CommandError> {
         }
     });
     match command {
-        Command::Scrape(args) => commands::scrape(args).await,
+        Command::Scrape(args) => commands::scrape(args, shutdown).await,
         Command::Stream(args) => commands::stream(args, shutdown).await,
         Command::Tail(args) => commands::tail(args, shutdown).await,
         Command::CheckConfig(arg) => commands::check_config(&arg.config),

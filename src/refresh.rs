@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::Book;
 use crate::config::Config;
@@ -16,10 +17,15 @@ use crate::scrape::{ScrapeError, ScrapePlan, ScrapeStats, Scraper};
 pub type ScrapeResult = Result<(Vec<Book>, ScrapeStats), ScrapeError>;
 
 /// The background scrape and when the last one started.
+/// Ages are measured on the monotonic clock, so a wall-clock step (NTP at boot) neither makes
+/// a catalogue look fresh for hours nor triggers a scrape storm; only a catalogue loaded from
+/// disk is aged by its wall-clock `scraped_at`, and one dated in the future counts as stale.
 pub struct Refresher {
     scraper: Scraper,
     task: Option<JoinHandle<ScrapeResult>>,
-    last_started: Option<SystemTime>,
+    last_started: Option<Instant>,
+    /// When this process last took a new catalogue.
+    last_taken: Option<Instant>,
 }
 
 /// Whether a refresh is due: always without a catalogue; otherwise when both the catalogue and
@@ -42,6 +48,7 @@ impl Refresher {
             scraper,
             task: None,
             last_started: None,
+            last_taken: None,
         }
     }
 
@@ -50,14 +57,19 @@ impl Refresher {
         self.scraper = scraper;
     }
 
+    /// Notes that a new catalogue was taken now.
+    pub fn taken(&mut self) {
+        self.last_taken = Some(Instant::now());
+    }
+
     /// Starts a scrape when one is due for a catalogue scraped at `scraped_at` (RFC 3339, or
     /// `None` without a catalogue) and none is running.
     pub fn start_if_due(&mut self, cfg: &Config, scraped_at: Option<&str>) {
-        let since = |t: SystemTime| SystemTime::now().duration_since(t).unwrap_or_default();
-        let catalogue_age = scraped_at
-            .and_then(|s| humantime::parse_rfc3339(s).ok())
-            .map(since);
-        let since_last = self.last_started.map(since);
+        let catalogue_age = scraped_at.map(|s| match self.last_taken {
+            Some(t) => t.elapsed(),
+            None => wall_clock_age(s),
+        });
+        let since_last = self.last_started.map(|t| t.elapsed());
         if self.task.is_some() || !due(catalogue_age, since_last, cfg.site.refresh) {
             return;
         }
@@ -68,7 +80,7 @@ impl Refresher {
             concurrency: cfg.site.concurrency,
         };
         tracing::info!(site = %plan.site, "catalogue refresh started: {}", plan.site);
-        self.last_started = Some(SystemTime::now());
+        self.last_started = Some(Instant::now());
         self.task = Some(tokio::spawn(async move { scraper.scrape(&plan).await }));
     }
 
@@ -78,13 +90,24 @@ impl Refresher {
         Some(joined(task.await))
     }
 
-    /// Waits for the running scrape until `until` (`None`: as long as it takes). `None` when
-    /// it is still running at `until` (it goes on in the background), or none runs.
-    pub async fn wait(&mut self, until: Option<Instant>) -> Option<ScrapeResult> {
+    /// Waits for the running scrape until `until` (`None`: as long as it takes) or shutdown.
+    /// `None` when it is still running then (it goes on in the background), or none runs.
+    pub async fn wait(
+        &mut self,
+        until: Option<Instant>,
+        shutdown: &CancellationToken,
+    ) -> Option<ScrapeResult> {
         let mut task = self.task.take()?;
-        let result = match until {
-            Some(end) => tokio::time::timeout_at(end, &mut task).await.ok(),
-            None => Some((&mut task).await),
+        let deadline = async {
+            match until {
+                Some(end) => tokio::time::sleep_until(end).await,
+                None => std::future::pending().await,
+            }
+        };
+        let result = tokio::select! {
+            r = &mut task => Some(r),
+            _ = deadline => None,
+            _ = shutdown.cancelled() => None,
         };
         match result {
             Some(r) => Some(joined(r)),
@@ -99,6 +122,15 @@ impl Refresher {
     pub fn running(&self) -> bool {
         self.task.is_some()
     }
+}
+
+/// Age of a catalogue scraped at `scraped_at` (RFC 3339) by the wall clock; an unreadable
+/// time or one in the future is as old as can be (stale), never fresh.
+fn wall_clock_age(scraped_at: &str) -> Duration {
+    humantime::parse_rfc3339(scraped_at)
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .unwrap_or(Duration::MAX)
 }
 
 /// A panicking scrape is a bug; surface it rather than streaming on silently.
@@ -117,6 +149,13 @@ mod tests {
         assert!(due(None, Some(Duration::ZERO), 10 * MIN));
         assert!(!due(Some(MIN), None, 10 * MIN));
         assert!(due(Some(11 * MIN), None, 10 * MIN));
+    }
+
+    #[test]
+    fn a_catalogue_dated_in_the_future_or_unreadable_is_stale() {
+        assert_eq!(wall_clock_age("2999-01-01T00:00:00Z"), Duration::MAX);
+        assert_eq!(wall_clock_age("yesterday"), Duration::MAX);
+        assert!(wall_clock_age("2020-01-01T00:00:00Z") > 365 * 24 * 60 * MIN / 60);
     }
 
     #[test]

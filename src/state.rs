@@ -1,6 +1,7 @@
 //! The state directory (`[state] dir`): the cursor and the last good catalogue as JSON files,
 //! written atomically (a unique temp file, fsync, rename, fsync of the directory) so that a
-//! crash at any instant leaves either the old or the new file, never a torn one.
+//! crash at any instant leaves either the old or the new file, never a torn one; the
+//! dead-letter file; and the lock that keeps a second process out.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,11 @@ pub enum StateFileError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "state directory {dir} is in use by another bookstream process{}; one process per state directory",
+        pid.map(|p| format!(" (PID {p})")).unwrap_or_default()
+    )]
+    Locked { dir: PathBuf, pid: Option<u32> },
 }
 
 /// Reads a JSON state file; `Ok(None)` when it does not exist.
@@ -77,10 +83,13 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), Sta
     Ok(())
 }
 
-/// The state directory: `cursor.json` and `catalogue.json`.
-#[derive(Debug, Clone)]
+/// The state directory: `cursor.json`, `catalogue.json`, `dead-letter.jsonl`, and `lock`, which
+/// one process at a time holds (an advisory `flock`, released by the kernel when the process
+/// ends, however it ends) with its PID inside for the message of the next one.
+#[derive(Debug)]
 pub struct StateStore {
     dir: PathBuf,
+    _lock: std::fs::File,
 }
 
 /// What was found in the state directory at start.
@@ -88,15 +97,52 @@ pub struct StateStore {
 pub struct Loaded {
     pub cursor: Option<Cursor>,
     pub catalogue: Option<Snapshot>,
-    /// Problems that were survived (reported, then started fresh).
+    /// Corrupt files that were moved aside (reported, then started fresh).
     pub problems: Vec<String>,
 }
 
 impl StateStore {
-    pub fn new(dir: &Path) -> Self {
-        Self {
-            dir: dir.to_owned(),
+    /// Creates the directory if needed and takes its lock; fails at once if another process
+    /// holds it.
+    pub fn open(dir: &Path) -> Result<Self, StateFileError> {
+        std::fs::create_dir_all(dir).map_err(|source| StateFileError::Write {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = dir.join("lock");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|source| StateFileError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok());
+                return Err(StateFileError::Locked {
+                    dir: dir.to_owned(),
+                    pid,
+                });
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(StateFileError::Write { path, source });
+            }
         }
+        // The PID is only for the message above; failing to write it changes nothing else.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| writeln!(file, "{}", std::process::id()));
+        Ok(Self {
+            dir: dir.to_owned(),
+            _lock: file,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -111,41 +157,19 @@ impl StateStore {
         self.dir.join("catalogue.json")
     }
 
-    /// Creates the directory if needed.
-    pub fn ensure_dir(&self) -> Result<(), StateFileError> {
-        std::fs::create_dir_all(&self.dir).map_err(|source| StateFileError::Write {
-            path: self.dir.clone(),
-            source,
-        })
+    pub fn dead_letter_path(&self) -> PathBuf {
+        self.dir.join("dead-letter.jsonl")
     }
 
-    /// Loads both files. A corrupt file is moved aside (`*.corrupt`) and reported; the daemon
-    /// never refuses to start because of its own state.
-    pub fn load(&self) -> Loaded {
+    /// Loads both files. A file that is not valid JSON of its shape is moved aside
+    /// (`*.corrupt`) and reported, and streaming starts fresh. A file that cannot be *read*
+    /// (EACCES, EIO, a directory in its place) is an error: its content may be fine, and
+    /// starting from book 0 would resend the whole catalogue.
+    pub fn load(&self) -> Result<Loaded, StateFileError> {
         let mut loaded = Loaded::default();
-        loaded.cursor = self.load_one(&self.cursor_path(), &mut loaded.problems);
-        loaded.catalogue = self.load_one(&self.catalogue_path(), &mut loaded.problems);
-        loaded
-    }
-
-    fn load_one<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &Path,
-        problems: &mut Vec<String>,
-    ) -> Option<T> {
-        match read_json(path) {
-            Ok(v) => v,
-            Err(e) => {
-                let aside = path.with_extension("json.corrupt");
-                let moved = std::fs::rename(path, &aside).is_ok();
-                problems.push(if moved {
-                    format!("{e}; moved it to {} and starting fresh", aside.display())
-                } else {
-                    format!("{e}; starting fresh")
-                });
-                None
-            }
-        }
+        loaded.cursor = load_one(&self.cursor_path(), &mut loaded.problems)?;
+        loaded.catalogue = load_one(&self.catalogue_path(), &mut loaded.problems)?;
+        Ok(loaded)
     }
 
     pub fn save_cursor(&self, cursor: &Cursor) -> Result<(), StateFileError> {
@@ -154,6 +178,41 @@ impl StateStore {
 
     pub fn save_catalogue(&self, snapshot: &Snapshot) -> Result<(), StateFileError> {
         write_json_atomic(&self.catalogue_path(), snapshot)
+    }
+
+    /// Appends one line to `dead-letter.jsonl` and fsyncs it.
+    pub fn append_dead_letter(&self, entry: &serde_json::Value) -> Result<(), StateFileError> {
+        let path = self.dead_letter_path();
+        let err = |source| StateFileError::Write {
+            path: path.clone(),
+            source,
+        };
+        let mut line = serde_json::to_vec(entry).map_err(|e| err(std::io::Error::other(e)))?;
+        line.push(b'\n');
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(err)?;
+        file.write_all(&line).map_err(err)?;
+        file.sync_all().map_err(err)
+    }
+}
+
+fn load_one<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    problems: &mut Vec<String>,
+) -> Result<Option<T>, StateFileError> {
+    match read_json(path) {
+        Err(e @ StateFileError::Corrupt { .. }) => {
+            let aside = path.with_extension("json.corrupt");
+            problems.push(match std::fs::rename(path, &aside) {
+                Ok(()) => format!("{e}; moved it to {} and starting fresh", aside.display()),
+                Err(why) => format!("{e}; starting fresh (cannot move it aside: {why})"),
+            });
+            Ok(None)
+        }
+        other => other,
     }
 }
 
@@ -200,9 +259,9 @@ mod tests {
     #[test]
     fn corrupt_state_is_moved_aside_and_reported() {
         let dir = scratch("corrupt");
-        let store = StateStore::new(&dir);
+        let store = StateStore::open(&dir).unwrap();
         std::fs::write(store.cursor_path(), b"\0garbage").unwrap();
-        let loaded = store.load();
+        let loaded = store.load().unwrap();
         assert!(loaded.cursor.is_none());
         assert_eq!(loaded.problems.len(), 1, "{:?}", loaded.problems);
         assert!(dir.join("cursor.json.corrupt").exists());
@@ -212,7 +271,54 @@ mod tests {
             ..Cursor::default()
         };
         store.save_cursor(&saved).unwrap();
-        assert_eq!(store.load().cursor, Some(saved));
+        assert_eq!(store.load().unwrap().cursor, Some(saved));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_unreadable_state_file_is_an_error_not_corruption() {
+        let dir = scratch("unreadable");
+        let store = StateStore::open(&dir).unwrap();
+        // A directory where the file should be: read(2) fails with EISDIR, even for root.
+        std::fs::create_dir(store.cursor_path()).unwrap();
+        let err = store.load().unwrap_err();
+        assert!(matches!(err, StateFileError::Read { .. }), "{err}");
+        assert!(err.to_string().contains("cursor.json"), "{err}");
+        assert!(store.cursor_path().is_dir(), "nothing was moved aside");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_second_store_on_the_same_directory_is_refused_with_the_holders_pid() {
+        let dir = scratch("lock");
+        let first = StateStore::open(&dir).unwrap();
+        let err = StateStore::open(&dir).unwrap_err();
+        let me = std::process::id();
+        assert!(
+            matches!(err, StateFileError::Locked { pid: Some(p), .. } if p == me),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains(&dir.display().to_string()),
+            "{err}"
+        );
+        drop(first);
+        StateStore::open(&dir).expect("free again once the holder is gone");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dead_letters_append_one_line_each() {
+        let dir = scratch("dead");
+        let store = StateStore::open(&dir).unwrap();
+        store
+            .append_dead_letter(&serde_json::json!({"n": 1}))
+            .unwrap();
+        store
+            .append_dead_letter(&serde_json::json!({"n": 2}))
+            .unwrap();
+        let text = std::fs::read_to_string(store.dead_letter_path()).unwrap();
+        assert_eq!(text, "{\"n\":1}\n{\"n\":2}\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

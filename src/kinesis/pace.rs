@@ -17,6 +17,15 @@ impl Pacer {
         Self { start, interval }
     }
 
+    /// After a put that ended at `ended`: when that is later than half an interval before
+    /// record `next` is due, moves the grid so that `next` is due one interval after `ended`.
+    /// Ordinary puts (a few ms, or slow ones well inside the interval) leave the grid as it is.
+    pub fn reanchor_if_late(&mut self, next: u32, ended: Instant) {
+        if ended + self.interval / 2 > self.due(next) {
+            self.start = ended + self.interval - self.interval * next;
+        }
+    }
+
     /// When record `k` (0-based) is due.
     pub fn due(&self, k: u32) -> Instant {
         self.start + self.interval * k
@@ -50,6 +59,22 @@ mod tests {
         assert_eq!(p.due(0), t0);
         assert_eq!(p.due(4), t0 + Duration::from_secs(1));
         assert_eq!(p.due(60) - p.due(59), Duration::from_millis(250));
+    }
+
+    #[test]
+    fn a_late_put_moves_the_grid_and_an_ordinary_one_does_not() {
+        let t0 = Instant::now();
+        let second = Duration::from_secs(1);
+        let mut p = Pacer::new(t0, second);
+        p.reanchor_if_late(1, t0 + Duration::from_millis(150));
+        assert_eq!(p.due(1), t0 + second, "a 150 ms put keeps the grid");
+        p.reanchor_if_late(3, t0 + Duration::from_secs(10));
+        assert_eq!(
+            p.due(3),
+            t0 + Duration::from_secs(11),
+            "one interval after the stall"
+        );
+        assert_eq!(p.due(4) - p.due(3), second);
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! PutRecord with retries, and the paced send loop built on it.
 //!
 //! Throttling, 5xx and network errors are retried with backoff and jitter; a missing stream or
-//! a rejected request is a clear error at once. A record is never skipped: a put that fails for
-//! good stops the loop, and the caller's cursor still points at that record.
+//! a rejected request is a clear error at once. A record is never skipped silently: a put that
+//! fails for good stops the loop (the caller's cursor still points at that record), except for
+//! a record Kinesis can never accept (over 1 MiB, or refused as invalid), which the caller
+//! sets aside (the daemon's dead-letter file) before the loop goes on.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
@@ -49,8 +52,22 @@ pub enum PutError {
         "Kinesis stream `{stream}` not found at {endpoint} (create it, or check [kinesis] stream_name and region)"
     )]
     StreamNotFound { stream: String, endpoint: String },
-    #[error("Kinesis rejected the record for stream `{stream}`: {message}")]
-    Rejected { stream: String, message: String },
+    #[error(
+        "record {label} is {bytes} bytes with its partition key; a Kinesis record holds at most {MAX_RECORD_BYTES} (1 MiB)"
+    )]
+    TooLarge { label: String, bytes: usize },
+    #[error("Kinesis refused record {label} for stream `{stream}` as invalid: {message}")]
+    Invalid {
+        stream: String,
+        label: String,
+        message: String,
+    },
+    #[error("Kinesis rejected the put to stream `{stream}` at {endpoint}: {message}")]
+    Rejected {
+        stream: String,
+        endpoint: String,
+        message: String,
+    },
     #[error("PutRecord to `{stream}` at {endpoint} failed {attempts} times; last error: {message}")]
     Exhausted {
         stream: String,
@@ -68,6 +85,30 @@ pub enum PutError {
         attempts: u32,
         message: String,
     },
+}
+
+impl PutError {
+    /// Whether the record itself can never be accepted (too large, or refused as invalid), as
+    /// opposed to the stream, the credentials or the network being at fault: such a record is
+    /// set aside, and the ones after it go on.
+    pub fn is_record_fault(&self) -> bool {
+        matches!(self, PutError::TooLarge { .. } | PutError::Invalid { .. })
+    }
+}
+
+/// Kinesis's limit on one record: data plus partition key (UTF-8 bytes).
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+
+/// Error codes with which Kinesis refuses the record itself; any other refusal (AccessDenied,
+/// KMS, credentials, an unknown code) is about the account or the stream, and the record waits.
+const RECORD_FAULT_CODES: &[&str] = &["InvalidArgumentException", "ValidationException"];
+
+/// What became of one record in [`Producer::send_paced`].
+#[derive(Debug)]
+pub enum Outcome<'a> {
+    Sent(&'a Ack),
+    /// Refused for good ([`PutError::is_record_fault`]); the records after it go on.
+    Refused(&'a PutError),
 }
 
 enum Failure {
@@ -110,6 +151,13 @@ impl Producer {
         shutdown: &CancellationToken,
         stop_by: Option<Instant>,
     ) -> Result<Ack, PutError> {
+        let bytes = record.data.len() + record.partition_key.len();
+        if bytes > MAX_RECORD_BYTES {
+            return Err(PutError::TooLarge {
+                label: record.label.clone(),
+                bytes,
+            });
+        }
         let mut attempt = 1;
         loop {
             let result = self
@@ -128,7 +176,7 @@ impl Producer {
                         attempts: attempt,
                     });
                 }
-                Err(e) => match self.classify(e) {
+                Err(e) => match self.classify(e, &record.label) {
                     Failure::Fatal(e) => return Err(e),
                     Failure::Retry(m) => m,
                 },
@@ -163,7 +211,7 @@ impl Producer {
         }
     }
 
-    fn classify(&self, err: SdkError<PutRecordError>) -> Failure {
+    fn classify(&self, err: SdkError<PutRecordError>, label: &str) -> Failure {
         let stream = self.stream.clone();
         match &err {
             SdkError::ServiceError(se) => {
@@ -185,13 +233,23 @@ impl Producer {
                 {
                     Failure::Retry(format!("{} (HTTP {status})", e.code().unwrap_or("error")))
                 } else {
-                    Failure::Fatal(PutError::Rejected {
-                        stream,
-                        message: format!(
-                            "{}: {}",
-                            e.code().unwrap_or("error"),
-                            e.message().unwrap_or("no message")
-                        ),
+                    let message = format!(
+                        "{}: {}",
+                        e.code().unwrap_or("error"),
+                        e.message().unwrap_or("no message")
+                    );
+                    Failure::Fatal(if RECORD_FAULT_CODES.contains(&e.code().unwrap_or("")) {
+                        PutError::Invalid {
+                            stream,
+                            label: label.to_owned(),
+                            message,
+                        }
+                    } else {
+                        PutError::Rejected {
+                            stream,
+                            endpoint: self.endpoint.clone(),
+                            message,
+                        }
                     })
                 }
             }
@@ -202,18 +260,23 @@ impl Producer {
     }
 
     /// Sends `records` on the pacer's grid, stopping early at `stop_by` (the slot's end) or at
-    /// shutdown, after the in-flight put. `on_ack` runs after each acknowledged record (the
-    /// daemon persists its cursor there). Returns how many were sent.
+    /// shutdown, after the in-flight put. `on_outcome` runs after each record that was
+    /// acknowledged or refused for good (the daemon persists its cursor there) and may stop
+    /// the loop. Any other failure stops it with the error. Returns how many were sent.
+    ///
+    /// A put that ends later than half an interval before the next record's due time (a long
+    /// retry) re-anchors the grid at its end, so that the records after it keep about one
+    /// interval apart instead of going out back to back.
     pub async fn send_paced<F>(
         &self,
         records: &[Outgoing],
-        pacer: Pacer,
+        mut pacer: Pacer,
         stop_by: Option<Instant>,
         shutdown: &CancellationToken,
-        mut on_ack: F,
+        mut on_outcome: F,
     ) -> Result<u32, (u32, PutError)>
     where
-        F: FnMut(usize, &Ack),
+        F: FnMut(usize, Outcome<'_>) -> ControlFlow<()>,
     {
         let mut sent = 0u32;
         for (i, record) in records.iter().enumerate() {
@@ -230,24 +293,30 @@ impl Producer {
                 break;
             }
             let started = Instant::now();
-            let ack = self
-                .put(record, shutdown, stop_by)
-                .await
-                .map_err(|e| (sent, e))?;
-            sent += 1;
-            tracing::info!(
-                stream = %self.stream,
-                sequence_number = %ack.sequence_number,
-                shard_id = %ack.shard_id,
-                upc = %record.label,
-                attempt = ack.attempts,
-                index = k,
-                lateness_us = lateness_us(due, started),
-                put_ms = started.elapsed().as_millis() as u64,
-                "record sent: upc {} seq {} shard {} (attempt {})",
-                record.label, ack.sequence_number, ack.shard_id, ack.attempts
-            );
-            on_ack(i, &ack);
+            let outcome = match self.put(record, shutdown, stop_by).await {
+                Ok(ack) => {
+                    sent += 1;
+                    tracing::info!(
+                        stream = %self.stream,
+                        sequence_number = %ack.sequence_number,
+                        shard_id = %ack.shard_id,
+                        upc = %record.label,
+                        attempt = ack.attempts,
+                        index = k,
+                        lateness_us = lateness_us(due, started),
+                        put_ms = started.elapsed().as_millis() as u64,
+                        "record sent: upc {} seq {} shard {} (attempt {})",
+                        record.label, ack.sequence_number, ack.shard_id, ack.attempts
+                    );
+                    on_outcome(i, Outcome::Sent(&ack))
+                }
+                Err(e) if e.is_record_fault() => on_outcome(i, Outcome::Refused(&e)),
+                Err(e) => return Err((sent, e)),
+            };
+            if outcome.is_break() {
+                break;
+            }
+            pacer.reanchor_if_late(k + 1, Instant::now());
         }
         Ok(sent)
     }

@@ -1,5 +1,7 @@
-//! HTTP for the scraper: timeouts, retries with backoff, a response size cap and conditional
-//! requests. Knows nothing of HTML.
+//! HTTP for the scraper: a whole-request deadline (connect to last body byte, so a server that
+//! trickles a byte a second is cut off), retries with backoff (and the server's `Retry-After`),
+//! same-origin redirects only, a response size cap and conditional requests. Knows nothing of
+//! HTML.
 
 use std::time::Duration;
 
@@ -41,9 +43,9 @@ pub struct Validators {
 /// What a GET returned.
 #[derive(Debug)]
 pub enum Fetched {
-    /// 200 with its body (decoded as UTF-8: the site sends no charset, and the pages are UTF-8).
+    /// 200 with its body, as bytes: the caller decides how to read them.
     Body {
-        text: String,
+        bytes: Vec<u8>,
         validators: Validators,
     },
     /// 304: the caller's cached copy is current.
@@ -59,7 +61,7 @@ pub enum FetchError {
         status: StatusCode,
         attempts: u32,
     },
-    #[error("GET {url}: {source} (after {attempts} attempt(s))")]
+    #[error("GET {url}: {} (after {attempts} attempt(s))", crate::error_chain(.source))]
     Transport {
         url: Url,
         attempts: u32,
@@ -82,8 +84,49 @@ pub struct Fetcher {
 
 enum Attempt {
     Done(Fetched),
-    Retry(FetchError),
+    /// Retry after the backoff, or after the server's `Retry-After` when it is longer.
+    Retry(FetchError, Option<Duration>),
     Fail(FetchError),
+}
+
+/// Longest `Retry-After` honoured; a server asking for more is retried after this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Redirects followed per request, each on the site's own origin.
+const MAX_REDIRECTS: usize = 5;
+
+/// Follows a redirect only to the origin (scheme, host, port) of the request it came from, so a
+/// hostile page cannot send the scraper to another host (the EC2 metadata address, say) or from
+/// https down to http; and at most [`MAX_REDIRECTS`] of them.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let Some(first) = attempt.previous().first() else {
+            return attempt.follow();
+        };
+        if attempt.url().origin() != first.origin() {
+            let message = format!(
+                "redirect from {first} to {}, another origin: not followed",
+                attempt.url()
+            );
+            attempt.error(message)
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            let message = format!("more than {MAX_REDIRECTS} redirects from {first}");
+            attempt.error(message)
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare and is treated as absent).
+fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
 impl Fetcher {
@@ -93,6 +136,7 @@ impl Fetcher {
             .timeout(policy.request_timeout)
             .connect_timeout(policy.request_timeout)
             .pool_max_idle_per_host(16)
+            .redirect(same_origin_redirects())
             .build()
             .map_err(|e| FetchError::Client(crate::error_chain(&e)))?;
         Ok(Self { client, policy })
@@ -105,9 +149,10 @@ impl Fetcher {
             match self.try_once(url, cached, attempt).await {
                 Attempt::Done(f) => return Ok(f),
                 Attempt::Fail(e) => return Err(e),
-                Attempt::Retry(e) if attempt >= self.policy.attempts => return Err(e),
-                Attempt::Retry(e) => {
-                    let delay = crate::backoff::delay(self.policy.backoff, attempt);
+                Attempt::Retry(e, _) if attempt >= self.policy.attempts => return Err(e),
+                Attempt::Retry(e, asked) => {
+                    let delay = crate::backoff::delay(self.policy.backoff, attempt)
+                        .max(asked.unwrap_or_default());
                     tracing::debug!(url = %url, attempt, error = %e, delay_ms = delay.as_millis() as u64, "retrying GET");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
@@ -134,7 +179,9 @@ impl Fetcher {
         let mut resp = match req.send().await {
             Ok(r) => r,
             Err(e) if e.is_builder() => return Attempt::Fail(transport(e)),
-            Err(e) => return Attempt::Retry(transport(e)),
+            // A refused redirect is the site's answer, not a network hiccup.
+            Err(e) if e.is_redirect() => return Attempt::Fail(transport(e)),
+            Err(e) => return Attempt::Retry(transport(e), None),
         };
         let status = resp.status();
         if status == StatusCode::NOT_MODIFIED && cached.is_some() {
@@ -146,8 +193,10 @@ impl Fetcher {
                 status,
                 attempts,
             };
-            return if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-                Attempt::Retry(err)
+            return if status == StatusCode::TOO_MANY_REQUESTS {
+                Attempt::Retry(err, retry_after(resp.headers()))
+            } else if status.is_server_error() {
+                Attempt::Retry(err, None)
             } else {
                 Attempt::Fail(err)
             };
@@ -180,11 +229,12 @@ impl Fetcher {
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(e) => return Attempt::Retry(transport(e)),
+                Err(e) => return Attempt::Retry(transport(e), None),
             }
         }
-        let text = String::from_utf8(body)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        Attempt::Done(Fetched::Body { text, validators })
+        Attempt::Done(Fetched::Body {
+            bytes: body,
+            validators,
+        })
     }
 }

@@ -6,7 +6,7 @@
 pub mod fetch;
 pub mod parse;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
@@ -37,14 +37,63 @@ pub enum ScrapeError {
     ListingParse { url: String, source: ParseError },
     #[error("bad site URL {0}: cannot build /catalogue/page-1.html from it")]
     SiteUrl(String),
-    #[error("listing page {url} lists no books")]
+    #[error("listing page {url} lists no books (a redesign or a broken page?)")]
     Empty { url: String },
+    #[error(
+        "listing page {page} links to its next page on another origin ({link}); only {origin} is followed"
+    )]
+    ForeignNext {
+        page: String,
+        link: String,
+        origin: String,
+    },
+    #[error("more than {MAX_LISTING_PAGES} listing pages; the walk was stopped there")]
+    TooManyPages,
+}
+
+/// Most listing pages walked (the real site has 50): a site that paginates forever is cut off.
+pub const MAX_LISTING_PAGES: u32 = 1000;
+/// Most pages kept in the conditional-request cache (the real site has 1050).
+pub const MAX_CACHE_ENTRIES: usize = 20_000;
+
+/// A book whose key (UPC, else URL) an earlier book of the same scrape already had.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Duplicate {
+    pub key: String,
+    pub first_url: String,
+    pub dropped_url: String,
+}
+
+/// Keeps the first book of each key, in listing order; the others are returned to be reported.
+/// The cursor follows keys, so a key listed twice would otherwise send the walk back.
+pub fn dedupe(books: Vec<Book>) -> (Vec<Book>, Vec<Duplicate>) {
+    let mut first: HashMap<String, String> = HashMap::new();
+    let mut kept = Vec::with_capacity(books.len());
+    let mut dropped = Vec::new();
+    for book in books {
+        match first.get(book.key()) {
+            Some(url) => dropped.push(Duplicate {
+                key: book.key().to_owned(),
+                first_url: url.clone(),
+                dropped_url: book.url.clone(),
+            }),
+            None => {
+                first.insert(book.key().to_owned(), book.url.clone());
+                kept.push(book);
+            }
+        }
+    }
+    (kept, dropped)
 }
 
 /// Counts from one scrape, for logs and benchmarks.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ScrapeStats {
     pub listing_pages: u32,
+    /// Product links to another origin, not followed (their books are left out).
+    pub foreign_links: u32,
+    /// Books listed again under a key already seen (left out).
+    pub duplicates: u32,
     pub products: u32,
     pub requests: u32,
     pub not_modified: u32,
@@ -72,17 +121,25 @@ impl Scraper {
         }
     }
 
-    /// Walks the catalogue and returns its books in listing order.
+    /// Walks the catalogue and returns its books in listing order, each key once. Only links
+    /// on the site's own origin are followed; a "next" link back to a page already walked ends
+    /// the walk.
     pub async fn scrape(&self, plan: &ScrapePlan) -> Result<(Vec<Book>, ScrapeStats), ScrapeError> {
         let mut url = plan
             .site
             .join("catalogue/page-1.html")
             .map_err(|_| ScrapeError::SiteUrl(plan.site.to_string()))?;
+        let origin = plan.site.origin();
         let permits = Arc::new(Semaphore::new(plan.concurrency.max(1)));
         let mut stats = ScrapeStats::default();
         let mut items = Vec::new();
+        let mut visited = HashSet::new();
         let mut details: JoinSet<(usize, Option<ProductDetails>, Counted)> = JoinSet::new();
         loop {
+            if stats.listing_pages >= MAX_LISTING_PAGES {
+                return Err(ScrapeError::TooManyPages);
+            }
+            visited.insert(url.clone());
             let (page, counted) = {
                 let _permit = permits.acquire().await;
                 self.listing(&url).await?
@@ -95,6 +152,15 @@ impl Scraper {
                 });
             }
             for item in page.items {
+                if item.url.origin() != origin {
+                    tracing::warn!(
+                        page = %url, link = %item.url,
+                        "listing page {url} links to {} on another origin; not followed, book left out",
+                        item.url
+                    );
+                    stats.foreign_links += 1;
+                    continue;
+                }
                 let index = items.len();
                 let this = self.clone();
                 let permits = permits.clone();
@@ -107,6 +173,20 @@ impl Scraper {
                 items.push(item);
             }
             match page.next {
+                Some(next) if next.origin() != origin => {
+                    return Err(ScrapeError::ForeignNext {
+                        page: url.to_string(),
+                        link: next.to_string(),
+                        origin: origin.ascii_serialization(),
+                    });
+                }
+                Some(next) if visited.contains(&next) => {
+                    tracing::warn!(
+                        page = %url, link = %next,
+                        "listing page {url} links back to {next}, already walked; the walk ends there"
+                    );
+                    break;
+                }
                 Some(next) if plan.pages.is_none_or(|n| stats.listing_pages < n) => url = next,
                 _ => break,
             }
@@ -123,11 +203,19 @@ impl Scraper {
             found[index] = d;
         }
         let now = crate::now_rfc3339();
-        let books: Vec<Book> = items
+        let merged: Vec<Book> = items
             .iter()
             .zip(&found)
             .map(|(item, d)| parse::merge(item, d.as_ref(), &now))
             .collect();
+        let (books, duplicates) = dedupe(merged);
+        for d in &duplicates {
+            tracing::warn!(
+                key = %d.key, first = %d.first_url, dropped = %d.dropped_url,
+                "{} is listed twice ({} and {}); keeping the first", d.key, d.first_url, d.dropped_url
+            );
+        }
+        stats.duplicates = duplicates.len() as u32;
         stats.products = books.len() as u32;
         Ok((books, stats))
     }
@@ -191,8 +279,9 @@ impl Scraper {
                     .map(|c| c.1)
                     .expect("304 only answers a conditional request")))
             }
-            Fetched::Body { text, validators } => {
-                let parsed = parse(&text);
+            Fetched::Body { bytes, validators } => {
+                // The site sends no charset and its pages are UTF-8; stray bytes are replaced.
+                let parsed = parse(&String::from_utf8_lossy(&bytes));
                 if let Ok(p) = &parsed
                     && (validators.etag.is_some() || validators.last_modified.is_some())
                 {
@@ -208,9 +297,13 @@ impl Scraper {
         cache.get(url).cloned()
     }
 
+    /// Caches a parse, up to [`MAX_CACHE_ENTRIES`] pages (past that, new pages are fetched
+    /// in full every time: slower, never unbounded).
     fn cache_put(&self, url: &Url, validators: Validators, parsed: Parsed) {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.insert(url.clone(), (validators, parsed));
+        if cache.len() < MAX_CACHE_ENTRIES || cache.contains_key(url) {
+            cache.insert(url.clone(), (validators, parsed));
+        }
     }
 }
 
@@ -225,5 +318,52 @@ impl Counted {
     fn add_to(&self, stats: &mut ScrapeStats) {
         stats.requests += self.requests;
         stats.not_modified += self.not_modified;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book(upc: &str, url: &str) -> Book {
+        Book {
+            title: upc.into(),
+            price: "£1.00".into(),
+            num_reviews: "One".into(),
+            upc: Some(upc.into()),
+            availability: "In stock".into(),
+            price_gbp: None,
+            rating: None,
+            stock: None,
+            category: None,
+            url: url.into(),
+            product_type: None,
+            price_excl_tax_gbp: None,
+            price_incl_tax_gbp: None,
+            tax_gbp: None,
+            review_count: None,
+            scraped_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_key_listed_twice_is_kept_once_at_its_first_place() {
+        let books = vec![
+            book("a", "u1"),
+            book("b", "u2"),
+            book("a", "u3"),
+            book("c", "u4"),
+        ];
+        let (kept, dropped) = dedupe(books);
+        let keys: Vec<_> = kept.iter().map(Book::key).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+        assert_eq!(
+            dropped,
+            [Duplicate {
+                key: "a".into(),
+                first_url: "u1".into(),
+                dropped_url: "u3".into()
+            }]
+        );
     }
 }

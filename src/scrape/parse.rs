@@ -54,6 +54,24 @@ pub enum ParseError {
     },
     #[error("bad link `{href}`: {reason}")]
     BadLink { href: String, reason: String },
+    #[error("{what} is {chars} characters long; at most {MAX_FIELD_CHARS} are accepted")]
+    TooLong { what: &'static str, chars: usize },
+    #[error("{items} products on one listing page; at most {MAX_ITEMS_PER_PAGE} are accepted")]
+    TooManyItems { items: usize },
+}
+
+/// Longest text accepted in any field (titles on the real site are under 300 characters).
+pub const MAX_FIELD_CHARS: usize = 2048;
+/// Most products accepted on one listing page (the real site shows 20).
+pub const MAX_ITEMS_PER_PAGE: usize = 200;
+
+/// `text`, unless it is longer than [`MAX_FIELD_CHARS`].
+fn bounded(what: &'static str, text: String) -> Result<String, ParseError> {
+    let chars = text.chars().count();
+    if chars > MAX_FIELD_CHARS {
+        return Err(ParseError::TooLong { what, chars });
+    }
+    Ok(text)
 }
 
 fn sel(s: &'static str) -> Selector {
@@ -98,6 +116,12 @@ fn join(base: &Url, href: &str) -> Result<Url, ParseError> {
 /// Parses a listing page (`/catalogue/page-N.html` or the home page).
 pub fn parse_listing(html: &str, page_url: &Url) -> Result<ListingPage, ParseError> {
     let doc = Html::parse_document(html);
+    let items_on_page = doc.select(&POD).count();
+    if items_on_page > MAX_ITEMS_PER_PAGE {
+        return Err(ParseError::TooManyItems {
+            items: items_on_page,
+        });
+    }
     let mut items = Vec::new();
     for article in doc.select(&POD) {
         let a = article
@@ -134,20 +158,21 @@ pub fn parse_listing(html: &str, page_url: &Url) -> Result<ListingPage, ParseErr
             .map(|p| normalise_availability(&text_of(p)))
             .unwrap_or_else(|| "In stock".to_owned());
         items.push(ListingItem {
-            title,
-            price,
+            title: bounded("title", title)?,
+            price: bounded("price", price)?,
             star_word,
             availability,
-            url: join(page_url, href)?,
+            url: join(page_url, &bounded("product link", href.to_owned())?)?,
         });
     }
     let next = match doc.select(&NEXT).next() {
-        Some(a) => Some(join(
-            page_url,
-            a.value()
+        Some(a) => {
+            let href = a
+                .value()
                 .attr("href")
-                .ok_or(missing("next href", "li.next a[href]"))?,
-        )?),
+                .ok_or(missing("next href", "li.next a[href]"))?;
+            Some(join(page_url, &bounded("next link", href.to_owned())?)?)
+        }
         None => None,
     };
     Ok(ListingPage { items, next })
@@ -195,15 +220,17 @@ pub fn stock_count(text: &str) -> Option<u32> {
 /// Parses a product page. Only the UPC row is required: it is the record's identity.
 pub fn parse_product(html: &str) -> Result<ProductDetails, ParseError> {
     let doc = Html::parse_document(html);
+    let field =
+        |what, el: Option<ElementRef<'_>>| el.map(|e| bounded(what, text_of(e))).transpose();
     let mut d = ProductDetails {
-        title: doc.select(&PRODUCT_TITLE).next().map(text_of),
+        title: field("title", doc.select(&PRODUCT_TITLE).next())?,
         ..ProductDetails::default()
     };
     for row in doc.select(&TABLE_ROW) {
         let (Some(th), Some(td)) = (row.select(&TH).next(), row.select(&TD).next()) else {
             continue;
         };
-        let value = Some(text_of(td));
+        let value = field("product table cell", Some(td))?;
         match text_of(th).as_str() {
             "UPC" => d.upc = value,
             "Product Type" => d.product_type = value,
@@ -218,7 +245,7 @@ pub fn parse_product(html: &str) -> Result<ProductDetails, ParseError> {
     if d.upc.as_deref().is_none_or(str::is_empty) {
         return Err(missing("UPC row", "table.table-striped tr th=UPC"));
     }
-    d.category = doc.select(&BREADCRUMB).nth(2).map(text_of);
+    d.category = field("category", doc.select(&BREADCRUMB).nth(2))?;
     Ok(d)
 }
 
@@ -286,6 +313,34 @@ mod tests {
         assert_eq!(stock_count("In stock (1 available)"), Some(1));
         assert_eq!(stock_count("Out of stock"), Some(0));
         assert_eq!(stock_count("In stock"), None);
+    }
+
+    #[test]
+    fn oversized_fields_and_pages_are_errors_not_records() {
+        let base = Url::parse("http://127.0.0.1/catalogue/page-1.html").unwrap();
+        let pod = |title: &str| {
+            format!(
+                r#"<article class="product_pod"><p class="star-rating Two"></p>
+                <h3><a href="x_1/index.html" title="{title}">X</a></h3>
+                <p class="price_color">£1.50</p></article>"#
+            )
+        };
+        let long = "t".repeat(MAX_FIELD_CHARS + 1);
+        let err = parse_listing(&pod(&long), &base).unwrap_err();
+        assert!(
+            matches!(err, ParseError::TooLong { what: "title", .. }),
+            "{err}"
+        );
+        let many = pod("ok").repeat(MAX_ITEMS_PER_PAGE + 1);
+        let err = parse_listing(&many, &base).unwrap_err();
+        assert!(matches!(err, ParseError::TooManyItems { .. }), "{err}");
+        let product = format!(
+            "<table class=\"table table-striped\"><tr><th>UPC</th><td>{long}</td></tr></table>"
+        );
+        assert!(matches!(
+            parse_product(&product),
+            Err(ParseError::TooLong { .. })
+        ));
     }
 
     #[test]

@@ -63,6 +63,9 @@ pub enum Fault {
     /// Forward (so the record IS written), then close the client connection without
     /// answering: the client cannot know whether its write happened.
     DropResponse,
+    /// 400 with this error type (`InvalidArgumentException`, `AccessDeniedException`, ...),
+    /// as Kinesis answers a request it refuses; nothing is written.
+    Reject(&'static str),
     /// Forward after this delay. The request is forwarded even if the client gave up in the
     /// meantime, as a slow server would still process it.
     Delay(Duration),
@@ -79,6 +82,7 @@ pub struct ProxyStats {
     unavailable: AtomicU64,
     dropped: AtomicU64,
     delayed: AtomicU64,
+    rejected: AtomicU64,
     upstream_errors: AtomicU64,
 }
 
@@ -111,6 +115,10 @@ impl ProxyStats {
     pub fn delayed(&self) -> u64 {
         self.delayed.load(Ordering::SeqCst)
     }
+    /// Requests answered by [`Fault::Reject`].
+    pub fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::SeqCst)
+    }
     /// Forwards that failed (upstream unreachable or broken); the client got a 502.
     pub fn upstream_errors(&self) -> u64 {
         self.upstream_errors.load(Ordering::SeqCst)
@@ -122,6 +130,7 @@ impl ProxyStats {
             + self.unavailable()
             + self.dropped()
             + self.delayed()
+            + self.rejected()
     }
 }
 
@@ -266,6 +275,10 @@ async fn handle(shared: &Shared, request: &Message) -> Option<Message> {
         Fault::ServiceUnavailable => {
             stats.unavailable.fetch_add(1, Ordering::SeqCst);
             Some(aws_error(503, "ServiceUnavailable", None))
+        }
+        Fault::Reject(kind) => {
+            stats.rejected.fetch_add(1, Ordering::SeqCst);
+            Some(aws_error(400, kind, Some("refused by the fault proxy")))
         }
         Fault::DropResponse => {
             stats.dropped.fetch_add(1, Ordering::SeqCst);

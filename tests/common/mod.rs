@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fault_proxy;
+pub mod rig;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -129,6 +130,15 @@ impl Moto {
     /// Every record of every shard, read back with GetShardIterator(TRIM_HORIZON) + GetRecords,
     /// independently of the code under test.
     pub async fn read_back(&self, stream: &str) -> Vec<Vec<u8>> {
+        self.read_back_arrivals(stream)
+            .await
+            .into_iter()
+            .map(|(data, _)| data)
+            .collect()
+    }
+
+    /// As [`Moto::read_back`], with each record's ApproximateArrivalTimestamp (Unix seconds).
+    pub async fn read_back_arrivals(&self, stream: &str) -> Vec<(Vec<u8>, f64)> {
         let client = self.client();
         let shards = client
             .list_shards()
@@ -159,7 +169,12 @@ impl Moto {
                 if page.records.is_empty() {
                     break;
                 }
-                out.extend(page.records.into_iter().map(|r| r.data.into_inner()));
+                out.extend(page.records.into_iter().map(|r| {
+                    let at = r
+                        .approximate_arrival_timestamp
+                        .map_or(0.0, |t| t.as_secs_f64());
+                    (r.data.into_inner(), at)
+                }));
                 it = page.next_shard_iterator;
             }
         }

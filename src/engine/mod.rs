@@ -1,7 +1,10 @@
 //! The engine: what lives between cycles (clients, the cursor, the last good catalogue, the
 //! background refresh) and one scheduled cycle: take the newest catalogue, stream the next
 //! records from the cursor until the slot ends, checkpoint the cursor after every acknowledged
-//! record.
+//! record. `catalogue` takes new catalogues, `send` streams and checkpoints.
+
+mod catalogue;
+mod send;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -9,10 +12,9 @@ use tokio_util::sync::CancellationToken;
 use crate::catalogue::Snapshot;
 use crate::config::Config;
 use crate::cursor::{self, Cursor};
-use crate::kinesis::pace::Pacer;
 use crate::kinesis::producer::{Producer, RetryPolicy};
 use crate::kinesis::{self, Outgoing};
-use crate::refresh::{Refresher, ScrapeResult};
+use crate::refresh::Refresher;
 use crate::scrape::Scraper;
 use crate::scrape::fetch::{FetchError, FetchPolicy, Fetcher};
 use crate::state::{StateFileError, StateStore};
@@ -27,6 +29,9 @@ pub struct Engine {
     /// `[site] base_url`, recorded in snapshots.
     site: String,
     cycle: u64,
+    /// Why the last cursor save failed. Sending waits until a save works again, so that a
+    /// restart never resends more than the record in flight.
+    save_failed: Option<String>,
 }
 
 /// What one cycle did; the daemon turns it into the STATUS line and the summary log.
@@ -39,6 +44,11 @@ pub struct CycleReport {
     pub position: usize,
     pub catalogue_len: usize,
     pub sent_total: u64,
+    /// Records set aside in the dead-letter file this cycle, and since the state was created.
+    pub dead_lettered: u32,
+    pub dead_lettered_total: u64,
+    /// Where they are.
+    pub dead_letter_file: String,
     /// A refresh that failed while an older catalogue was used instead.
     pub stale: Option<String>,
     /// What stopped the cycle short: no catalogue at all, or a put that failed for good.
@@ -51,6 +61,12 @@ impl CycleReport {
             "cycle {}: {}/{} sent, cursor {}/{}",
             self.cycle, self.sent, self.planned, self.position, self.catalogue_len
         );
+        if self.dead_lettered_total > 0 {
+            s.push_str(&format!(
+                ", {} dead-lettered ({} in all, in {})",
+                self.dead_lettered, self.dead_lettered_total, self.dead_letter_file
+            ));
+        }
         if let Some(stale) = &self.stale {
             s.push_str(&format!(", {stale}"));
         }
@@ -70,13 +86,25 @@ pub enum EngineError {
     State(#[from] StateFileError),
 }
 
+impl EngineError {
+    /// The exit status for `main`: sysexits' EX_IOERR (74) for a state directory that cannot
+    /// be read (systemd does not restart on it: restarting cannot fix it, and must not start
+    /// from book 0), EX_TEMPFAIL (75) when another process holds it, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            EngineError::State(StateFileError::Locked { .. }) => 75,
+            EngineError::State(_) => 74,
+            EngineError::Http(_) => 1,
+        }
+    }
+}
+
 impl Engine {
     /// Builds clients and loads the state directory. Problems with the state are reported
     /// and survived; only an unusable state directory is an error.
     pub async fn new(cfg: &Config) -> Result<Self, EngineError> {
-        let store = StateStore::new(&cfg.state.dir);
-        store.ensure_dir()?;
-        let loaded = store.load();
+        let store = StateStore::open(&cfg.state.dir)?;
+        let loaded = store.load()?;
         for problem in &loaded.problems {
             tracing::warn!(state_dir = %store.dir().display(), "{problem}");
         }
@@ -97,16 +125,22 @@ impl Engine {
             catalogue: loaded.catalogue,
             site: cfg.site.base_url.to_string(),
             cycle: 0,
+            save_failed: None,
         })
     }
 
-    /// Applies a reloaded config (from the next cycle on): new clients, same cursor.
+    /// Applies a reloaded config (from the next cycle on): new clients, same cursor. The
+    /// state directory stays the one this process locked; a new `[state] dir` needs a restart.
     pub async fn reconfigure(&mut self, cfg: &Config) -> Result<(), EngineError> {
-        let store = StateStore::new(&cfg.state.dir);
-        store.ensure_dir()?;
+        if cfg.state.dir != self.store.dir() {
+            tracing::warn!(
+                state_dir = %self.store.dir().display(),
+                "[state] dir changed to {}; it applies after a restart, until then the state stays in {}",
+                cfg.state.dir.display(), self.store.dir().display()
+            );
+        }
         self.refresher.set_scraper(scraper_for(cfg)?);
         self.producer = producer_for(cfg).await;
-        self.store = store;
         self.site = cfg.site.base_url.to_string();
         Ok(())
     }
@@ -140,7 +174,7 @@ impl Engine {
             cycle: self.cycle,
             ..CycleReport::default()
         };
-        let refreshed = self.refresh_catalogue(cfg, stop_by).await;
+        let refreshed = self.refresh_catalogue(cfg, stop_by, shutdown).await;
         let Some(snapshot) = &self.catalogue else {
             report.error = Some(
                 refreshed
@@ -170,101 +204,23 @@ impl Engine {
             })
             .collect();
         report.planned = records.len();
-        let (store, cursor) = (&self.store, &mut self.cursor);
-        let pacer = Pacer::new(Instant::now(), cfg.stream.interval);
-        let result = self
-            .producer
-            .send_paced(&records, pacer, stop_by, shutdown, |k, ack| {
-                cursor.advance(books, indices[k], &ack.sequence_number);
-                if let Err(e) = store.save_cursor(cursor) {
-                    tracing::error!(error = %e, "cannot save the cursor; a restart may resend records: {e}");
-                }
-            })
-            .await;
-        match result {
-            Ok(sent) => report.sent = sent,
-            Err((sent, e)) => {
-                report.sent = sent;
-                report.error = Some(e.to_string());
+        report.dead_letter_file = self.store.dead_letter_path().display().to_string();
+        if let Err(e) = self.resume_saving() {
+            report.error = Some(e);
+        } else {
+            let result = self
+                .send(&records, &indices, cfg, stop_by, shutdown, &mut report)
+                .await;
+            if let Err(e) = result {
+                report.error = Some(e);
             }
         }
+        let books = &self.catalogue.as_ref().map_or(&[][..], |s| &s.books);
         report.position = self.cursor.next_index(books);
         report.catalogue_len = books.len();
         report.sent_total = self.cursor.sent_total;
+        report.dead_lettered_total = self.cursor.dead_lettered_total;
         report
-    }
-
-    /// Takes a finished background scrape, starts a new one when the catalogue is older than
-    /// `[site] refresh`, and waits for it (until `stop_by`) only when there is no catalogue or
-    /// no slot (`once`).
-    async fn refresh_catalogue(
-        &mut self,
-        cfg: &Config,
-        stop_by: Option<Instant>,
-    ) -> Result<(), String> {
-        let mut outcome = Ok(());
-        if let Some(result) = self.refresher.take_finished().await {
-            outcome = self.accept(result);
-        }
-        self.start_refresh_if_due(cfg);
-        if (self.catalogue.is_none() || stop_by.is_none()) && self.refresher.running() {
-            outcome = match self.refresher.wait(stop_by).await {
-                Some(result) => self.accept(result),
-                None => Err("first scrape still running at the end of the slot".to_owned()),
-            };
-        }
-        outcome
-    }
-
-    /// Starts a background scrape when the catalogue is older than `[site] refresh` (or
-    /// missing) and none is running. The daemon calls it at start so the first tick has data.
-    pub fn start_refresh_if_due(&mut self, cfg: &Config) {
-        let scraped_at = self.catalogue.as_ref().map(|s| s.scraped_at.as_str());
-        self.refresher.start_if_due(cfg, scraped_at);
-    }
-
-    /// Takes a finished scrape: a new catalogue is saved and used; a failure is reported and
-    /// the last good catalogue kept.
-    fn accept(&mut self, result: ScrapeResult) -> Result<(), String> {
-        match result {
-            Ok((books, stats)) => {
-                tracing::info!(
-                    books = books.len(),
-                    listing_pages = stats.listing_pages,
-                    requests = stats.requests,
-                    not_modified = stats.not_modified,
-                    product_failures = stats.product_failures,
-                    "catalogue refreshed: {} books from {} listing pages ({} requests, {} not modified, {} product pages failed)",
-                    books.len(),
-                    stats.listing_pages,
-                    stats.requests,
-                    stats.not_modified,
-                    stats.product_failures
-                );
-                let snapshot = Snapshot {
-                    scraped_at: crate::now_rfc3339(),
-                    site: self.site.clone(),
-                    books,
-                };
-                if let Err(e) = self.store.save_catalogue(&snapshot) {
-                    tracing::error!(error = %e, "cannot save the catalogue snapshot: {e}");
-                }
-                self.catalogue = Some(snapshot);
-                Ok(())
-            }
-            Err(e) => {
-                match &self.catalogue {
-                    Some(s) => tracing::warn!(
-                        error = %e, scraped_at = %s.scraped_at,
-                        "scrape failed; streaming from the last good catalogue (of {}): {e}", s.scraped_at
-                    ),
-                    None => {
-                        tracing::error!(error = %e, "scrape failed and there is no earlier catalogue: {e}")
-                    }
-                }
-                Err(format!("scrape failed: {e}"))
-            }
-        }
     }
 }
 

@@ -1,0 +1,130 @@
+//! Taking a new catalogue: the background refresh's result, unless it failed or shrank past
+//! `[site] max_shrink` (a broken or redesigned site must not replace a good catalogue: in
+//! changes mode that would look like a thousand books removed).
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::Engine;
+use crate::catalogue::Snapshot;
+use crate::config::Config;
+use crate::refresh::ScrapeResult;
+
+impl Engine {
+    /// Takes a finished background scrape, starts a new one when the catalogue is older than
+    /// `[site] refresh`, and waits for it (until `stop_by`) only when there is no catalogue or
+    /// no slot (`once`).
+    pub(super) async fn refresh_catalogue(
+        &mut self,
+        cfg: &Config,
+        stop_by: Option<Instant>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), String> {
+        let mut outcome = Ok(());
+        if let Some(result) = self.refresher.take_finished().await {
+            outcome = self.accept(cfg, result);
+        }
+        self.start_refresh_if_due(cfg);
+        if (self.catalogue.is_none() || stop_by.is_none()) && self.refresher.running() {
+            outcome = match self.refresher.wait(stop_by, shutdown).await {
+                Some(result) => self.accept(cfg, result),
+                None if shutdown.is_cancelled() => {
+                    Err("stopped during the first scrape".to_owned())
+                }
+                None => Err("first scrape still running at the end of the slot".to_owned()),
+            };
+        }
+        outcome
+    }
+
+    /// Starts a background scrape when the catalogue is older than `[site] refresh` (or
+    /// missing) and none is running. The daemon calls it at start so the first tick has data.
+    pub fn start_refresh_if_due(&mut self, cfg: &Config) {
+        let scraped_at = self.catalogue.as_ref().map(|s| s.scraped_at.as_str());
+        self.refresher.start_if_due(cfg, scraped_at);
+    }
+
+    /// Takes a finished scrape: a new catalogue is saved and used; a failure is reported and
+    /// the last good catalogue kept.
+    pub(super) fn accept(&mut self, cfg: &Config, result: ScrapeResult) -> Result<(), String> {
+        // (what happened, why), for the log line and STATUS.
+        let result = result.map_err(|e| ("scrape failed", e.to_string()));
+        let result = match (result, &self.catalogue) {
+            (Ok((books, _)), Some(last))
+                if shrinks_too_much(last.books.len(), books.len(), cfg.site.max_shrink) =>
+            {
+                Err((
+                    "scrape refused",
+                    format!(
+                        "it found {} books, more than {:.0}% fewer than the last good catalogue's {} ([site] max_shrink = {}); a broken or redesigned site must not replace it",
+                        books.len(),
+                        cfg.site.max_shrink * 100.0,
+                        last.books.len(),
+                        cfg.site.max_shrink
+                    ),
+                ))
+            }
+            (result, _) => result,
+        };
+        match result {
+            Ok((books, stats)) => {
+                tracing::info!(
+                    books = books.len(),
+                    listing_pages = stats.listing_pages,
+                    requests = stats.requests,
+                    not_modified = stats.not_modified,
+                    product_failures = stats.product_failures,
+                    "catalogue refreshed: {} books from {} listing pages ({} requests, {} not modified, {} product pages failed)",
+                    books.len(),
+                    stats.listing_pages,
+                    stats.requests,
+                    stats.not_modified,
+                    stats.product_failures
+                );
+                let snapshot = Snapshot {
+                    scraped_at: crate::now_rfc3339(),
+                    site: self.site.clone(),
+                    books,
+                };
+                if let Err(e) = self.store.save_catalogue(&snapshot) {
+                    tracing::error!(error = %e, "cannot save the catalogue snapshot: {e}");
+                }
+                self.catalogue = Some(snapshot);
+                self.refresher.taken();
+                Ok(())
+            }
+            Err((what, why)) => {
+                match &self.catalogue {
+                    Some(s) => tracing::warn!(
+                        error = %why, scraped_at = %s.scraped_at,
+                        "{what}; streaming from the last good catalogue (of {}): {why}", s.scraped_at
+                    ),
+                    None => {
+                        tracing::error!(error = %why, "{what} and there is no earlier catalogue: {why}")
+                    }
+                }
+                Err(format!("{what}: {why}"))
+            }
+        }
+    }
+}
+
+/// Whether a catalogue of `new` books is more than `max_shrink` (a fraction) smaller than the
+/// last good one of `last` books.
+fn shrinks_too_much(last: usize, new: usize, max_shrink: f64) -> bool {
+    (new as f64) < (last as f64) * (1.0 - max_shrink)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_catalogue_more_than_max_shrink_smaller_is_refused() {
+        assert!(!shrinks_too_much(1000, 800, 0.2));
+        assert!(shrinks_too_much(1000, 799, 0.2));
+        assert!(shrinks_too_much(1000, 0, 0.2));
+        assert!(!shrinks_too_much(1000, 0, 1.0), "1.0 accepts anything");
+        assert!(!shrinks_too_much(10, 2000, 0.2), "growth is always fine");
+    }
+}

@@ -1,0 +1,129 @@
+//! Sending a cycle's records with a checkpoint after each: an acknowledged record advances the
+//! cursor, one Kinesis can never accept goes to the dead-letter file, and a checkpoint that
+//! cannot be written stops sending until one can.
+
+use std::ops::ControlFlow;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{CycleReport, Engine};
+use crate::config::Config;
+use crate::kinesis::Outgoing;
+use crate::kinesis::pace::Pacer;
+use crate::kinesis::producer::{Outcome, PutError};
+use crate::state::StateFileError;
+
+impl Engine {
+    /// After a failed save: saves the cursor again, or says why sending still waits.
+    pub(super) fn resume_saving(&mut self) -> Result<(), String> {
+        let Some(why) = &self.save_failed else {
+            return Ok(());
+        };
+        match self.store.save_cursor(&self.cursor) {
+            Ok(()) => {
+                tracing::info!(
+                    state_dir = %self.store.dir().display(),
+                    "cursor saved again in {} (it had failed: {why}); sending resumes",
+                    self.store.dir().display()
+                );
+                self.save_failed = None;
+                Ok(())
+            }
+            Err(e) => Err(self.save_failure(&e)),
+        }
+    }
+
+    /// Records and logs a failed save; returns the message for STATUS.
+    fn save_failure(&mut self, e: &StateFileError) -> String {
+        let message = format!(
+            "cannot save the cursor in state directory {}: {e}; sending paused until it can be saved",
+            self.store.dir().display()
+        );
+        tracing::error!(state_dir = %self.store.dir().display(), error = %e, "{message}");
+        self.save_failed = Some(e.to_string());
+        message
+    }
+
+    /// Sends the planned records, checkpointing after each: an acknowledged record advances
+    /// the cursor, one Kinesis can never accept goes to the dead-letter file and the cursor
+    /// moves past it. A failed save (or dead-letter write) stops sending.
+    pub(super) async fn send(
+        &mut self,
+        records: &[Outgoing],
+        indices: &[usize],
+        cfg: &Config,
+        stop_by: Option<Instant>,
+        shutdown: &CancellationToken,
+        report: &mut CycleReport,
+    ) -> Result<(), String> {
+        let Some(snapshot) = &self.catalogue else {
+            return Ok(());
+        };
+        let books = &snapshot.books;
+        let (store, cursor) = (&self.store, &mut self.cursor);
+        let mut failed_save = None;
+        let mut dead_lettered = 0;
+        let pacer = Pacer::new(Instant::now(), cfg.stream.interval);
+        let result = self
+            .producer
+            .send_paced(records, pacer, stop_by, shutdown, |k, outcome| {
+                let i = indices[k];
+                match outcome {
+                    Outcome::Sent(ack) => cursor.advance(books, i, &ack.sequence_number),
+                    Outcome::Refused(e) => {
+                        let entry = dead_letter_entry(&records[k], &cfg.kinesis.stream_name, e);
+                        if let Err(write) = store.append_dead_letter(&entry) {
+                            failed_save = Some(write);
+                            return ControlFlow::Break(());
+                        }
+                        tracing::error!(
+                            upc = %records[k].label, error = %e, dead_letter = %store.dead_letter_path().display(),
+                            "record {} dead-lettered in {}: {e}", records[k].label, store.dead_letter_path().display()
+                        );
+                        cursor.skip(books, i);
+                        dead_lettered += 1;
+                    }
+                }
+                match store.save_cursor(cursor) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        failed_save = Some(e);
+                        ControlFlow::Break(())
+                    }
+                }
+            })
+            .await;
+        report.dead_lettered = dead_lettered;
+        let sent_or_error = match result {
+            Ok(sent) => {
+                report.sent = sent;
+                Ok(())
+            }
+            Err((sent, e)) => {
+                report.sent = sent;
+                Err(e.to_string())
+            }
+        };
+        match failed_save {
+            Some(e) => Err(self.save_failure(&e)),
+            None => sent_or_error,
+        }
+    }
+}
+
+/// One line of `dead-letter.jsonl`: when, where to, why, and the record itself (as JSON when it
+/// is JSON, else as text), so it can be inspected and replayed with `bookstream stream`.
+fn dead_letter_entry(record: &Outgoing, stream: &str, error: &PutError) -> serde_json::Value {
+    let body = record.data.strip_suffix(b"\n").unwrap_or(&record.data);
+    let record_value = serde_json::from_slice(body)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(body).into_owned()));
+    serde_json::json!({
+        "time": crate::now_rfc3339(),
+        "stream": stream,
+        "partition_key": record.partition_key,
+        "bytes": record.data.len(),
+        "error": error.to_string(),
+        "record": record_value,
+    })
+}
