@@ -78,7 +78,7 @@ struct Daemon {
     /// Half of WATCHDOG_USEC, when systemd set it.
     watchdog: Option<Duration>,
     shutdown: CancellationToken,
-    /// A slot after the next tick was due, on the monotonic clock: if the scheduler (which
+    /// Half a slot after the next tick was due, on the monotonic clock: if the scheduler (which
     /// follows the wall clock) has not ticked by then, the clock stepped back, and the daemon
     /// runs the cycle itself rather than stall until the wall clock catches up.
     missed_tick_at: Option<Instant>,
@@ -143,7 +143,7 @@ pub async fn run(
             _ = sleep_until_opt(stuck_at) => d.mark_stuck().await?,
             Some(()) = ticks.recv(), if d.running.is_none() => d.start_cycle().await,
             _ = sleep_until_opt(d.missed_tick_at), if d.running.is_none() => {
-                tracing::warn!("no tick from the scheduler a whole slot after one was due (did the wall clock step?); running the cycle on the monotonic clock");
+                tracing::warn!("no tick from the scheduler half a slot after one was due (did the wall clock step?); running the cycle on the monotonic clock");
                 d.start_cycle().await;
             }
         }
@@ -313,16 +313,16 @@ impl Daemon {
     }
 }
 
-/// One slot after the next tick, on the monotonic clock (see `Daemon::missed_tick_at`).
+/// Half a slot (1 to 30 s) after the next tick, on the monotonic clock (see
+/// `Daemon::missed_tick_at`): late enough for the scheduler's own jitter, early enough that a
+/// stepped clock never delays a cycle by much more than a slot.
 fn missed_tick_deadline(schedule: &Schedule) -> Option<Instant> {
     let now = Utc::now();
     let next = schedule.next_after(now)?;
     let after = schedule.next_after(next)?;
-    let slot = (after - next)
-        .to_std()
-        .unwrap_or_default()
-        .max(Duration::from_secs(1));
-    Some(Instant::now() + (next - now).to_std().unwrap_or_default() + slot)
+    let slot = (after - next).to_std().unwrap_or_default();
+    let grace = (slot / 2).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    Some(Instant::now() + (next - now).to_std().unwrap_or_default() + grace)
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {

@@ -348,3 +348,50 @@ async fn twenty_kill_9_at_random_points_lose_nothing_and_duplicate_at_most_once_
         got.len()
     );
 }
+
+/// Debian's libfaketime, which steps the wall clock of a running process (package faketime).
+fn libfaketime() -> String {
+    let found = ["x86_64-linux-gnu", "aarch64-linux-gnu"]
+        .iter()
+        .map(|arch| format!("/usr/lib/{arch}/faketime/libfaketime.so.1"))
+        .find(|p| Path::new(p).exists());
+    found.unwrap_or_else(|| {
+        panic!("libfaketime.so.1 not found: install Debian's faketime package (.ci/run does)")
+    })
+}
+
+#[tokio::test]
+async fn wall_clock_steps_back_and_forward_never_stall_cycles_nor_overlap_them() {
+    let rig = Rig::new("clock", &["--books", "30", "--per-page", "10"], FAST).await;
+    let offset = rig.dir.join("faketime");
+    std::fs::write(&offset, "+0").unwrap();
+    let lib = libfaketime();
+    let child = spawn_daemon_with(
+        &rig.config,
+        None,
+        None,
+        &[
+            ("LD_PRELOAD", lib.as_str()),
+            ("FAKETIME_TIMESTAMP_FILE", offset.to_str().unwrap()),
+            ("FAKETIME_NO_CACHE", "1"),
+            // As on a real host: a wall-clock step leaves CLOCK_MONOTONIC alone.
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ],
+    );
+    wait_for_records(&rig.moto, "clock", 10, Duration::from_secs(30)).await;
+    for step in ["-1h", "+2h"] {
+        std::fs::write(&offset, step).unwrap();
+        let now = rig.moto.read_back("clock").await.len();
+        // Cycles of 10 records every 2 s: 20 more within 15 s means no stall of an hour.
+        wait_for_records(&rig.moto, "clock", now + 20, Duration::from_secs(15)).await;
+    }
+    signal(&child, "TERM");
+    let (status, log) = finish(child);
+    assert!(status.success(), "{log}");
+    assert_no_overlap(&log);
+    assert!(
+        !events(&log, "no tick from the scheduler").is_empty(),
+        "{log}"
+    );
+    assert_eq!(check_walk(&rig.upcs().await, &truth(30, 10)), 0);
+}

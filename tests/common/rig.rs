@@ -248,3 +248,28 @@ impl Notify {
         n
     }
 }
+
+/// Checks in the daemon's JSON log that no cycle started before the previous one finished,
+/// and that at least two ran.
+pub fn assert_no_overlap(stderr: &str) {
+    let mut open = false;
+    let mut cycles = 0;
+    for line in stderr.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        match v["message"].as_str() {
+            Some(m) if m.starts_with("cycle ") && m.ends_with(" started") => {
+                assert!(
+                    !open,
+                    "a cycle started before the previous one finished:\n{stderr}"
+                );
+                open = true;
+                cycles += 1;
+            }
+            Some(m) if m.starts_with("cycle finished") => open = false,
+            _ => {}
+        }
+    }
+    assert!(cycles >= 2, "{stderr}");
+}
