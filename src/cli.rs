@@ -38,6 +38,8 @@ pub enum Command {
     Stream(StreamArgs),
     /// Print the records in a stream (every shard).
     Tail(TailArgs),
+    /// The changes between two saved catalogues, as the change feed's events (JSON lines).
+    Diff(DiffArgs),
     /// Validate a config file and print the effective settings.
     CheckConfig(ConfigArg),
     /// Run the daemon: scheduled cycles of scrape + stream, with systemd integration.
@@ -97,6 +99,14 @@ pub struct StreamArgs {
     pub partition_key: String,
     #[arg(long, value_enum, default_value_t = Delimiter::None)]
     pub record_delimiter: Delimiter,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older catalogue: `bookstream scrape` output, or the daemon's catalogue.json.
+    pub old: PathBuf,
+    /// The newer one.
+    pub new: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use url::Url;
 
-use crate::cli::{ScrapeArgs, StreamArgs, TailArgs};
+use crate::catalogue::{Book, Snapshot};
+use crate::cli::{DiffArgs, ScrapeArgs, StreamArgs, TailArgs};
 use crate::config::{Config, ConfigError};
 use crate::kinesis::pace::Pacer;
 use crate::kinesis::producer::{Outcome, Producer, PutError, RetryPolicy};
@@ -272,6 +273,46 @@ pub async fn tail(args: TailArgs, shutdown: CancellationToken) -> Result<(), Com
     };
     tracing::info!(records = count, stream = %args.stream_name, "tail finished: {count} records");
     Ok(())
+}
+
+/// `bookstream diff OLD NEW`: the change feed's comparison as a command, one event per line.
+pub fn diff(args: &DiffArgs) -> Result<(), CommandError> {
+    let (old, _) = load_catalogue(&args.old)?;
+    let (new, scraped_at) = load_catalogue(&args.new)?;
+    let detected_at = scraped_at.unwrap_or_else(crate::now_rfc3339);
+    let events = crate::changes::diff(&old, &new, &detected_at);
+    let mut out = std::io::stdout().lock();
+    for event in &events {
+        let line = serde_json::to_string(event).unwrap_or_default();
+        writeln!(out, "{line}").map_err(io_err(Path::new("<stdout>")))?;
+    }
+    tracing::info!(
+        events = events.len(),
+        "{} changes from {} to {}",
+        events.len(),
+        args.old.display(),
+        args.new.display()
+    );
+    Ok(())
+}
+
+/// A saved catalogue: `bookstream scrape` output (an array of books) or the daemon's
+/// `catalogue.json` (with its scrape time); each key once, as the scraper keeps them.
+fn load_catalogue(path: &Path) -> Result<(Vec<Book>, Option<String>), CommandError> {
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    let (books, scraped_at) = match serde_json::from_slice::<Snapshot>(&bytes) {
+        Ok(s) => (s.books, Some(s.scraped_at)),
+        Err(_) => (
+            serde_json::from_slice::<Vec<Book>>(&bytes).map_err(|e| CommandError::Input {
+                path: path.display().to_string(),
+                message: format!(
+                    "expected a saved catalogue (the JSON array `bookstream scrape` writes, or the daemon's catalogue.json): {e}"
+                ),
+            })?,
+            None,
+        ),
+    };
+    Ok((crate::scrape::dedupe(books).0, scraped_at))
 }
 
 /// `bookstream check-config`: validates and prints the effective settings.

@@ -28,6 +28,9 @@ pub struct Cursor {
     /// Records set aside in the dead-letter file since the state was created.
     #[serde(default)]
     pub dead_lettered_total: u64,
+    /// Changes mode: the feed's last event acknowledged (or dead-lettered).
+    #[serde(default)]
+    pub acked_seq: u64,
     pub updated_at: String,
 }
 
@@ -67,6 +70,21 @@ impl Cursor {
     pub fn skip(&mut self, books: &[Book], index: usize) {
         self.move_past(books, index);
         self.dead_lettered_total += 1;
+    }
+
+    /// Changes mode: event `seq` of the feed was acknowledged.
+    pub fn ack_event(&mut self, seq: u64, sequence_number: &str) {
+        self.acked_seq = seq;
+        self.sent_total += 1;
+        self.last_sequence_number = Some(sequence_number.to_owned());
+        self.updated_at = crate::now_rfc3339();
+    }
+
+    /// Changes mode: event `seq` was set aside (dead-lettered).
+    pub fn skip_event(&mut self, seq: u64) {
+        self.acked_seq = seq;
+        self.dead_lettered_total += 1;
+        self.updated_at = crate::now_rfc3339();
     }
 
     fn move_past(&mut self, books: &[Book], index: usize) {

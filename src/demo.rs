@@ -1,6 +1,7 @@
 //! `bookstream demo`: the daemon's main job on a laptop, with no AWS account. Starts a
 //! moto_server (local Kinesis) and the project's generated test catalogue on 127.0.0.1, runs two
-//! cycles (scrape, then stream with the cursor carrying over), and reads the stream back.
+//! cycles (scrape, then stream with the cursor carrying over), and reads the stream back; then
+//! moves the site to its next version and shows the change feed.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -10,13 +11,14 @@ use std::time::Duration;
 use url::Url;
 
 use crate::cli::DemoArgs;
-use crate::config::{Config, KinesisConfig, SiteConfig, StateConfig, StreamConfig};
+use crate::config::{Config, KinesisConfig, Mode, SiteConfig, StateConfig, StreamConfig};
 use crate::engine::Engine;
 use crate::kinesis::{self, reader};
 use bookstream_testsite as testsite;
 use tokio_util::sync::CancellationToken;
 
 const STREAM: &str = "bookstream-demo";
+const CHANGES_STREAM: &str = "bookstream-demo-changes";
 
 /// Why the demo could not run.
 #[derive(Debug, thiserror::Error)]
@@ -75,10 +77,10 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> Result<(), Demo
         .await
         .map_err(DemoError::Port)?;
     let site_addr = listener.local_addr().map_err(DemoError::Port)?;
-    let site = Arc::new(testsite::Site::generate(1000, 20));
+    let site = testsite::LiveSite::new(testsite::Site::generate(1000, 20));
     tokio::spawn(testsite::serve(
         listener,
-        testsite::Content::Generated(site),
+        testsite::Content::Live(Arc::clone(&site)),
         testsite::ServeOptions::default(),
     ));
     let site_url = local_url(site_addr);
@@ -87,13 +89,15 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> Result<(), Demo
     );
 
     let client = kinesis::client(Some("us-east-1"), Some(&endpoint)).await;
-    client
-        .create_stream()
-        .stream_name(STREAM)
-        .shard_count(1)
-        .send()
-        .await
-        .map_err(|e| DemoError::CreateStream(crate::error_chain(&e)))?;
+    for stream in [STREAM, CHANGES_STREAM] {
+        client
+            .create_stream()
+            .stream_name(stream)
+            .shard_count(1)
+            .send()
+            .await
+            .map_err(|e| DemoError::CreateStream(crate::error_chain(&e)))?;
+    }
 
     let state_dir = std::env::temp_dir().join(format!("bookstream-demo-{}", std::process::id()));
     let cfg = demo_config(site_url, endpoint, state_dir.clone(), &args);
@@ -129,7 +133,48 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> Result<(), Demo
         "as Firehose would buffer them into S3 (records back to back): {}",
         object.display()
     );
-    println!("state (cursor, catalogue) in {}", state_dir.display());
+    drop(engine);
+
+    // The change feed: the same state, now in changes mode, while the site moves on a version.
+    site.replace(testsite::Site::generate_version(1000, 20, 1));
+    let mut changes = cfg.clone();
+    changes.stream.mode = Mode::Changes;
+    changes.site.refresh = Duration::ZERO;
+    changes.kinesis.stream_name = CHANGES_STREAM.to_owned();
+    eprintln!(
+        "demo: the site moves to version 1 (books added, removed, repriced, restocked, retitled); changes mode"
+    );
+    let mut engine = Engine::new(&changes).await?;
+    if !shutdown.is_cancelled() {
+        let report = engine.run_cycle(&changes, None, &shutdown).await;
+        eprintln!("demo: {}", report.status_line());
+    }
+    engine.checkpoint();
+    let records =
+        reader::read_all(&client, CHANGES_STREAM, reader::StartAt::TrimHorizon, None).await?;
+    println!(
+        "{} change events in stream {CHANGES_STREAM} (the catalogue of the first part is the baseline):",
+        records.len()
+    );
+    for r in &records {
+        let v: serde_json::Value = serde_json::from_slice(&r.data).unwrap_or_default();
+        let fields: Vec<&str> = v["changed_fields"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|f| f.as_str()).collect())
+            .unwrap_or_default();
+        println!(
+            "  {:<8} upc={}  {}  {}  {}",
+            v["event"].as_str().unwrap_or("?"),
+            v["upc"].as_str().unwrap_or("?"),
+            fields.join(","),
+            v["previous"],
+            v["title"].as_str().unwrap_or("?")
+        );
+    }
+    println!(
+        "state (cursor, catalogue, change feed) in {}",
+        state_dir.display()
+    );
     Ok(())
 }
 

@@ -17,6 +17,7 @@ pub mod telemetry;
 // The rooms behind them.
 mod backoff;
 mod catalogue;
+mod changes;
 mod cursor;
 mod engine;
 mod kinesis;

@@ -71,6 +71,7 @@ async fn dispatch(command: Command) -> Result<(), CommandError> {
         Command::Stream(args) => commands::stream(args, shutdown).await,
         Command::Tail(args) => commands::tail(args, shutdown).await,
         Command::CheckConfig(arg) => commands::check_config(&arg.config),
+        Command::Diff(args) => commands::diff(&args),
         Command::Once(arg) => {
             let cfg = Config::load(&arg.config)?;
             daemon::once(cfg, shutdown).await?;

@@ -1,4 +1,5 @@
-//! The state directory (`[state] dir`): the cursor and the last good catalogue as JSON files,
+//! The state directory (`[state] dir`): the cursor, the last good catalogue and the change
+//! feed (baseline + outbox) as JSON files,
 //! written atomically (a unique temp file, fsync, rename, fsync of the directory) so that a
 //! crash at any instant leaves either the old or the new file, never a torn one; the
 //! dead-letter file; and the lock that keeps a second process out.
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::catalogue::Snapshot;
+use crate::changes::Feed;
 use crate::cursor::Cursor;
 
 /// Errors reading or writing a state file.
@@ -97,6 +99,7 @@ pub struct StateStore {
 pub struct Loaded {
     pub cursor: Option<Cursor>,
     pub catalogue: Option<Snapshot>,
+    pub feed: Option<Feed>,
     /// Corrupt files that were moved aside (reported, then started fresh).
     pub problems: Vec<String>,
 }
@@ -157,6 +160,14 @@ impl StateStore {
         self.dir.join("catalogue.json")
     }
 
+    pub fn feed_path(&self) -> PathBuf {
+        self.dir.join("feed.json")
+    }
+
+    pub fn save_feed(&self, feed: &Feed) -> Result<(), StateFileError> {
+        write_json_atomic(&self.feed_path(), feed)
+    }
+
     pub fn dead_letter_path(&self) -> PathBuf {
         self.dir.join("dead-letter.jsonl")
     }
@@ -169,6 +180,7 @@ impl StateStore {
         let mut loaded = Loaded::default();
         loaded.cursor = load_one(&self.cursor_path(), &mut loaded.problems)?;
         loaded.catalogue = load_one(&self.catalogue_path(), &mut loaded.problems)?;
+        loaded.feed = load_one(&self.feed_path(), &mut loaded.problems)?;
         Ok(loaded)
     }
 

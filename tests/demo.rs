@@ -38,4 +38,11 @@ fn demo_streams_two_cycles_and_writes_a_firehose_shaped_object() {
         "six objects back to back: {body}"
     );
     assert!(body.starts_with("{\"title\":"), "{body}");
+    // The change feed: version 0 -> 1, the first 3 events (added books come first).
+    let feed = stdout
+        .split_once("3 change events in stream bookstream-demo-changes")
+        .unwrap_or_else(|| panic!("no change feed in {stdout}"))
+        .1;
+    assert!(feed.contains("added"), "{feed}");
+    assert!(stderr.contains("3/3 changes sent, backlog"), "{stderr}");
 }

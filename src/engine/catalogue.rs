@@ -7,7 +7,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::Engine;
 use crate::catalogue::Snapshot;
-use crate::config::Config;
+use crate::changes;
+use crate::config::{Config, Mode};
 use crate::refresh::ScrapeResult;
 
 impl Engine {
@@ -86,6 +87,14 @@ impl Engine {
                     site: self.site.clone(),
                     books,
                 };
+                if cfg.stream.mode == Mode::Changes {
+                    // Not committed, not taken: the next refresh compares with the same
+                    // baseline again and finds the same events.
+                    self.detect_changes(cfg, &snapshot).map_err(|e| {
+                        tracing::error!(error = %e, "{e}");
+                        e
+                    })?;
+                }
                 if let Err(e) = self.store.save_catalogue(&snapshot) {
                     tracing::error!(error = %e, "cannot save the catalogue snapshot: {e}");
                 }
@@ -106,6 +115,35 @@ impl Engine {
                 Err(format!("{what}: {why}"))
             }
         }
+    }
+
+    /// Changes mode: compares `new` with the baseline (the feed's, or after a switch from
+    /// catalogue mode the last good catalogue; with neither, the initial snapshot) and commits
+    /// the events together with `new` as the next baseline, in one atomic write.
+    fn detect_changes(&mut self, cfg: &Config, new: &Snapshot) -> Result<(), String> {
+        let events = match self.feed.baseline.as_ref().or(self.catalogue.as_ref()) {
+            Some(base) => changes::diff(&base.books, &new.books, &new.scraped_at),
+            None if cfg.stream.initial_snapshot => changes::snapshot(&new.books, &new.scraped_at),
+            None => Vec::new(),
+        };
+        let detected = events.len();
+        let feed = self
+            .feed
+            .committed(events, new.clone(), self.cursor.acked_seq);
+        self.store.save_feed(&feed).map_err(|e| {
+            format!(
+                "cannot commit the change feed in state directory {}: {e}; the changes will be detected again at the next refresh",
+                self.store.dir().display()
+            )
+        })?;
+        self.feed = feed;
+        let backlog = self.feed.backlog(self.cursor.acked_seq).count();
+        tracing::info!(
+            changes = detected,
+            backlog,
+            "{detected} changes detected and committed; backlog {backlog}"
+        );
+        Ok(())
     }
 }
 

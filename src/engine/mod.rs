@@ -10,7 +10,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::Snapshot;
-use crate::config::Config;
+use crate::changes::Feed;
+use crate::config::{Config, Mode};
 use crate::cursor::{self, Cursor};
 use crate::kinesis::producer::{Producer, RetryPolicy};
 use crate::kinesis::{self, Outgoing};
@@ -26,6 +27,8 @@ pub struct Engine {
     store: StateStore,
     cursor: Cursor,
     catalogue: Option<Snapshot>,
+    /// Changes mode: the baseline and the events not yet acknowledged.
+    feed: Feed,
     /// `[site] base_url`, recorded in snapshots.
     site: String,
     cycle: u64,
@@ -53,14 +56,35 @@ pub struct CycleReport {
     pub stale: Option<String>,
     /// What stopped the cycle short: no catalogue at all, or a put that failed for good.
     pub error: Option<String>,
+    /// Changes mode: events left to send, and when the last refresh finished.
+    pub changes: Option<(usize, String)>,
+}
+
+/// What a planned record stands for, so that its acknowledgement moves the right cursor.
+#[derive(Debug, Clone, Copy)]
+enum Position {
+    /// Catalogue mode: the book at this index of the catalogue.
+    Book(usize),
+    /// Changes mode: the feed's event with this sequence number.
+    Event(u64),
 }
 
 impl CycleReport {
     pub fn status_line(&self) -> String {
-        let mut s = format!(
-            "cycle {}: {}/{} sent, cursor {}/{}",
-            self.cycle, self.sent, self.planned, self.position, self.catalogue_len
-        );
+        let mut s = match &self.changes {
+            None => format!(
+                "cycle {}: {}/{} sent, cursor {}/{}",
+                self.cycle, self.sent, self.planned, self.position, self.catalogue_len
+            ),
+            Some((0, refreshed)) if self.planned == 0 => {
+                let at = refreshed.get(11..19).unwrap_or(refreshed);
+                format!("cycle {}: no changes since {at}", self.cycle)
+            }
+            Some((backlog, _)) => format!(
+                "cycle {}: {}/{} changes sent, backlog {backlog}",
+                self.cycle, self.sent, self.planned
+            ),
+        };
         if self.dead_lettered_total > 0 {
             s.push_str(&format!(
                 ", {} dead-lettered ({} in all, in {})",
@@ -123,6 +147,7 @@ impl Engine {
             store,
             cursor,
             catalogue: loaded.catalogue,
+            feed: loaded.feed.unwrap_or_default(),
             site: cfg.site.base_url.to_string(),
             cycle: 0,
             save_failed: None,
@@ -175,41 +200,20 @@ impl Engine {
             ..CycleReport::default()
         };
         let refreshed = self.refresh_catalogue(cfg, stop_by, shutdown).await;
-        let Some(snapshot) = &self.catalogue else {
-            report.error = Some(
-                refreshed
-                    .err()
-                    .unwrap_or_else(|| "no catalogue yet".to_owned()),
-            );
+        let planned = match cfg.stream.mode {
+            Mode::Catalogue => self.plan_catalogue(cfg, refreshed, &mut report),
+            Mode::Changes => self.plan_changes(cfg, refreshed, &mut report),
+        };
+        let Some((records, positions)) = planned else {
             return report;
         };
-        if let Err(e) = refreshed {
-            report.stale = Some(format!(
-                "{e}; streaming from the catalogue of {}",
-                snapshot.scraped_at
-            ));
-        }
-        let books = &snapshot.books;
-        let indices = cursor::plan(books, &self.cursor, cfg.stream.max_records as usize);
-        let records: Vec<Outgoing> = indices
-            .iter()
-            .map(|&i| {
-                let value = serde_json::to_value(&books[i]).unwrap_or_default();
-                kinesis::encode(
-                    &value,
-                    cfg.stream.record_delimiter,
-                    &cfg.kinesis.partition_key,
-                    books[i].key(),
-                )
-            })
-            .collect();
         report.planned = records.len();
         report.dead_letter_file = self.store.dead_letter_path().display().to_string();
         if let Err(e) = self.resume_saving() {
             report.error = Some(e);
         } else {
             let result = self
-                .send(&records, &indices, cfg, stop_by, shutdown, &mut report)
+                .send(&records, &positions, cfg, stop_by, shutdown, &mut report)
                 .await;
             if let Err(e) = result {
                 report.error = Some(e);
@@ -220,8 +224,86 @@ impl Engine {
         report.catalogue_len = books.len();
         report.sent_total = self.cursor.sent_total;
         report.dead_lettered_total = self.cursor.dead_lettered_total;
+        if let Some((backlog, _)) = &mut report.changes {
+            *backlog = self.feed.backlog(self.cursor.acked_seq).count();
+        }
         report
     }
+
+    /// Catalogue mode: the next `max_records` books from the cursor, wrapping around.
+    fn plan_catalogue(
+        &self,
+        cfg: &Config,
+        refreshed: Result<(), String>,
+        report: &mut CycleReport,
+    ) -> Option<(Vec<Outgoing>, Vec<Position>)> {
+        let Some(snapshot) = &self.catalogue else {
+            report.error = Some(
+                refreshed
+                    .err()
+                    .unwrap_or_else(|| "no catalogue yet".to_owned()),
+            );
+            return None;
+        };
+        if let Err(e) = refreshed {
+            report.stale = Some(format!(
+                "{e}; streaming from the catalogue of {}",
+                snapshot.scraped_at
+            ));
+        }
+        let books = &snapshot.books;
+        let indices = cursor::plan(books, &self.cursor, cfg.stream.max_records as usize);
+        let records = indices
+            .iter()
+            .map(|&i| encode(cfg, &books[i], books[i].key()))
+            .collect();
+        Some((records, indices.into_iter().map(Position::Book).collect()))
+    }
+
+    /// Changes mode: the next `max_records` events of the backlog, oldest first.
+    fn plan_changes(
+        &self,
+        cfg: &Config,
+        refreshed: Result<(), String>,
+        report: &mut CycleReport,
+    ) -> Option<(Vec<Outgoing>, Vec<Position>)> {
+        let Some(baseline) = &self.feed.baseline else {
+            report.error = Some(
+                refreshed
+                    .err()
+                    .unwrap_or_else(|| "no catalogue yet".to_owned()),
+            );
+            return None;
+        };
+        if let Err(e) = refreshed {
+            report.stale = Some(format!("{e}; no changes detected from it"));
+        }
+        report.changes = Some((0, baseline.scraped_at.clone()));
+        let backlog: Vec<_> = self
+            .feed
+            .backlog(self.cursor.acked_seq)
+            .take(cfg.stream.max_records as usize)
+            .collect();
+        let records = backlog
+            .iter()
+            .map(|p| encode(cfg, &p.event, p.event.book.key()))
+            .collect();
+        Some((
+            records,
+            backlog.iter().map(|p| Position::Event(p.seq)).collect(),
+        ))
+    }
+}
+
+/// One record: `value` as compact JSON with the configured delimiter and partition key.
+fn encode<T: serde::Serialize>(cfg: &Config, value: &T, key: &str) -> Outgoing {
+    let value = serde_json::to_value(value).unwrap_or_default();
+    kinesis::encode(
+        &value,
+        cfg.stream.record_delimiter,
+        &cfg.kinesis.partition_key,
+        key,
+    )
 }
 
 fn scraper_for(cfg: &Config) -> Result<Scraper, FetchError> {

@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{CycleReport, Engine};
+use super::{CycleReport, Engine, Position};
 use crate::config::Config;
 use crate::kinesis::Outgoing;
 use crate::kinesis::pace::Pacer;
@@ -51,16 +51,13 @@ impl Engine {
     pub(super) async fn send(
         &mut self,
         records: &[Outgoing],
-        indices: &[usize],
+        positions: &[Position],
         cfg: &Config,
         stop_by: Option<Instant>,
         shutdown: &CancellationToken,
         report: &mut CycleReport,
     ) -> Result<(), String> {
-        let Some(snapshot) = &self.catalogue else {
-            return Ok(());
-        };
-        let books = &snapshot.books;
+        let books = self.catalogue.as_ref().map_or(&[][..], |s| &s.books);
         let (store, cursor) = (&self.store, &mut self.cursor);
         let mut failed_save = None;
         let mut dead_lettered = 0;
@@ -68,10 +65,14 @@ impl Engine {
         let result = self
             .producer
             .send_paced(records, pacer, stop_by, shutdown, |k, outcome| {
-                let i = indices[k];
-                match outcome {
-                    Outcome::Sent(ack) => cursor.advance(books, i, &ack.sequence_number),
-                    Outcome::Refused(e) => {
+                match (outcome, positions[k]) {
+                    (Outcome::Sent(ack), Position::Book(i)) => {
+                        cursor.advance(books, i, &ack.sequence_number)
+                    }
+                    (Outcome::Sent(ack), Position::Event(seq)) => {
+                        cursor.ack_event(seq, &ack.sequence_number)
+                    }
+                    (Outcome::Refused(e), position) => {
                         let entry = dead_letter_entry(&records[k], &cfg.kinesis.stream_name, e);
                         if let Err(write) = store.append_dead_letter(&entry) {
                             failed_save = Some(write);
@@ -81,7 +82,10 @@ impl Engine {
                             upc = %records[k].label, error = %e, dead_letter = %store.dead_letter_path().display(),
                             "record {} dead-lettered in {}: {e}", records[k].label, store.dead_letter_path().display()
                         );
-                        cursor.skip(books, i);
+                        match position {
+                            Position::Book(i) => cursor.skip(books, i),
+                            Position::Event(seq) => cursor.skip_event(seq),
+                        }
                         dead_lettered += 1;
                     }
                 }

@@ -87,8 +87,8 @@ impl Site {
     /// the site changing between two scrapes.
     ///
     /// Each round removes a few books, puts a few new ones (with new, higher ids) at the
-    /// front of the listing like a shop adding stock, and changes some prices and stock
-    /// levels. Books that persist keep their id, slug and UPC. Version 0 is [`Site::generate`];
+    /// front of the listing like a shop adding stock, changes some prices and stock levels,
+    /// and retitles one book. Books that persist keep their id, slug and UPC. Version 0 is [`Site::generate`];
     /// version `v + 1` is always version `v` plus one more round.
     pub fn generate_version(books: usize, per_page: usize, version: u32) -> Site {
         Site::generate(books, per_page).with_version(version)
@@ -163,6 +163,11 @@ impl Site {
                 0
             };
         }
+        // A retitle (the shop fixes a title; the URL stays), drawn last so that the rounds'
+        // other changes are the same as before it was added.
+        let at = rng.below(self.books.len() as u64) as usize;
+        let book = &mut self.books[at];
+        book.title = format!("{} (Revised Edition)", book.title);
     }
 }
 
@@ -404,13 +409,15 @@ mod tests {
             base.books().iter().map(|b| (b.upc.as_str(), b)).collect();
         let mut kept = 0;
         let mut changed = 0;
+        let mut retitled = 0;
         for book in next.books() {
             if let Some(old) = by_upc.get(book.upc.as_str()) {
                 kept += 1;
-                assert_eq!(
-                    (old.id, &old.slug, &old.title),
-                    (book.id, &book.slug, &book.title)
-                );
+                assert_eq!((old.id, &old.slug), (book.id, &book.slug));
+                if old.title != book.title {
+                    assert_eq!(book.title, format!("{} (Revised Edition)", old.title));
+                    retitled += 1;
+                }
                 if old.price != book.price || old.stock != book.stock {
                     changed += 1;
                 }
@@ -421,6 +428,10 @@ mod tests {
         assert_eq!(kept, 997, "three books removed");
         assert_eq!(next.books().len(), 999, "two books added");
         assert!(changed >= 10, "prices or stock changed: {changed}");
+        assert!(
+            retitled <= 1,
+            "at most one retitle per round (none if it hit a new book)"
+        );
         assert!(next.books()[0].id > 1000, "new books come first");
         assert_eq!(
             Site::generate_version(1000, 20, 2),

@@ -1,0 +1,369 @@
+//! The change feed's pure half: two catalogues in, the events between them out, keyed by UPC.
+//!
+//! Each event is one record: the book's fields exactly as in catalogue mode (the old five keys
+//! first, then the typed fields; for `removed`, the last known values), then `event`,
+//! `changed_fields`, `previous` (the old values of those fields), `detected_at` and `event_id`.
+//! The id is a hash of the book's key, the event, the baseline it was detected against and the
+//! book's values, so a given change has the same id however often it is sent: downstream can
+//! drop the rare duplicate a crash causes and count each change exactly once.
+
+use std::collections::HashMap;
+
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::catalogue::{Book, Snapshot};
+
+/// What happened to a book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// The initial load: every book once, when there is no earlier catalogue.
+    Snapshot,
+    Added,
+    Changed,
+    Removed,
+}
+
+impl EventKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Snapshot => "snapshot",
+            EventKind::Added => "added",
+            EventKind::Changed => "changed",
+            EventKind::Removed => "removed",
+        }
+    }
+}
+
+/// One change, as it is streamed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeEvent {
+    #[serde(flatten)]
+    pub book: Book,
+    pub event: EventKind,
+    /// For `changed`: the fields that differ, in record order; empty otherwise.
+    pub changed_fields: Vec<String>,
+    /// For `changed`: those fields' old values; empty otherwise.
+    pub previous: Map<String, Value>,
+    /// When the refresh that found it finished (RFC 3339 UTC).
+    pub detected_at: String,
+    pub event_id: String,
+}
+
+/// Fields that say when or how a page was fetched: they never make a change on their own.
+pub const FETCH_FIELDS: &[&str] = &["scraped_at"];
+
+/// A book's values that count for change detection, in record order.
+fn comparable(book: &Book) -> Map<String, Value> {
+    let mut fields = match serde_json::to_value(book) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    for f in FETCH_FIELDS {
+        fields.remove(*f);
+    }
+    fields
+}
+
+fn hex_md5(parts: &[&[u8]]) -> String {
+    let mut hasher = Md5::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    format!("{:x}", hasher.finalize())
+}
+
+/// Identifies a catalogue by its comparable content (not by when it was fetched).
+pub fn baseline_id(books: &[Book]) -> String {
+    let values: Vec<Map<String, Value>> = books.iter().map(comparable).collect();
+    let bytes = serde_json::to_vec(&values).unwrap_or_default();
+    hex_md5(&[&bytes])
+}
+
+fn event(
+    kind: EventKind,
+    book: &Book,
+    changed: Vec<String>,
+    previous: Map<String, Value>,
+    baseline: &str,
+    detected_at: &str,
+) -> ChangeEvent {
+    let content = serde_json::to_vec(&comparable(book)).unwrap_or_default();
+    let event_id = hex_md5(&[
+        book.key().as_bytes(),
+        kind.as_str().as_bytes(),
+        baseline.as_bytes(),
+        &content,
+    ]);
+    ChangeEvent {
+        book: book.clone(),
+        event: kind,
+        changed_fields: changed,
+        previous,
+        detected_at: detected_at.to_owned(),
+        event_id,
+    }
+}
+
+/// The initial load: one `snapshot` event per book, in listing order.
+pub fn snapshot(books: &[Book], detected_at: &str) -> Vec<ChangeEvent> {
+    books
+        .iter()
+        .map(|b| {
+            event(
+                EventKind::Snapshot,
+                b,
+                Vec::new(),
+                Map::new(),
+                "none",
+                detected_at,
+            )
+        })
+        .collect()
+}
+
+/// The events that turn `old` into `new`: `added` and `changed` in `new`'s listing order, then
+/// `removed` in `old`'s. Both are expected to hold each key once (the scraper deduplicates).
+pub fn diff(old: &[Book], new: &[Book], detected_at: &str) -> Vec<ChangeEvent> {
+    let baseline = baseline_id(old);
+    let before: HashMap<&str, &Book> = old.iter().map(|b| (b.key(), b)).collect();
+    let after: HashMap<&str, &Book> = new.iter().map(|b| (b.key(), b)).collect();
+    let mut events = Vec::new();
+    for book in new {
+        match before.get(book.key()) {
+            None => events.push(event(
+                EventKind::Added,
+                book,
+                Vec::new(),
+                Map::new(),
+                &baseline,
+                detected_at,
+            )),
+            Some(was) => {
+                let (then, now) = (comparable(was), comparable(book));
+                let mut changed = Vec::new();
+                let mut previous = Map::new();
+                for (field, value) in &now {
+                    let old_value = then.get(field).unwrap_or(&Value::Null);
+                    if old_value != value {
+                        changed.push(field.clone());
+                        previous.insert(field.clone(), old_value.clone());
+                    }
+                }
+                if !changed.is_empty() {
+                    events.push(event(
+                        EventKind::Changed,
+                        book,
+                        changed,
+                        previous,
+                        &baseline,
+                        detected_at,
+                    ));
+                }
+            }
+        }
+    }
+    for book in old.iter().filter(|b| !after.contains_key(b.key())) {
+        events.push(event(
+            EventKind::Removed,
+            book,
+            Vec::new(),
+            Map::new(),
+            &baseline,
+            detected_at,
+        ));
+    }
+    events
+}
+
+/// An event detected and committed, with its place in the feed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    /// 1, 2, 3, ... in detection order; the cursor's `acked_seq` says how far Kinesis has
+    /// acknowledged.
+    pub seq: u64,
+    pub event: ChangeEvent,
+}
+
+/// The change feed's durable state (`feed.json`): the catalogue the next refresh is compared
+/// with, and the events not yet acknowledged. It is written whole and atomically, so the new
+/// baseline and the events found against the old one are committed together: a crash before
+/// the commit re-detects the same events (same ids) from the same baseline, one after it never
+/// detects them again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Feed {
+    pub baseline: Option<Snapshot>,
+    pub pending: Vec<Pending>,
+    pub next_seq: u64,
+}
+
+impl Feed {
+    /// The feed after a refresh: `baseline` becomes the new one, `events` join the backlog,
+    /// and the events up to `acked_seq` leave it.
+    pub fn committed(&self, events: Vec<ChangeEvent>, baseline: Snapshot, acked_seq: u64) -> Feed {
+        let mut next_seq = self.next_seq.max(acked_seq) + 1;
+        let mut pending: Vec<Pending> = self
+            .pending
+            .iter()
+            .filter(|p| p.seq > acked_seq)
+            .cloned()
+            .collect();
+        for event in events {
+            pending.push(Pending {
+                seq: next_seq,
+                event,
+            });
+            next_seq += 1;
+        }
+        Feed {
+            baseline: Some(baseline),
+            pending,
+            next_seq: next_seq - 1,
+        }
+    }
+
+    /// The events after `acked_seq`, in order.
+    pub fn backlog(&self, acked_seq: u64) -> impl Iterator<Item = &Pending> {
+        self.pending.iter().filter(move |p| p.seq > acked_seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book(upc: &str, price: &str, stock: u32) -> Book {
+        Book {
+            title: format!("Book {upc}"),
+            price: format!("£{price}"),
+            num_reviews: "Three".into(),
+            upc: Some(upc.into()),
+            availability: if stock > 0 {
+                "In stock"
+            } else {
+                "Out of stock"
+            }
+            .into(),
+            price_gbp: price.parse().ok(),
+            rating: Some(3),
+            stock: Some(stock),
+            category: Some("Poetry".into()),
+            url: format!("http://x/{upc}"),
+            product_type: Some("Books".into()),
+            price_excl_tax_gbp: price.parse().ok(),
+            price_incl_tax_gbp: price.parse().ok(),
+            tax_gbp: Some(0.0),
+            review_count: Some(0),
+            scraped_at: "2026-01-01T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn added_changed_and_removed_books_become_one_event_each() {
+        let old = vec![
+            book("a", "1.00", 3),
+            book("b", "2.00", 0),
+            book("c", "3.00", 5),
+        ];
+        let mut refetched_a = book("a", "1.00", 3);
+        refetched_a.scraped_at = "2026-01-02T00:00:00Z".into();
+        let new = vec![book("d", "4.00", 1), refetched_a, book("b", "2.50", 4)];
+        let events = diff(&old, &new, "2026-01-02T00:00:05Z");
+        let got: Vec<(EventKind, &str)> = events.iter().map(|e| (e.event, e.book.key())).collect();
+        assert_eq!(
+            got,
+            [
+                (EventKind::Added, "d"),
+                (EventKind::Changed, "b"),
+                (EventKind::Removed, "c")
+            ],
+            "a was only fetched again: no event"
+        );
+        let changed = &events[1];
+        assert_eq!(
+            changed.changed_fields,
+            [
+                "price",
+                "availability",
+                "price_gbp",
+                "stock",
+                "price_excl_tax_gbp",
+                "price_incl_tax_gbp"
+            ]
+        );
+        assert_eq!(changed.previous["price"], "£2.00");
+        assert_eq!(changed.previous["availability"], "Out of stock");
+        assert_eq!(changed.previous["stock"], 0);
+        assert_eq!(
+            events[2].book.price, "£3.00",
+            "removed: the last known values"
+        );
+    }
+
+    #[test]
+    fn the_record_keeps_the_old_five_keys_first_then_the_event_fields() {
+        let e = &snapshot(&[book("a", "1.00", 1)], "2026-01-01T00:00:00Z")[0];
+        let v = serde_json::to_value(e).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys[..5],
+            ["title", "price", "num_reviews", "upc", "availability"]
+        );
+        assert_eq!(
+            keys[keys.len() - 5..],
+            [
+                "event",
+                "changed_fields",
+                "previous",
+                "detected_at",
+                "event_id"
+            ]
+        );
+        let back: ChangeEvent = serde_json::from_value(v).unwrap();
+        assert_eq!(&back, e);
+    }
+
+    #[test]
+    fn a_commit_appends_in_order_and_drops_what_was_acknowledged() {
+        let snap = |books| Snapshot {
+            scraped_at: "t".into(),
+            site: "s".into(),
+            books,
+        };
+        let first = Feed::default().committed(
+            snapshot(&[book("a", "1.00", 1), book("b", "1.00", 1)], "t1"),
+            snap(vec![]),
+            0,
+        );
+        assert_eq!(
+            first.pending.iter().map(|p| p.seq).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert_eq!(first.backlog(1).count(), 1);
+        let second = first.committed(snapshot(&[book("c", "1.00", 1)], "t2"), snap(vec![]), 1);
+        let seqs: Vec<u64> = second.pending.iter().map(|p| p.seq).collect();
+        assert_eq!(seqs, [2, 3], "1 was acknowledged; 3 follows 2");
+        assert_eq!(second.next_seq, 3);
+    }
+
+    #[test]
+    fn an_event_id_is_stable_for_a_change_and_differs_between_changes() {
+        let old = vec![book("a", "1.00", 1)];
+        let new = vec![book("a", "2.00", 1)];
+        let once = diff(&old, &new, "t1");
+        let again = diff(&old, &new, "t2");
+        assert_eq!(
+            once[0].event_id, again[0].event_id,
+            "detected_at is not part of it"
+        );
+        // The same book changing again, against the new baseline, is another change.
+        let newer = vec![book("a", "3.00", 1)];
+        let second = diff(&new, &newer, "t3");
+        assert_ne!(once[0].event_id, second[0].event_id);
+        let snap = snapshot(&new, "t1");
+        assert_ne!(snap[0].event_id, once[0].event_id);
+    }
+}

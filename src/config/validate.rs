@@ -1,0 +1,126 @@
+//! What types alone cannot check: non-empty names, sane numbers within bounds (anything larger
+//! is a typo, and added to a clock would overflow), a cron that parses. Each error names the
+//! file and the key.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::{Config, ConfigError, DAY, HOUR, MINUTE};
+use crate::schedule::Schedule;
+
+impl Config {
+    /// Checks what types alone cannot: non-empty names, sane numbers, a cron that parses.
+    pub fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+        let bad = |key, message: String| ConfigError::Invalid {
+            file: file.to_owned(),
+            key,
+            message,
+        };
+        if !matches!(self.site.base_url.scheme(), "http" | "https") {
+            return Err(bad(
+                "site.base_url",
+                format!("expected an http(s) URL, got `{}`", self.site.base_url),
+            ));
+        }
+        if self.site.concurrency == 0 || self.site.concurrency > 64 {
+            return Err(bad(
+                "site.concurrency",
+                format!("expected 1..=64, got {}", self.site.concurrency),
+            ));
+        }
+        if self.site.attempts == 0 {
+            return Err(bad("site.attempts", "expected at least 1".into()));
+        }
+        if !(0.0..=1.0).contains(&self.site.max_shrink) {
+            return Err(bad(
+                "site.max_shrink",
+                format!(
+                    "expected a fraction from 0.0 to 1.0, got {}",
+                    self.site.max_shrink
+                ),
+            ));
+        }
+        if self.site.user_agent.trim().is_empty() {
+            return Err(bad("site.user_agent", "expected a non-empty string".into()));
+        }
+        let name = &self.kinesis.stream_name;
+        if name.is_empty()
+            || name.len() > 128
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        {
+            return Err(bad(
+                "kinesis.stream_name",
+                format!("expected 1-128 characters of [a-zA-Z0-9_.-], got `{name}`"),
+            ));
+        }
+        if let Some(url) = &self.kinesis.endpoint_url
+            && !matches!(url.scheme(), "http" | "https")
+        {
+            return Err(bad(
+                "kinesis.endpoint_url",
+                format!("expected an http(s) URL, got `{url}`"),
+            ));
+        }
+        let key = &self.kinesis.partition_key;
+        if key.is_empty() || key.len() > 256 {
+            return Err(bad(
+                "kinesis.partition_key",
+                "expected 1-256 characters, or `{field}`".into(),
+            ));
+        }
+        let within = |key, d: Duration, max: Duration, max_text: &str| {
+            if d.is_zero() || d > max {
+                Err(bad(
+                    key,
+                    format!(
+                        "expected more than 0s and at most {max_text}, got {}",
+                        humantime::format_duration(d)
+                    ),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        within("stream.interval", self.stream.interval, HOUR, "1h")?;
+        within(
+            "site.request_timeout",
+            self.site.request_timeout,
+            10 * MINUTE,
+            "10m",
+        )?;
+        if self.site.refresh > 30 * DAY {
+            return Err(bad(
+                "site.refresh",
+                "expected at most 30days (0s scrapes every cycle)".into(),
+            ));
+        }
+        if self.stream.max_records == 0 || self.stream.max_records > 1_000_000 {
+            return Err(bad(
+                "stream.max_records",
+                format!("expected 1..=1000000, got {}", self.stream.max_records),
+            ));
+        }
+        if self.site.attempts > 100 {
+            return Err(bad(
+                "site.attempts",
+                format!("expected 1..=100, got {}", self.site.attempts),
+            ));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.site.max_page_bytes) {
+            return Err(bad(
+                "site.max_page_bytes",
+                format!(
+                    "expected 1024..=67108864 (1 KiB to 64 MiB), got {}",
+                    self.site.max_page_bytes
+                ),
+            ));
+        }
+        Schedule::parse(&self.schedule.cron).map_err(|e| bad("schedule.cron", e.to_string()))?;
+        if self.state.dir.as_os_str().is_empty() {
+            return Err(bad("state.dir", "expected a directory path".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,377 @@
+//! The change feed (`[stream] mode = "changes"`) against moto and the project's test site
+//! moving between catalogue versions: the stream holds exactly the expected events (read back
+//! at TRIM_HORIZON), survives kill -9 at any point, and a broken site produces none.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use bookstream_testsite::{Site as Generated, SiteBook};
+use common::rig::*;
+use common::{Moto, Site, bookstream, free_port, scratch, signal};
+
+const CHANGES: &str = "[stream]\ninterval = \"50ms\"\nmax_records = 5\nmode = \"changes\"\n";
+const CHANGES_NO_SNAPSHOT: &str = "[stream]\ninterval = \"50ms\"\nmax_records = 5\nmode = \"changes\"\ninitial_snapshot = false\n";
+
+/// Every record read back, parsed.
+async fn events(moto: &Moto, stream: &str) -> Vec<serde_json::Value> {
+    moto.read_back(stream)
+        .await
+        .iter()
+        .map(|d| serde_json::from_slice(d).expect("a record is one JSON object"))
+        .collect()
+}
+
+/// What an event says, for comparing multisets: (upc, event, changed fields).
+type Said = (String, String, BTreeSet<String>);
+
+fn said(e: &serde_json::Value) -> Said {
+    (
+        e["upc"].as_str().unwrap().to_owned(),
+        e["event"].as_str().unwrap().to_owned(),
+        e["changed_fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_owned())
+            .collect(),
+    )
+}
+
+/// The events between two versions of the generated catalogue, from the generator's own
+/// ground truth (not from the code under test).
+fn expected(old: &[SiteBook], new: &[SiteBook]) -> BTreeSet<Said> {
+    let before: HashMap<&str, &SiteBook> = old.iter().map(|b| (b.upc.as_str(), b)).collect();
+    let after: HashMap<&str, &SiteBook> = new.iter().map(|b| (b.upc.as_str(), b)).collect();
+    let mut out = BTreeSet::new();
+    for b in new {
+        match before.get(b.upc.as_str()) {
+            None => {
+                out.insert((b.upc.clone(), "added".into(), BTreeSet::new()));
+            }
+            Some(was) => {
+                let mut fields = BTreeSet::new();
+                if was.title != b.title {
+                    fields.insert("title".to_owned());
+                }
+                if was.price != b.price {
+                    for f in [
+                        "price",
+                        "price_gbp",
+                        "price_excl_tax_gbp",
+                        "price_incl_tax_gbp",
+                    ] {
+                        fields.insert(f.to_owned());
+                    }
+                }
+                if was.stock != b.stock {
+                    fields.insert("stock".to_owned());
+                }
+                if (was.stock > 0) != (b.stock > 0) {
+                    fields.insert("availability".to_owned());
+                }
+                if !fields.is_empty() {
+                    out.insert((b.upc.clone(), "changed".into(), fields));
+                }
+            }
+        }
+    }
+    for b in old.iter().filter(|b| !after.contains_key(b.upc.as_str())) {
+        out.insert((b.upc.clone(), "removed".into(), BTreeSet::new()));
+    }
+    out
+}
+
+fn version(books: usize, v: u32) -> Vec<SiteBook> {
+    Generated::generate_version(books, 10, v).books().to_vec()
+}
+
+fn site_args(port: &str, books: &str, v: &str) -> Vec<String> {
+    [
+        "--port",
+        port,
+        "--books",
+        books,
+        "--per-page",
+        "10",
+        "--version",
+        v,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn start_site(args: &[String]) -> Site {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Site::start(&refs)
+}
+
+/// A daemon in changes mode that refreshes every second.
+fn spawn_changes(config: &Path) -> std::process::Child {
+    spawn_daemon_with(
+        config,
+        None,
+        None,
+        &[
+            ("BOOKSTREAM__SITE__REFRESH", "1s"),
+            ("BOOKSTREAM__SCHEDULE__CRON", "* * * * * *"),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn first_start_sends_exactly_one_snapshot_record_per_book() {
+    let rig = Rig::new("snap", &["--books", "20", "--per-page", "10"], CHANGES).await;
+    let notify = Notify::bind(&rig.dir);
+    let child = spawn_daemon(&rig.config, Some(&notify.path), None);
+    wait_for_records(&rig.moto, "snap", 20, Duration::from_secs(60)).await;
+    notify.expect("no changes since", Duration::from_secs(10));
+    signal(&child, "TERM");
+    let (status, log) = finish(child);
+    assert!(status.success(), "{log}");
+    let got = events(&rig.moto, "snap").await;
+    assert_eq!(got.len(), 20, "nothing but the snapshot: {got:?}");
+    assert!(got.iter().all(|e| e["event"] == "snapshot"));
+    let upcs: Vec<String> = got
+        .iter()
+        .map(|e| e["upc"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(upcs, truth(20, 10), "each book once, in listing order");
+    // The book's fields as in catalogue mode, the old five keys first, then the event's.
+    let keys: Vec<&str> = got[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys[..5],
+        ["title", "price", "num_reviews", "upc", "availability"]
+    );
+    assert_eq!(
+        keys[keys.len() - 5..],
+        [
+            "event",
+            "changed_fields",
+            "previous",
+            "detected_at",
+            "event_id"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_new_site_version_yields_exactly_the_expected_events_and_nothing_else() {
+    let moto = Moto::start();
+    moto.create_stream("feed", 1).await;
+    let port = free_port().to_string();
+    let v0 = start_site(&site_args(&port, "60", "0"));
+    let dir = scratch("feed");
+    let config = write_config(&dir, &v0.url, &moto.endpoint, "feed", CHANGES_NO_SNAPSHOT);
+    let child = spawn_changes(&config);
+    // The first refresh only sets the baseline (initial_snapshot = false): no records.
+    wait_for_log_file(&dir, "feed.json", Duration::from_secs(30));
+    drop(v0);
+    let _v3 = start_site(&site_args(&port, "60", "3"));
+    let want = expected(&version(60, 0), &version(60, 3));
+    wait_for_records(&moto, "feed", want.len(), Duration::from_secs(60)).await;
+    // A few more refreshes of the same version: nothing more.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    signal(&child, "TERM");
+    let (status, log) = finish(child);
+    assert!(status.success(), "{log}");
+    let got = events(&moto, "feed").await;
+    let got_set: BTreeSet<Said> = got.iter().map(said).collect();
+    assert_eq!(got.len(), got_set.len(), "no event twice: {got:?}");
+    assert_eq!(got_set, want);
+    for kind in ["added", "changed", "removed"] {
+        assert!(
+            want.iter().any(|w| w.1 == kind),
+            "version 3 has a {kind} book"
+        );
+    }
+    // `previous` holds the old values of exactly the changed fields.
+    let old: HashMap<String, SiteBook> = version(60, 0)
+        .into_iter()
+        .map(|b| (b.upc.clone(), b))
+        .collect();
+    for e in got.iter().filter(|e| e["event"] == "changed") {
+        let previous = e["previous"].as_object().unwrap();
+        let fields: BTreeSet<&str> = previous.keys().map(String::as_str).collect();
+        let changed: BTreeSet<&str> = e["changed_fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        assert_eq!(fields, changed);
+        let was = &old[e["upc"].as_str().unwrap()];
+        if let Some(p) = previous.get("price") {
+            assert_eq!(p, was.price.as_str());
+        }
+        if let Some(s) = previous.get("stock") {
+            assert_eq!(s, was.stock);
+        }
+    }
+    for e in got.iter().filter(|e| e["event"] == "removed") {
+        let was = &old[e["upc"].as_str().unwrap()];
+        assert_eq!(e["price"], was.price.as_str(), "removed: last known values");
+    }
+}
+
+/// Waits until `dir/state/NAME` exists.
+fn wait_for_log_file(dir: &Path, name: &str, within: Duration) {
+    let path = dir.join("state").join(name);
+    let deadline = std::time::Instant::now() + within;
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} not written",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test]
+async fn kill_9_at_random_points_loses_no_event_and_duplicates_at_most_one_per_kill() {
+    let moto = Moto::start();
+    moto.create_stream("crash", 1).await;
+    let port = free_port().to_string();
+    let dir = scratch("crash");
+    let mut site = Some(start_site(&site_args(&port, "40", "0")));
+    let config = write_config(
+        &dir,
+        &site.as_ref().unwrap().url,
+        &moto.endpoint,
+        "crash",
+        CHANGES,
+    );
+    let kills = 16;
+    for k in 0..kills {
+        if k == kills / 2 {
+            // Mid-run the site moves on: detection happens between kills too.
+            drop(site.take());
+            site = Some(start_site(&site_args(&port, "40", "3")));
+        }
+        let child = spawn_changes(&config);
+        let ms = 700 + fastrand::u64(..2300);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        signal(&child, "KILL");
+        finish(child);
+    }
+    assert!(site.is_some());
+    let mut want: BTreeMap<Said, usize> = BTreeMap::new();
+    let v0 = version(40, 0);
+    for b in &v0 {
+        *want
+            .entry((b.upc.clone(), "snapshot".into(), BTreeSet::new()))
+            .or_default() += 1;
+    }
+    for w in expected(&v0, &version(40, 3)) {
+        *want.entry(w).or_default() += 1;
+    }
+    let total: usize = want.values().sum();
+    // A last, undisturbed run drains the backlog.
+    let child = spawn_changes(&config);
+    wait_for_records(&moto, "crash", total, Duration::from_secs(120)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    signal(&child, "TERM");
+    let (status, log) = finish(child);
+    assert!(status.success(), "{log}");
+
+    let got = events(&moto, "crash").await;
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut distinct: BTreeMap<Said, usize> = BTreeMap::new();
+    for e in &got {
+        let n = ids
+            .entry(e["event_id"].as_str().unwrap().to_owned())
+            .or_default();
+        *n += 1;
+        if *n == 1 {
+            *distinct.entry(said(e)).or_default() += 1;
+        }
+    }
+    let duplicates = got.len() - ids.len();
+    assert_eq!(
+        distinct, want,
+        "after dropping repeated event_ids, exactly the expected events"
+    );
+    assert!(
+        duplicates <= kills,
+        "{duplicates} duplicates after {kills} kills"
+    );
+    eprintln!(
+        "change feed, kill -9 x{kills}: {total} events expected, {} delivered, 0 lost, {duplicates} duplicated",
+        got.len()
+    );
+}
+
+#[tokio::test]
+async fn a_broken_site_version_produces_zero_events() {
+    let moto = Moto::start();
+    moto.create_stream("broken", 1).await;
+    let port = free_port().to_string();
+    let v0 = start_site(&site_args(&port, "30", "0"));
+    let dir = scratch("broken");
+    let config = write_config(&dir, &v0.url, &moto.endpoint, "broken", CHANGES_NO_SNAPSHOT);
+    let child = spawn_changes(&config);
+    wait_for_log_file(&dir, "feed.json", Duration::from_secs(30));
+    drop(v0);
+    let mut args = site_args(&port, "30", "0");
+    args.extend(["--drop-books".to_owned(), "10".to_owned()]);
+    let _shrunk = start_site(&args);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    signal(&child, "TERM");
+    let (status, log) = finish(child);
+    assert!(status.success(), "{log}");
+    assert!(log.contains("scrape refused"), "{log}");
+    assert!(
+        events(&moto, "broken").await.is_empty(),
+        "a shrunken site looks like no change"
+    );
+}
+
+#[test]
+fn diff_prints_the_events_between_two_saved_catalogues() {
+    let dir = scratch("diff");
+    let mut files = Vec::new();
+    // Both versions from the same address, as the site's URLs (a field) stay the same.
+    let port = free_port().to_string();
+    for v in ["0", "3"] {
+        let site = start_site(&site_args(&port, "60", v));
+        let file = dir.join(format!("v{v}.json"));
+        let out = bookstream()
+            .args(["scrape", "--site", &site.url, "--output"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        files.push(file);
+    }
+    let out = bookstream().arg("diff").args(&files).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let got: BTreeSet<Said> = lines.iter().map(said).collect();
+    assert_eq!(got.len(), lines.len());
+    assert_eq!(got, expected(&version(60, 0), &version(60, 3)));
+
+    let bad = bookstream()
+        .args(["diff", "/nonexistent.json"])
+        .arg(&files[0])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("/nonexistent.json"));
+}
