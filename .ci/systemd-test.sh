@@ -340,6 +340,9 @@ E sh -c 'mkdir -p /etc/systemd/system/bookstream.service.d && cat >/etc/systemd/
 [Service]
 Environment=AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 Environment=BOOKSTREAM__KINESIS__ENDPOINT_URL=$MOTO_URL
+# The shipped config publishes CloudWatch metrics; here to a closed local port (never AWS):
+# the daemon must run on regardless.
+Environment=BOOKSTREAM__METRICS__ENDPOINT_URL=http://127.0.0.1:9
 Environment=BOOKSTREAM__SITE__BASE_URL=$SITE_URL
 Environment=BOOKSTREAM__KINESIS__STREAM_NAME=$STREAM
 Environment="BOOKSTREAM__SCHEDULE__CRON=*/10 * * * * *"

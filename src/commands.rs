@@ -11,7 +11,7 @@ use crate::catalogue::{Book, Snapshot};
 use crate::cli::{DiffArgs, ScrapeArgs, StreamArgs, TailArgs};
 use crate::config::{Config, ConfigError};
 use crate::kinesis::pace::Pacer;
-use crate::kinesis::producer::{Outcome, Producer, PutError, RetryPolicy};
+use crate::kinesis::producer::{Outcome, Producer, PutError, RetryPolicy, SendStats};
 use crate::kinesis::reader::{self, ReadError};
 use crate::kinesis::{self, Outgoing};
 use crate::scrape::fetch::{FetchError, FetchPolicy, Fetched, Fetcher};
@@ -215,17 +215,25 @@ pub async fn stream(args: StreamArgs, shutdown: CancellationToken) -> Result<(),
     );
     let pacer = Pacer::new(tokio::time::Instant::now(), args.interval);
     let mut refused = Vec::new();
+    let mut stats = SendStats::default();
     let result = producer
-        .send_paced(&records, pacer, None, &shutdown, |k, outcome| {
-            if let Outcome::Refused(e) = outcome {
-                tracing::error!(
-                    element = k, upc = %records[k].label, error = %e,
-                    "element {k} of {source} refused, not sent: {e}"
-                );
-                refused.push(format!("element {k}: {e}"));
-            }
-            ControlFlow::Continue(())
-        })
+        .send_paced(
+            &records,
+            pacer,
+            None,
+            &shutdown,
+            &mut stats,
+            |k, outcome| {
+                if let Outcome::Refused(e) = outcome {
+                    tracing::error!(
+                        element = k, upc = %records[k].label, error = %e,
+                        "element {k} of {source} refused, not sent: {e}"
+                    );
+                    refused.push(format!("element {k}: {e}"));
+                }
+                ControlFlow::Continue(())
+            },
+        )
         .await;
     match result {
         Ok(sent) => {

@@ -15,11 +15,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::engine::{CycleReport, Engine, EngineError};
+use crate::metrics::{CycleMetrics, Metrics};
 use crate::schedule::{Schedule, Ticks};
 use crate::systemd::Notifier;
 
 /// How long a stop may wait for the in-flight put before abandoning it.
 const STOP_GRACE: Duration = Duration::from_secs(15);
+
+/// How long a stop may spend publishing the last metrics (within systemd's TimeoutStopSec=30s,
+/// after the stop grace).
+const METRICS_FLUSH: Duration = Duration::from_secs(5);
 
 /// How long past its slot a cycle may run (a put retrying through an outage) before it counts
 /// as stuck.
@@ -43,9 +48,14 @@ pub enum DaemonError {
 /// `bookstream once`: one cycle with no slot limit, then exit.
 pub async fn once(cfg: Config, shutdown: CancellationToken) -> Result<CycleReport, DaemonError> {
     let mut engine = Engine::new(&cfg).await?;
+    let metrics = Metrics::start(&cfg).await;
     let report = engine.run_cycle(&cfg, None, &shutdown).await;
     engine.checkpoint();
     log_report(&report, None);
+    if let Some(metrics) = metrics {
+        metrics.record(&CycleMetrics::from_report(&report));
+        metrics.flush(METRICS_FLUSH).await;
+    }
     match &report.error {
         Some(message) => Err(DaemonError::Cycle {
             cycle: report.cycle,
@@ -74,6 +84,8 @@ struct Daemon {
     /// `None` while a cycle task holds it.
     engine: Option<Engine>,
     running: Option<Running>,
+    /// CloudWatch metrics, when `[metrics] cloudwatch` is on (read at start only).
+    metrics: Option<Metrics>,
     notifier: Notifier,
     /// Half of WATCHDOG_USEC, when systemd set it.
     watchdog: Option<Duration>,
@@ -113,6 +125,7 @@ pub async fn run(
         schedule.expr(), cfg.kinesis.stream_name, cfg.site.base_url
     );
     let watchdog = notifier.watchdog_period();
+    let metrics = Metrics::start(&cfg).await;
     let mut d = Daemon {
         path,
         cfg,
@@ -121,6 +134,7 @@ pub async fn run(
         job,
         engine: Some(engine),
         running: None,
+        metrics,
         notifier,
         watchdog,
         shutdown: shutdown.clone(),
@@ -249,6 +263,9 @@ impl Daemon {
         let (engine, report) = done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         self.engine = Some(engine);
         log_report(&report, Some(&self.schedule));
+        if let Some(metrics) = &self.metrics {
+            metrics.record(&CycleMetrics::from_report(&report));
+        }
         self.notifier.status(&format!(
             "{}, next {}",
             report.status_line(),
@@ -295,6 +312,9 @@ impl Daemon {
                     task.abort();
                 }
             }
+        }
+        if let Some(metrics) = self.metrics.take() {
+            metrics.flush(METRICS_FLUSH).await;
         }
         self.job.stop().await;
         match &self.engine {

@@ -11,10 +11,14 @@ use std::time::Duration;
 use url::Url;
 
 use crate::cli::DemoArgs;
-use crate::config::{Config, KinesisConfig, Mode, SiteConfig, StateConfig, StreamConfig};
+use crate::config::{
+    Config, KinesisConfig, MetricsConfig, Mode, SiteConfig, StateConfig, StreamConfig,
+};
 use crate::engine::Engine;
 use crate::kinesis::{self, reader};
+use crate::metrics::{CycleMetrics, Metrics};
 use bookstream_testsite as testsite;
+use bookstream_testsite::cloudwatch::{Answer, LocalCloudWatch};
 use tokio_util::sync::CancellationToken;
 
 const STREAM: &str = "bookstream-demo";
@@ -100,7 +104,19 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> Result<(), Demo
     }
 
     let state_dir = std::env::temp_dir().join(format!("bookstream-demo-{}", std::process::id()));
-    let cfg = demo_config(site_url, endpoint, state_dir.clone(), &args);
+    let cloudwatch = LocalCloudWatch::start(Answer::Ok).map_err(DemoError::Port)?;
+    let mut cfg = demo_config(site_url, endpoint, state_dir.clone(), &args);
+    cfg.metrics = MetricsConfig {
+        cloudwatch: true,
+        endpoint_url: Url::parse(&cloudwatch.endpoint()).ok(),
+        ..MetricsConfig::default()
+    };
+    let metrics = Metrics::start(&cfg).await;
+    let record = |report: &crate::engine::CycleReport| {
+        if let Some(m) = &metrics {
+            m.record(&CycleMetrics::from_report(report));
+        }
+    };
     let mut engine = Engine::new(&cfg).await?;
     for _ in 0..2 {
         if shutdown.is_cancelled() {
@@ -108,6 +124,7 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> Result<(), Demo
         }
         let report = engine.run_cycle(&cfg, None, &shutdown).await;
         eprintln!("demo: {}", report.status_line());
+        record(&report);
     }
     engine.checkpoint();
 
@@ -148,6 +165,7 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> Result<(), Demo
     if !shutdown.is_cancelled() {
         let report = engine.run_cycle(&changes, None, &shutdown).await;
         eprintln!("demo: {}", report.status_line());
+        record(&report);
     }
     engine.checkpoint();
     let records =
@@ -171,6 +189,17 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> Result<(), Demo
             v["title"].as_str().unwrap_or("?")
         );
     }
+    if let Some(m) = metrics {
+        m.flush(Duration::from_secs(5)).await;
+    }
+    println!(
+        "CloudWatch metrics received by the local endpoint {} (namespace bookstream): RecordsSent {}, Cycles {}, SendLateness max {:.1} ms, PutLatency max {:.1} ms",
+        cloudwatch.endpoint(),
+        cloudwatch.sum("RecordsSent"),
+        cloudwatch.sum("Cycles"),
+        cloudwatch.max("SendLateness").unwrap_or(0.0),
+        cloudwatch.max("PutLatency").unwrap_or(0.0)
+    );
     println!(
         "state (cursor, catalogue, change feed) in {}",
         state_dir.display()
@@ -224,5 +253,6 @@ fn demo_config(site: Url, endpoint: Url, dir: PathBuf, args: &DemoArgs) -> Confi
         },
         schedule: Default::default(),
         state: StateConfig { dir },
+        metrics: MetricsConfig::default(),
     }
 }

@@ -21,6 +21,7 @@ mod changes;
 mod cursor;
 mod engine;
 mod kinesis;
+mod metrics;
 mod refresh;
 mod schedule;
 mod state;

@@ -57,6 +57,15 @@ impl Refresher {
         self.scraper = scraper;
     }
 
+    /// Age of the catalogue scraped at `scraped_at`: on the monotonic clock when this process
+    /// took it, else by the wall clock (stale when dated in the future).
+    pub fn age(&self, scraped_at: &str) -> Duration {
+        match self.last_taken {
+            Some(t) => t.elapsed(),
+            None => wall_clock_age(scraped_at),
+        }
+    }
+
     /// Notes that a new catalogue was taken now.
     pub fn taken(&mut self) {
         self.last_taken = Some(Instant::now());
@@ -65,10 +74,7 @@ impl Refresher {
     /// Starts a scrape when one is due for a catalogue scraped at `scraped_at` (RFC 3339, or
     /// `None` without a catalogue) and none is running.
     pub fn start_if_due(&mut self, cfg: &Config, scraped_at: Option<&str>) {
-        let catalogue_age = scraped_at.map(|s| match self.last_taken {
-            Some(t) => t.elapsed(),
-            None => wall_clock_age(s),
-        });
+        let catalogue_age = scraped_at.map(|s| self.age(s));
         let since_last = self.last_started.map(|t| t.elapsed());
         if self.task.is_some() || !due(catalogue_age, since_last, cfg.site.refresh) {
             return;

@@ -45,4 +45,9 @@ fn demo_streams_two_cycles_and_writes_a_firehose_shaped_object() {
         .1;
     assert!(feed.contains("added"), "{feed}");
     assert!(stderr.contains("3/3 changes sent, backlog"), "{stderr}");
+    // The metrics path: 6 catalogue records and 3 change events in 3 cycles.
+    assert!(
+        stdout.contains("RecordsSent 9, Cycles 3, SendLateness max"),
+        "{stdout}"
+    );
 }

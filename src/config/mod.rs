@@ -27,6 +27,31 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     #[serde(default)]
     pub state: StateConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: CloudWatch metrics from the daemon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Publish with PutMetricData (the shipped config turns it on; off when unset, so that a
+    /// config without this section never reaches for AWS).
+    pub cloudwatch: bool,
+    pub namespace: String,
+    /// A local CloudWatch-compatible endpoint; `None`: the SDK's (or
+    /// AWS_ENDPOINT_URL_CLOUDWATCH).
+    pub endpoint_url: Option<Url>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            cloudwatch: false,
+            namespace: "bookstream".to_owned(),
+            endpoint_url: None,
+        }
+    }
 }
 
 /// `[site]`: where and how politely to scrape.
@@ -239,6 +264,7 @@ impl Config {
         let unset = [
             ("kinesis.region", self.kinesis.region.is_none()),
             ("kinesis.endpoint_url", self.kinesis.endpoint_url.is_none()),
+            ("metrics.endpoint_url", self.metrics.endpoint_url.is_none()),
         ];
         for (key, _) in unset.iter().filter(|(_, is_unset)| *is_unset) {
             out.push_str(&format!("# {key} is unset: the AWS SDK's defaults apply\n"));

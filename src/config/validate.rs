@@ -117,6 +117,23 @@ impl Config {
                 ),
             ));
         }
+        let ns = &self.metrics.namespace;
+        if ns.is_empty() || ns.len() > 255 || ns.starts_with(':') || ns.starts_with("AWS/") {
+            return Err(bad(
+                "metrics.namespace",
+                format!(
+                    "expected 1-255 characters, not starting with \"AWS/\" or \":\", got `{ns}`"
+                ),
+            ));
+        }
+        if let Some(url) = &self.metrics.endpoint_url
+            && !matches!(url.scheme(), "http" | "https")
+        {
+            return Err(bad(
+                "metrics.endpoint_url",
+                format!("expected an http(s) URL, got `{url}`"),
+            ));
+        }
         Schedule::parse(&self.schedule.cron).map_err(|e| bad("schedule.cron", e.to_string()))?;
         if self.state.dir.as_os_str().is_empty() {
             return Err(bad("state.dir", "expected a directory path".into()));

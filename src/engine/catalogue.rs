@@ -69,6 +69,7 @@ impl Engine {
         };
         match result {
             Ok((books, stats)) => {
+                self.scrape_counts.product_pages_failed += stats.product_failures;
                 tracing::info!(
                     books = books.len(),
                     listing_pages = stats.listing_pages,
@@ -103,6 +104,7 @@ impl Engine {
                 Ok(())
             }
             Err((what, why)) => {
+                self.scrape_counts.failures += 1;
                 match &self.catalogue {
                     Some(s) => tracing::warn!(
                         error = %why, scraped_at = %s.scraped_at,
@@ -137,6 +139,7 @@ impl Engine {
             )
         })?;
         self.feed = feed;
+        self.scrape_counts.changes_detected += detected as u32;
         let backlog = self.feed.backlog(self.cursor.acked_seq).count();
         tracing::info!(
             changes = detected,

@@ -13,7 +13,7 @@ use crate::catalogue::Snapshot;
 use crate::changes::Feed;
 use crate::config::{Config, Mode};
 use crate::cursor::{self, Cursor};
-use crate::kinesis::producer::{Producer, RetryPolicy};
+use crate::kinesis::producer::{Producer, RetryPolicy, SendStats};
 use crate::kinesis::{self, Outgoing};
 use crate::refresh::Refresher;
 use crate::scrape::Scraper;
@@ -32,6 +32,7 @@ pub struct Engine {
     /// `[site] base_url`, recorded in snapshots.
     site: String,
     cycle: u64,
+    scrape_counts: ScrapeCounts,
     /// Why the last cursor save failed. Sending waits until a save works again, so that a
     /// restart never resends more than the record in flight.
     save_failed: Option<String>,
@@ -58,6 +59,23 @@ pub struct CycleReport {
     pub error: Option<String>,
     /// Changes mode: events left to send, and when the last refresh finished.
     pub changes: Option<(usize, String)>,
+    /// For the metrics: what the sends cost, records left unsent by a failed put, scrapes
+    /// that failed (or were refused) and product pages that failed since the last cycle,
+    /// changes detected since the last cycle, the catalogue's age.
+    pub send: SendStats,
+    pub unsent_after_failure: u32,
+    pub scrape_failures: u32,
+    pub product_pages_failed: u32,
+    pub changes_detected: u32,
+    pub catalogue_age: Option<std::time::Duration>,
+}
+
+/// Scrape figures gathered between cycles, for the next report.
+#[derive(Debug, Clone, Default)]
+struct ScrapeCounts {
+    failures: u32,
+    product_pages_failed: u32,
+    changes_detected: u32,
 }
 
 /// What a planned record stands for, so that its acknowledgement moves the right cursor.
@@ -150,6 +168,7 @@ impl Engine {
             feed: loaded.feed.unwrap_or_default(),
             site: cfg.site.base_url.to_string(),
             cycle: 0,
+            scrape_counts: ScrapeCounts::default(),
             save_failed: None,
         })
     }
@@ -200,6 +219,14 @@ impl Engine {
             ..CycleReport::default()
         };
         let refreshed = self.refresh_catalogue(cfg, stop_by, shutdown).await;
+        let counts = std::mem::take(&mut self.scrape_counts);
+        report.scrape_failures = counts.failures;
+        report.product_pages_failed = counts.product_pages_failed;
+        report.changes_detected = counts.changes_detected;
+        report.catalogue_age = self
+            .catalogue
+            .as_ref()
+            .map(|s| self.refresher.age(&s.scraped_at));
         let planned = match cfg.stream.mode {
             Mode::Catalogue => self.plan_catalogue(cfg, refreshed, &mut report),
             Mode::Changes => self.plan_changes(cfg, refreshed, &mut report),

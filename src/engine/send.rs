@@ -64,7 +64,7 @@ impl Engine {
         let pacer = Pacer::new(Instant::now(), cfg.stream.interval);
         let result = self
             .producer
-            .send_paced(records, pacer, stop_by, shutdown, |k, outcome| {
+            .send_paced(records, pacer, stop_by, shutdown, &mut report.send, |k, outcome| {
                 match (outcome, positions[k]) {
                     (Outcome::Sent(ack), Position::Book(i)) => {
                         cursor.advance(books, i, &ack.sequence_number)
@@ -106,6 +106,8 @@ impl Engine {
             }
             Err((sent, e)) => {
                 report.sent = sent;
+                report.unsent_after_failure =
+                    (records.len() as u32).saturating_sub(sent + dead_lettered);
                 Err(e.to_string())
             }
         };

@@ -88,6 +88,14 @@ pub enum PutError {
 }
 
 impl PutError {
+    /// Attempts made before giving up (1 for errors that are never retried).
+    pub fn attempts(&self) -> u32 {
+        match self {
+            PutError::Exhausted { attempts, .. } | PutError::SlotOver { attempts, .. } => *attempts,
+            _ => 1,
+        }
+    }
+
     /// Whether the record itself can never be accepted (too large, or refused as invalid), as
     /// opposed to the stream, the credentials or the network being at fault: such a record is
     /// set aside, and the ones after it go on.
@@ -102,6 +110,28 @@ pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
 /// Error codes with which Kinesis refuses the record itself; any other refusal (AccessDenied,
 /// KMS, credentials, an unknown code) is about the account or the stream, and the record waits.
 const RECORD_FAULT_CODES: &[&str] = &["InvalidArgumentException", "ValidationException"];
+
+/// What the sends of one [`Producer::send_paced`] cost, for the metrics.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SendStats {
+    /// Attempts beyond the first, over all records.
+    pub retries: u32,
+    /// Largest lateness of a send against its due time.
+    pub max_lateness: Duration,
+    /// Latency of each acknowledged put, from its first attempt: count, sum, min, max (ms).
+    pub latency_ms: (u32, f64, f64, f64),
+}
+
+impl SendStats {
+    fn put(&mut self, ms: f64) {
+        let (n, sum, min, max) = self.latency_ms;
+        self.latency_ms = if n == 0 {
+            (1, ms, ms, ms)
+        } else {
+            (n + 1, sum + ms, min.min(ms), max.max(ms))
+        };
+    }
+}
 
 /// What became of one record in [`Producer::send_paced`].
 #[derive(Debug)]
@@ -273,6 +303,7 @@ impl Producer {
         mut pacer: Pacer,
         stop_by: Option<Instant>,
         shutdown: &CancellationToken,
+        stats: &mut SendStats,
         mut on_outcome: F,
     ) -> Result<u32, (u32, PutError)>
     where
@@ -293,9 +324,18 @@ impl Producer {
                 break;
             }
             let started = Instant::now();
-            let outcome = match self.put(record, shutdown, stop_by).await {
+            stats.max_lateness = stats
+                .max_lateness
+                .max(started.saturating_duration_since(due));
+            let put = self.put(record, shutdown, stop_by).await;
+            stats.retries += match &put {
+                Ok(ack) => ack.attempts - 1,
+                Err(e) => e.attempts() - 1,
+            };
+            let outcome = match put {
                 Ok(ack) => {
                     sent += 1;
+                    stats.put(started.elapsed().as_secs_f64() * 1000.0);
                     tracing::info!(
                         stream = %self.stream,
                         sequence_number = %ack.sequence_number,

@@ -20,6 +20,7 @@
 //! in-process).
 
 mod args;
+pub mod cloudwatch;
 mod content;
 mod faults;
 mod generate;
