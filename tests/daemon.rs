@@ -71,13 +71,7 @@ async fn consecutive_cycles_walk_the_whole_catalogue_without_loss_or_duplicates(
 async fn resumes_after_kill_9_and_sigterm_with_no_book_lost() {
     let rig = Rig::new("kills", &["--books", "40", "--per-page", "10"], FAST).await;
     let kills = 5;
-    for _ in 0..kills {
-        let child = spawn_daemon(&rig.config, None, None);
-        let ms = 1500 + fastrand::u64(..2500);
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        signal(&child, "KILL");
-        finish(child);
-    }
+    kill_9_repeatedly(&rig.config, kills, 1500, 2500).await;
     // Then a graceful stop in the middle of a cycle, and a last run.
     let sent = rig.moto.read_back("kills").await.len();
     rig.run_until(sent + 3, &[]).await;

@@ -331,13 +331,7 @@ async fn a_book_listed_twice_goes_out_once_per_pass() {
 async fn twenty_kill_9_at_random_points_lose_nothing_and_duplicate_at_most_once_each() {
     let rig = Rig::new("soak", &["--books", "40", "--per-page", "10"], FAST).await;
     let kills = 20;
-    for _ in 0..kills {
-        let child = spawn_daemon(&rig.config, None, None);
-        let ms = 1000 + fastrand::u64(..3000);
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        signal(&child, "KILL");
-        finish(child);
-    }
+    kill_9_repeatedly(&rig.config, kills, 1000, 3000).await;
     let sent = rig.moto.read_back("soak").await.len();
     rig.run_until(sent + 12, &[]).await;
     let got = rig.upcs().await;

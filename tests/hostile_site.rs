@@ -34,7 +34,7 @@ fn scrape(site: &Site, extra: &[&str]) -> (std::process::Output, Vec<serde_json:
     (out, books, elapsed)
 }
 
-fn upcs(books: &[serde_json::Value]) -> Vec<String> {
+fn book_upcs(books: &[serde_json::Value]) -> Vec<String> {
     books
         .iter()
         .map(|b| b["upc"].as_str().unwrap_or("?").to_owned())
@@ -113,7 +113,7 @@ fn a_book_listed_twice_is_kept_once_with_a_warning_naming_both_urls() {
     let (out, books, _) = scrape(&site, &[]);
     let log = stderr(&out);
     assert!(out.status.success(), "{log}");
-    let got = upcs(&books);
+    let got = book_upcs(&books);
     assert_eq!(got, truth(40, 10), "each UPC once, in listing order");
     let warned = events(&log, "");
     assert!(
@@ -159,7 +159,7 @@ fn a_429_with_retry_after_is_waited_out_and_nothing_is_lost() {
     let (out, books, elapsed) = scrape(&site, &["--concurrency", "1"]);
     let log = stderr(&out);
     assert!(out.status.success(), "{log}");
-    assert_eq!(upcs(&books), truth(10, 10));
+    assert_eq!(book_upcs(&books), truth(10, 10));
     let throttled = site.stats().throttled();
     assert!(throttled >= 2, "{throttled}");
     // One request at a time: each 429 costs the 2 s the server asked for, not a 0.2 s backoff.
@@ -247,21 +247,7 @@ async fn a_scrape_that_shrinks_past_max_shrink_is_refused_and_the_last_good_cata
         "{log}"
     );
     // The walk went on over all 30 books of the last good catalogue.
-    assert_eq!(
-        check_walk(&upcs_in(&moto, "shrink").await, &truth(30, 10)),
-        0
-    );
-}
-
-async fn upcs_in(moto: &common::Moto, stream: &str) -> Vec<String> {
-    moto.read_back(stream)
-        .await
-        .iter()
-        .map(|d| {
-            let v: serde_json::Value = serde_json::from_slice(d).unwrap();
-            v["upc"].as_str().unwrap().to_owned()
-        })
-        .collect()
+    assert_eq!(check_walk(&upcs(&moto, "shrink").await, &truth(30, 10)), 0);
 }
 
 #[tokio::test]

@@ -273,3 +273,15 @@ pub fn assert_no_overlap(stderr: &str) {
     }
     assert!(cycles >= 2, "{stderr}");
 }
+
+/// Starts the daemon on `config` `kills` times and kills it with SIGKILL after a random
+/// `from_ms + [0, spread_ms)` ms each time: at random points of its cycles.
+pub async fn kill_9_repeatedly(config: &Path, kills: usize, from_ms: u64, spread_ms: u64) {
+    for _ in 0..kills {
+        let child = spawn_daemon(config, None, None);
+        let ms = from_ms + fastrand::u64(..spread_ms);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        signal(&child, "KILL");
+        finish(child);
+    }
+}
