@@ -41,6 +41,10 @@ pub enum DaemonError {
     Ticks(#[from] crate::schedule::TicksError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error(
+        "a cycle stuck past its slot could not be abandoned; exiting so that systemd starts the daemon afresh"
+    )]
+    Stuck,
     #[error("cycle {cycle} failed: {message}")]
     Cycle { cycle: u64, message: String },
 }
@@ -117,7 +121,7 @@ pub async fn run(
     notifier.status(&format!(
         "ready: {} sent since the state was created, first cycle {}",
         engine.cursor().sent_total,
-        next_tick_text(&schedule)
+        schedule.next_tick_text()
     ));
     tracing::info!(
         cron = schedule.expr(), stream = %cfg.kinesis.stream_name, site = %cfg.site.base_url,
@@ -140,7 +144,7 @@ pub async fn run(
         shutdown: shutdown.clone(),
         missed_tick_at: None,
     };
-    d.missed_tick_at = missed_tick_deadline(&d.schedule);
+    d.missed_tick_at = d.schedule.missed_tick_deadline();
     let mut pings = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     loop {
         let stuck_at = d
@@ -238,7 +242,7 @@ impl Daemon {
             .schedule
             .next_after(Utc::now())
             .map(|t| Instant::now() + (t - Utc::now()).to_std().unwrap_or_default());
-        self.missed_tick_at = missed_tick_deadline(&self.schedule);
+        self.missed_tick_at = self.schedule.missed_tick_deadline();
         self.notifier.status(&format!(
             "cycle {}: streaming, {} sent since the state was created",
             engine.cycles_run() + 1,
@@ -269,7 +273,7 @@ impl Daemon {
         self.notifier.status(&format!(
             "{}, next {}",
             report.status_line(),
-            next_tick_text(&self.schedule)
+            self.schedule.next_tick_text()
         ));
     }
 
@@ -288,6 +292,14 @@ impl Daemon {
         running.stuck = true;
         if self.watchdog.is_none() {
             running.task.abort();
+            // The abandoned engine holds the state directory's lock until its task is
+            // dropped; wait for that (an aborted task ends at its next poll) before the new
+            // engine takes the lock. A task that does not end is wedged: give up, and let
+            // systemd (Restart=on-failure) start afresh.
+            let task = &mut running.task;
+            if tokio::time::timeout(STOP_GRACE, task).await.is_err() {
+                return Err(DaemonError::Stuck);
+            }
             self.running = None;
             let mut engine = Engine::new(&self.cfg).await?;
             engine.start_refresh_if_due(&self.cfg);
@@ -333,18 +345,6 @@ impl Daemon {
     }
 }
 
-/// Half a slot (1 to 30 s) after the next tick, on the monotonic clock (see
-/// `Daemon::missed_tick_at`): late enough for the scheduler's own jitter, early enough that a
-/// stepped clock never delays a cycle by much more than a slot.
-fn missed_tick_deadline(schedule: &Schedule) -> Option<Instant> {
-    let now = Utc::now();
-    let next = schedule.next_after(now)?;
-    let after = schedule.next_after(next)?;
-    let slot = (after - next).to_std().unwrap_or_default();
-    let grace = (slot / 2).clamp(Duration::from_secs(1), Duration::from_secs(30));
-    Some(Instant::now() + (next - now).to_std().unwrap_or_default() + grace)
-}
-
 async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
@@ -375,13 +375,6 @@ fn reload(path: &std::path::Path, notifier: &Notifier) -> Option<Config> {
     result
 }
 
-fn next_tick_text(schedule: &Schedule) -> String {
-    schedule
-        .next_after(Utc::now())
-        .map(|t| t.format("%H:%M:%S").to_string())
-        .unwrap_or_else(|| "never".to_owned())
-}
-
 fn next_text(next: &str) -> String {
     if next.is_empty() {
         String::new()
@@ -392,7 +385,7 @@ fn next_text(next: &str) -> String {
 
 /// The one summary line per cycle.
 fn log_report(report: &CycleReport, schedule: Option<&Schedule>) {
-    let next = schedule.map(next_tick_text).unwrap_or_default();
+    let next = schedule.map(Schedule::next_tick_text).unwrap_or_default();
     match &report.error {
         None => tracing::info!(
             cycle = report.cycle, sent = report.sent, planned = report.planned,

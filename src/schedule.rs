@@ -55,6 +55,28 @@ impl Schedule {
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron.find_next_occurrence(&t, false).ok()
     }
+
+    /// The next tick as `HH:MM:SS` (UTC), or "never".
+    pub fn next_tick_text(&self) -> String {
+        self.next_after(Utc::now())
+            .map(|t| t.format("%H:%M:%S").to_string())
+            .unwrap_or_else(|| "never".to_owned())
+    }
+
+    /// Half a slot (1 to 30 s) after the next tick, on the monotonic clock: late enough for the
+    /// scheduler's own jitter, early enough that a stepped wall clock never delays a cycle by
+    /// much more than a slot (the daemon runs the cycle itself then).
+    pub fn missed_tick_deadline(&self) -> Option<tokio::time::Instant> {
+        let now = Utc::now();
+        let next = self.next_after(now)?;
+        let after = self.next_after(next)?;
+        let slot = (after - next).to_std().unwrap_or_default();
+        let grace = (slot / 2).clamp(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(30),
+        );
+        Some(tokio::time::Instant::now() + (next - now).to_std().unwrap_or_default() + grace)
+    }
 }
 
 /// The cron scheduler failed.
