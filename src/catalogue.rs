@@ -50,6 +50,32 @@ impl Book {
     }
 }
 
+#[cfg(test)]
+impl Book {
+    /// A book for unit tests: `upc` as its key and title, £1.00, one star, one in stock, its
+    /// URL under http://x/.
+    pub(crate) fn sample(upc: &str) -> Book {
+        Book {
+            title: upc.to_owned(),
+            price: "£1.00".into(),
+            num_reviews: "One".into(),
+            upc: Some(upc.to_owned()),
+            availability: "In stock".into(),
+            price_gbp: Some(1.0),
+            rating: Some(1),
+            stock: Some(1),
+            category: None,
+            url: format!("http://x/{upc}"),
+            product_type: None,
+            price_excl_tax_gbp: None,
+            price_incl_tax_gbp: None,
+            tax_gbp: None,
+            review_count: None,
+            scraped_at: String::new(),
+        }
+    }
+}
+
 /// A saved catalogue: what the last good scrape returned.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {

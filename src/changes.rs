@@ -236,28 +236,21 @@ mod tests {
     use super::*;
 
     fn book(upc: &str, price: &str, stock: u32) -> Book {
+        let gbp = price.parse().ok();
+        let availability = if stock > 0 {
+            "In stock"
+        } else {
+            "Out of stock"
+        };
         Book {
-            title: format!("Book {upc}"),
             price: format!("£{price}"),
-            num_reviews: "Three".into(),
-            upc: Some(upc.into()),
-            availability: if stock > 0 {
-                "In stock"
-            } else {
-                "Out of stock"
-            }
-            .into(),
-            price_gbp: price.parse().ok(),
-            rating: Some(3),
+            availability: availability.into(),
+            price_gbp: gbp,
             stock: Some(stock),
-            category: Some("Poetry".into()),
-            url: format!("http://x/{upc}"),
-            product_type: Some("Books".into()),
-            price_excl_tax_gbp: price.parse().ok(),
-            price_incl_tax_gbp: price.parse().ok(),
-            tax_gbp: Some(0.0),
-            review_count: Some(0),
+            price_excl_tax_gbp: gbp,
+            price_incl_tax_gbp: gbp,
             scraped_at: "2026-01-01T00:00:00Z".into(),
+            ..Book::sample(upc)
         }
     }
 

@@ -112,26 +112,7 @@ mod tests {
     use super::*;
 
     fn books(keys: &[&str]) -> Vec<Book> {
-        keys.iter()
-            .map(|k| Book {
-                title: k.to_string(),
-                price: "£1.00".into(),
-                num_reviews: "One".into(),
-                upc: Some(k.to_string()),
-                availability: "In stock".into(),
-                price_gbp: Some(1.0),
-                rating: Some(1),
-                stock: Some(1),
-                category: None,
-                url: format!("http://x/{k}"),
-                product_type: None,
-                price_excl_tax_gbp: None,
-                price_incl_tax_gbp: None,
-                tax_gbp: None,
-                review_count: None,
-                scraped_at: String::new(),
-            })
-            .collect()
+        keys.iter().map(|k| Book::sample(k)).collect()
     }
 
     fn after(books: &[Book], i: usize) -> Cursor {

@@ -327,22 +327,8 @@ mod tests {
 
     fn book(upc: &str, url: &str) -> Book {
         Book {
-            title: upc.into(),
-            price: "£1.00".into(),
-            num_reviews: "One".into(),
-            upc: Some(upc.into()),
-            availability: "In stock".into(),
-            price_gbp: None,
-            rating: None,
-            stock: None,
-            category: None,
             url: url.into(),
-            product_type: None,
-            price_excl_tax_gbp: None,
-            price_incl_tax_gbp: None,
-            tax_gbp: None,
-            review_count: None,
-            scraped_at: String::new(),
+            ..Book::sample(upc)
         }
     }
 
