@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
+use crate::on_thread::OnThread;
 use crate::{Content, ServeOptions, Site, Stats, serve};
 
 /// Serve the generated test catalogue (or a directory of saved pages) on 127.0.0.1.
@@ -154,70 +153,36 @@ impl SiteArgs {
     /// Binds 127.0.0.1:`port` and serves on a thread of its own until the returned handle is
     /// dropped (which closes the listener and every connection, so the port can be reused).
     pub fn start(&self) -> std::io::Result<RunningSite> {
-        let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], self.port)))?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
         let stats = Arc::new(Stats::default());
         let (content, options) = (self.content(), self.options(Arc::clone(&stats)));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let thread = std::thread::Builder::new()
-            .name(format!("testsite-{}", addr.port()))
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let Ok(listener) = TcpListener::from_std(listener) else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = serve(listener, content, options) => {}
-                        _ = stopped => {}
-                    }
-                });
-                // Dropping the runtime here closes every connection it still holds.
-            })?;
-        Ok(RunningSite {
-            addr,
-            stats,
-            stop: Some(stop),
-            thread: Some(thread),
-        })
+        let server = OnThread::start(
+            "testsite",
+            SocketAddr::from(([127, 0, 0, 1], self.port)),
+            move |listener| serve(listener, content, options),
+        )?;
+        Ok(RunningSite { server, stats })
     }
 }
 
 /// A site served by [`SiteArgs::start`]; dropping it stops the server and waits for its thread.
 #[derive(Debug)]
 pub struct RunningSite {
-    addr: SocketAddr,
+    server: OnThread,
     stats: Arc<Stats>,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl RunningSite {
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// `http://127.0.0.1:PORT/`.
     pub fn url(&self) -> String {
-        format!("http://{}/", self.addr)
+        format!("http://{}/", self.addr())
     }
 
     pub fn stats(&self) -> &Arc<Stats> {
         &self.stats
-    }
-}
-
-impl Drop for RunningSite {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use ciborium::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+
+use crate::on_thread::OnThread;
 
 /// The operation's path in RPC v2 CBOR.
 pub const PUT_METRIC_DATA: &str = "/service/GraniteServiceVersion20100801/operation/PutMetricData";
@@ -60,52 +61,30 @@ struct Shared {
 /// The endpoint on 127.0.0.1, on a thread of its own; dropping it stops it.
 #[derive(Debug)]
 pub struct LocalCloudWatch {
-    addr: SocketAddr,
+    server: OnThread,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl LocalCloudWatch {
     /// Binds a free port on 127.0.0.1 and serves until dropped.
     pub fn start(answer: Answer) -> io::Result<LocalCloudWatch> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             answer: Mutex::new(answer),
             datums: Mutex::new(Vec::new()),
             requests: AtomicU64::new(0),
         });
-        let (stop, stopped) = oneshot::channel::<()>();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
         let served = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("local-cloudwatch".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let Ok(listener) = TcpListener::from_std(listener) else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = accept_loop(listener, served) => {}
-                        _ = stopped => {}
-                    }
-                });
-            })?;
-        Ok(LocalCloudWatch {
-            addr,
-            shared,
-            stop: Some(stop),
-            thread: Some(thread),
-        })
+        let server = OnThread::start(
+            "local-cloudwatch",
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            move |listener| accept_loop(listener, served),
+        )?;
+        Ok(LocalCloudWatch { server, shared })
     }
 
     /// `http://127.0.0.1:PORT`, for `[metrics] endpoint_url`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// Answers the next requests this way.
@@ -153,17 +132,6 @@ impl LocalCloudWatch {
             .iter()
             .filter_map(|d| d.value.or(d.statistics.map(|s| s.maximum)))
             .reduce(f64::max)
-    }
-}
-
-impl Drop for LocalCloudWatch {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

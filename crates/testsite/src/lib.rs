@@ -28,6 +28,7 @@ mod generate;
 mod hostile_tests;
 mod http;
 mod listing;
+mod on_thread;
 mod product;
 mod quirks;
 mod render;
