@@ -5,6 +5,11 @@
 //! AWS SDK and moto_server and, following a [`FaultPlan`], answers some `PutRecord` calls
 //! itself with the errors Kinesis really sends, delays others, or forwards a call and then
 //! hangs up without answering, so the record exists upstream while the client saw a failure.
+//! A `PutRecords` call can also partly fail ([`Fault::FailEntries`]): some entries come back
+//! with `ProvisionedThroughputExceededException` inside a 200, and only the others are written.
+//!
+//! Writes reach moto one at a time (see `Shared::writes`): tests that keep several
+//! PutRecords in flight go through this proxy even without faults.
 //!
 //! Every other request (CreateStream, DescribeStreamSummary, GetRecords, ...) is forwarded
 //! untouched, so tests can set up and read back the stream through the same endpoint.
@@ -19,6 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -28,6 +34,8 @@ const MAX_HEAD: usize = 64 * 1024;
 const MAX_BODY: usize = 16 * 1024 * 1024;
 /// JSON protocol media type of the Kinesis API.
 const AMZ_JSON: &str = "application/x-amz-json-1.1";
+/// moto's default account, named in the error messages of failed entries.
+const ACCOUNT: &str = "123456789012";
 
 /// Which requests to disturb, and how.
 #[derive(Debug, Clone, Default)]
@@ -36,7 +44,7 @@ pub struct FaultPlan {
     /// match "PutRecords") are matched; others are always forwarded. Empty matches all.
     pub target: String,
     /// Applied in order to the 1st, 2nd, ... matching request; once exhausted, matching
-    /// requests are forwarded normally.
+    /// requests are forwarded normally. A [`Fault::Repeat`] never runs out.
     pub faults: Vec<Fault>,
 }
 
@@ -46,6 +54,25 @@ impl FaultPlan {
             target: target.to_string(),
             faults: faults.into(),
         }
+    }
+
+    /// Applies `fault` to every matching request, however many there are.
+    pub fn repeat(target: &str, fault: Fault) -> FaultPlan {
+        FaultPlan::new(target, [Fault::Repeat(Box::new(fault))])
+    }
+
+    /// The fault for the matching request number `index` (from 0): the listed one, or the
+    /// first [`Fault::Repeat`]'s from its position on, or `Pass` past the end of the list.
+    fn fault_for(&self, index: usize) -> Fault {
+        for (at, fault) in self.faults.iter().enumerate() {
+            if let Fault::Repeat(inner) = fault {
+                return inner.unrepeated();
+            }
+            if at == index {
+                return fault.clone();
+            }
+        }
+        Fault::Pass
     }
 }
 
@@ -69,6 +96,28 @@ pub enum Fault {
     /// Forward after this delay. The request is forwarded even if the client gave up in the
     /// meantime, as a slow server would still process it.
     Delay(Duration),
+    /// For a `PutRecords` call: fail the entries whose number, counted from 1 across every
+    /// entry this fault has examined in this proxy (all requests), is a multiple of `one_in`
+    /// (so a call of at least `one_in` entries always has a failure; 0 fails none). Only the
+    /// passing entries are forwarded, and none is when all fail. The client gets a 200 whose
+    /// `Records` keep its order: upstream's `SequenceNumber`/`ShardId` for passing entries,
+    /// `ProvisionedThroughputExceededException` for failed ones, as Kinesis reports a partial
+    /// failure. An upstream answer other than 200 is passed through unchanged; a request that
+    /// is not a readable `PutRecords` call is forwarded untouched.
+    FailEntries { one_in: u32 },
+    /// Applies the inner fault to this and every later matching request (faults listed after
+    /// it are never reached). See [`FaultPlan::repeat`].
+    Repeat(Box<Fault>),
+}
+
+impl Fault {
+    /// The fault itself, without any [`Fault::Repeat`] around it.
+    fn unrepeated(&self) -> Fault {
+        match self {
+            Fault::Repeat(inner) => inner.unrepeated(),
+            other => other.clone(),
+        }
+    }
 }
 
 /// What the proxy did, for assertions.
@@ -83,6 +132,9 @@ pub struct ProxyStats {
     dropped: AtomicU64,
     delayed: AtomicU64,
     rejected: AtomicU64,
+    entries_seen: AtomicU64,
+    failed_entries: AtomicU64,
+    partial_failures: AtomicU64,
     upstream_errors: AtomicU64,
 }
 
@@ -119,11 +171,27 @@ impl ProxyStats {
     pub fn rejected(&self) -> u64 {
         self.rejected.load(Ordering::SeqCst)
     }
-    /// Forwards that failed (upstream unreachable or broken); the client got a 502.
+    /// `PutRecords` entries examined by [`Fault::FailEntries`]; the count that picks which fail.
+    pub fn entries_seen(&self) -> u64 {
+        self.entries_seen.load(Ordering::SeqCst)
+    }
+    /// Entries answered with `ProvisionedThroughputExceededException` by [`Fault::FailEntries`]
+    /// (never written upstream).
+    pub fn failed_entries(&self) -> u64 {
+        self.failed_entries.load(Ordering::SeqCst)
+    }
+    /// `PutRecords` calls answered with at least one failed entry by [`Fault::FailEntries`].
+    pub fn partial_failures(&self) -> u64 {
+        self.partial_failures.load(Ordering::SeqCst)
+    }
+    /// Forwards that failed (upstream unreachable or broken, or an unreadable `PutRecords`
+    /// answer under [`Fault::FailEntries`]); the client got a 502.
     pub fn upstream_errors(&self) -> u64 {
         self.upstream_errors.load(Ordering::SeqCst)
     }
-    /// All faults injected (everything but [`Fault::Pass`] and plan exhaustion).
+    /// Requests disturbed by a fault (everything but [`Fault::Pass`] and plan exhaustion).
+    /// Counts requests, not entries: a partly failed `PutRecords` call counts once (see
+    /// [`ProxyStats::partial_failures`]; its entries are in [`ProxyStats::failed_entries`]).
     pub fn injected(&self) -> u64 {
         self.throttled()
             + self.internal_failures()
@@ -131,6 +199,7 @@ impl ProxyStats {
             + self.dropped()
             + self.delayed()
             + self.rejected()
+            + self.partial_failures()
     }
 }
 
@@ -147,6 +216,7 @@ pub async fn spawn(
         upstream,
         plan,
         stats: Arc::clone(&stats),
+        writes: tokio::sync::Mutex::new(()),
     });
     tokio::spawn(async move {
         loop {
@@ -164,6 +234,11 @@ struct Shared {
     upstream: SocketAddr,
     plan: FaultPlan,
     stats: Arc<ProxyStats>,
+    /// Held while a write is forwarded: moto's `Shard.put_record` is "not safe for concurrency"
+    /// (its own comment): two puts at once can get the same sequence number and one record
+    /// silently replaces the other; a reshard moves records while a put runs. Kinesis has no such flaw, so the proxy hands moto one
+    /// write at a time while clients keep several requests in flight.
+    writes: tokio::sync::Mutex<()>,
 }
 
 /// One HTTP message with its body already de-framed.
@@ -180,6 +255,11 @@ impl Message {
             .iter()
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_str())
+    }
+
+    /// The status code of a response.
+    fn status(&self) -> Option<u16> {
+        self.start.split(' ').nth(1)?.parse().ok()
     }
 
     fn has_token(&self, name: &str, token: &str) -> bool {
@@ -249,12 +329,7 @@ async fn handle(shared: &Shared, request: &Message) -> Option<Message> {
     let target = request.header("x-amz-target").unwrap_or_default();
     let fault = if target.ends_with(&shared.plan.target) {
         let index = stats.matched.fetch_add(1, Ordering::SeqCst) as usize;
-        shared
-            .plan
-            .faults
-            .get(index)
-            .cloned()
-            .unwrap_or(Fault::Pass)
+        shared.plan.fault_for(index)
     } else {
         Fault::Pass
     };
@@ -290,6 +365,167 @@ async fn handle(shared: &Shared, request: &Message) -> Option<Message> {
             tokio::time::sleep(delay).await;
             Some(forward(shared, request).await)
         }
+        Fault::FailEntries { one_in } => Some(fail_entries(shared, request, one_in).await),
+        Fault::Repeat(_) => unreachable!("FaultPlan::fault_for removes Repeat"),
+    }
+}
+
+/// [`Fault::FailEntries`]: forwards the passing entries of a `PutRecords` call and answers
+/// for all of them in the caller's order.
+async fn fail_entries(shared: &Shared, request: &Message, one_in: u32) -> Message {
+    let stats = &shared.stats;
+    let is_put_records = request
+        .header("x-amz-target")
+        .is_some_and(|target| target.ends_with(".PutRecords"));
+    let parsed = is_put_records.then(|| parse_put_records(&request.body));
+    let Some((mut call, entries)) = parsed.flatten() else {
+        return forward(shared, request).await;
+    };
+    let first = stats
+        .entries_seen
+        .fetch_add(entries.len() as u64, Ordering::SeqCst)
+        + 1;
+    let failed: Vec<bool> = (first..first + entries.len() as u64)
+        .map(|number| one_in != 0 && number.is_multiple_of(u64::from(one_in)))
+        .collect();
+    let stream = stream_name(&call);
+    let passing: Vec<Value> = entries
+        .into_iter()
+        .zip(&failed)
+        .filter(|(_, failed)| !**failed)
+        .map(|(entry, _)| entry)
+        .collect();
+
+    // Upstream's word on the passing entries, and the message to answer with.
+    let (upstream, mut answer) = if passing.is_empty() {
+        (UpstreamEntries::default(), json_ok())
+    } else {
+        let expected = passing.len();
+        call.insert("Records".to_string(), Value::Array(passing));
+        let forwarded = Message {
+            start: request.start.clone(),
+            headers: request.headers.clone(),
+            body: Value::Object(call).to_string().into_bytes(),
+        };
+        let response = forward(shared, &forwarded).await;
+        if response.status() != Some(200) {
+            return response;
+        }
+        let Some(upstream) = UpstreamEntries::parse(&response.body, expected) else {
+            stats.upstream_errors.fetch_add(1, Ordering::SeqCst);
+            let message = format!(
+                "fault proxy: upstream {} answered PutRecords unreadably",
+                shared.upstream
+            );
+            return aws_error(502, "BadGateway", Some(&message));
+        };
+        let mut answer = response;
+        // The body changes; a checksum of the old one would be wrong.
+        answer
+            .headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case("x-amz-crc32"));
+        (upstream, answer)
+    };
+
+    let mut upstream_records = upstream.records.into_iter();
+    let mut records = Vec::with_capacity(failed.len());
+    for &failed in &failed {
+        if failed {
+            records.push(failed_entry(&stream));
+        } else {
+            // UpstreamEntries::parse checked there is one per passing entry.
+            records.extend(upstream_records.next());
+        }
+    }
+    let injected = failed.iter().filter(|failed| **failed).count() as u64;
+    if injected > 0 {
+        stats.partial_failures.fetch_add(1, Ordering::SeqCst);
+        stats.failed_entries.fetch_add(injected, Ordering::SeqCst);
+    }
+    let mut body = Map::new();
+    body.insert(
+        "FailedRecordCount".to_string(),
+        json!(injected + upstream.failed),
+    );
+    body.insert("Records".to_string(), Value::Array(records));
+    if let Some(encryption) = upstream.encryption {
+        body.insert("EncryptionType".to_string(), encryption);
+    }
+    answer.body = Value::Object(body).to_string().into_bytes();
+    answer
+}
+
+/// A `PutRecords` request body: the call without its entries, and the entries.
+fn parse_put_records(body: &[u8]) -> Option<(Map<String, Value>, Vec<Value>)> {
+    let Value::Object(mut call) = serde_json::from_slice(body).ok()? else {
+        return None;
+    };
+    let Value::Array(entries) = call.remove("Records")? else {
+        return None;
+    };
+    Some((call, entries))
+}
+
+/// What a 200 `PutRecords` answer from upstream says about the entries it was sent.
+#[derive(Default)]
+struct UpstreamEntries {
+    /// One per entry sent, in order (upstream may have failed some itself).
+    records: Vec<Value>,
+    /// Its `FailedRecordCount`.
+    failed: u64,
+    /// Its `EncryptionType`, passed on if present.
+    encryption: Option<Value>,
+}
+
+impl UpstreamEntries {
+    /// `None` unless `body` is a `PutRecords` answer with exactly `expected` records.
+    fn parse(body: &[u8], expected: usize) -> Option<UpstreamEntries> {
+        let Value::Object(mut answer) = serde_json::from_slice(body).ok()? else {
+            return None;
+        };
+        let Value::Array(records) = answer.remove("Records")? else {
+            return None;
+        };
+        let failed = answer
+            .get("FailedRecordCount")
+            .map_or(Some(0), Value::as_u64)?;
+        (records.len() == expected).then(|| UpstreamEntries {
+            records,
+            failed,
+            encryption: answer.remove("EncryptionType"),
+        })
+    }
+}
+
+/// The stream a `PutRecords` call names, by name or by ARN (`...:stream/NAME`).
+fn stream_name(call: &Map<String, Value>) -> String {
+    let by_name = call.get("StreamName").and_then(Value::as_str);
+    let by_arn = || {
+        let arn = call.get("StreamARN").and_then(Value::as_str)?;
+        arn.rsplit_once(":stream/").map(|(_, name)| name)
+    };
+    by_name.or_else(by_arn).unwrap_or_default().to_string()
+}
+
+/// One failed entry of a `PutRecords` answer, as Kinesis reports a throttled shard.
+fn failed_entry(stream: &str) -> Value {
+    json!({
+        "ErrorCode": "ProvisionedThroughputExceededException",
+        "ErrorMessage": format!(
+            "Rate exceeded for shard shardId-000000000000 in stream {stream} under account {ACCOUNT}."
+        ),
+    })
+}
+
+/// An empty 200 JSON answer with a request id, for a call the proxy answers alone.
+fn json_ok() -> Message {
+    Message {
+        start: "HTTP/1.1 200 OK".to_string(),
+        headers: vec![
+            ("Content-Type".to_string(), AMZ_JSON.to_string()),
+            ("x-amzn-RequestId".to_string(), request_id()),
+        ],
+        body: Vec::new(),
     }
 }
 
@@ -297,6 +533,19 @@ async fn handle(shared: &Shared, request: &Message) -> Option<Message> {
 /// upstream could not be reached or answered garbage.
 async fn forward(shared: &Shared, request: &Message) -> Message {
     shared.stats.forwarded.fetch_add(1, Ordering::SeqCst);
+    let target = request.header("x-amz-target").unwrap_or_default();
+    let writes = [
+        ".PutRecord",
+        ".PutRecords",
+        ".UpdateShardCount",
+        ".SplitShard",
+        ".MergeShards",
+    ];
+    let _one_write = if writes.iter().any(|w| target.ends_with(w)) {
+        Some(shared.writes.lock().await)
+    } else {
+        None
+    };
     match exchange_upstream(shared.upstream, request).await {
         Ok(response) => response,
         Err(e) => {
@@ -317,16 +566,14 @@ async fn exchange_upstream(upstream: SocketAddr, request: &Message) -> io::Resul
         let (start, headers) = read_head(&mut stream, &mut buf)
             .await?
             .ok_or_else(|| invalid("upstream closed before answering"))?;
-        let status: u16 = start
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .ok_or_else(|| invalid("bad status line from upstream"))?;
         let mut response = Message {
             start,
             headers,
             body: Vec::new(),
         };
+        let status = response
+            .status()
+            .ok_or_else(|| invalid("bad status line from upstream"))?;
         if (100..200).contains(&status) {
             continue; // interim response; the real one follows
         }
@@ -340,7 +587,6 @@ async fn exchange_upstream(upstream: SocketAddr, request: &Message) -> io::Resul
 /// An error answered the way Kinesis answers it: JSON body with `__type`, the type again in
 /// `x-amzn-ErrorType`, and a request id the SDK can log.
 fn aws_error(status: u16, kind: &str, message: Option<&str>) -> Message {
-    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let reason = match status {
         400 => "Bad Request",
         500 => "Internal Server Error",
@@ -354,19 +600,22 @@ fn aws_error(status: u16, kind: &str, message: Option<&str>) -> Message {
         ),
         None => format!("{{\"__type\":\"{kind}\"}}"),
     };
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     Message {
         start: format!("HTTP/1.1 {status} {reason}"),
         headers: vec![
             ("Content-Type".to_string(), AMZ_JSON.to_string()),
             ("x-amzn-ErrorType".to_string(), kind.to_string()),
-            (
-                "x-amzn-RequestId".to_string(),
-                format!("fa017000-0000-4000-8000-{id:012x}"),
-            ),
+            ("x-amzn-RequestId".to_string(), request_id()),
         ],
         body: body.into_bytes(),
     }
+}
+
+/// A fresh request id for an answer the proxy makes up, in the form the SDK logs.
+fn request_id() -> String {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    format!("fa017000-0000-4000-8000-{id:012x}")
 }
 
 /// Reads the next request; `None` when the client closed between requests.
