@@ -34,7 +34,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Scrape the catalogue and write it as a JSON array.
     Scrape(ScrapeArgs),
-    /// Stream a JSON array's records to Kinesis, one by one at a fixed interval.
+    /// Stream a JSON array's (or JSON Lines') records to Kinesis: one by one at a fixed
+    /// interval, or with --interval 0 as fast as the stream's shards allow.
     Stream(StreamArgs),
     /// Print the records in a stream (every shard).
     Tail(TailArgs),
@@ -80,25 +81,49 @@ pub struct ScrapeArgs {
 pub struct StreamArgs {
     #[arg(long, alias = "stream_name")]
     pub stream_name: String,
-    /// Seconds between records ("1", "0.5") or a duration ("500ms").
+    /// Seconds between records ("1", "0.5") or a duration ("500ms"); 0 sends as fast as the
+    /// stream's shards allow (backfill: PutRecords batches, per-shard rate limits).
     #[arg(long, short = 'i', value_parser = parse_interval)]
     pub interval: Duration,
-    #[arg(long, alias = "max_records", default_value_t = 150)]
-    pub max_records: u32,
+    /// Records to send at most [default: 150 at an interval, all of them with --interval 0].
+    #[arg(long, alias = "max_records")]
+    pub max_records: Option<u64>,
+    /// A JSON array of objects (or JSON Lines, see --json-lines); `-` reads stdin.
     #[arg(long, alias = "json_file")]
     pub json_file: Option<PathBuf>,
     #[arg(long, alias = "json_url")]
     pub json_url: Option<Url>,
+    /// The input is JSON Lines (one object per line); implied by a `.jsonl` file name.
+    #[arg(long)]
+    pub json_lines: bool,
     /// A local Kinesis-compatible server (else AWS_ENDPOINT_URL or the real endpoint).
     #[arg(long, alias = "endpoint_url")]
     pub endpoint_url: Option<Url>,
     #[arg(long)]
     pub region: Option<String>,
-    /// A fixed key, or `{field}` to use that field of each record.
+    /// A fixed key, or `{field}` to use that field of each record. A fixed key sends every
+    /// record to one shard (at most 1,000 records/s); `{upc}` spreads them over all shards.
     #[arg(long, alias = "partition_key", default_value = "{upc}")]
     pub partition_key: String,
     #[arg(long, value_enum, default_value_t = Delimiter::None)]
     pub record_delimiter: Delimiter,
+    /// With --interval 0: pack small records into KPL aggregated records (de-aggregated by
+    /// Firehose, the KCL and `bookstream tail`).
+    #[arg(long)]
+    pub aggregate: bool,
+    /// With --interval 0: records per second to send each shard at most (Kinesis: 1000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub shard_records_per_sec: u32,
+    /// With --interval 0: bytes per second to send each shard at most (Kinesis: 1 MiB).
+    #[arg(long, default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..=1024 * 1024))]
+    pub shard_bytes_per_sec: u64,
+    /// With --interval 0: PutRecords requests out at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub in_flight: u16,
+    /// With --interval 0: how often to re-read the stream's shards (they are also re-read when
+    /// a put lands on a shard the map does not hold).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub shard_map_every: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -151,16 +176,24 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// The old script's float seconds ("1", "0.5"), or a duration ("500ms"); more than zero and
-/// at most [`MAX_DURATION`].
+/// The old script's float seconds ("1", "0.5"), or a duration ("500ms"); at most
+/// [`MAX_DURATION`]. Exactly 0 means "as fast as the stream allows" (backfill).
 pub fn parse_interval(s: &str) -> Result<Duration, String> {
-    let d = match s.parse::<f64>() {
-        Ok(secs) => Duration::try_from_secs_f64(secs)
-            .map_err(|_| format!("expected a positive number of seconds, got {s}"))?,
-        Err(_) => parse_duration(s)?,
+    let (d, zero) = match s.parse::<f64>() {
+        Ok(secs) => (
+            Duration::try_from_secs_f64(secs)
+                .map_err(|_| format!("expected 0 or a positive number of seconds, got {s}"))?,
+            secs == 0.0,
+        ),
+        Err(_) => {
+            let d = parse_duration(s)?;
+            (d, d.is_zero())
+        }
     };
-    if d.is_zero() {
-        return Err(format!("expected more than 0 seconds, got {s}"));
+    if d.is_zero() && !zero {
+        return Err(format!(
+            "expected 0 (as fast as the stream allows) or at least 1 ns, got {s}"
+        ));
     }
     if d > MAX_DURATION {
         return Err(format!("expected at most 86400 seconds (24h), got {s}"));
@@ -209,7 +242,7 @@ mod tests {
         };
         assert_eq!(s.stream_name, "books");
         assert_eq!(s.interval, Duration::from_millis(500));
-        assert_eq!(s.max_records, 7);
+        assert_eq!(s.max_records, Some(7));
         assert!(s.json_url.is_some());
         let cli = parse(&[
             "bookstream",
@@ -240,11 +273,12 @@ mod tests {
     }
 
     #[test]
-    fn interval_rejects_zero_and_garbage() {
-        for bad in [
-            "0", "soon", "-1", "1e300", "nan", "inf", "-0.5", "25h", "0s", "1e-12",
-        ] {
+    fn interval_rejects_garbage_and_zero_means_backfill() {
+        for bad in ["soon", "-1", "1e300", "nan", "inf", "-0.5", "25h", "1e-12"] {
             assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+        for backfill in ["0", "0.0", "0s", "0ms"] {
+            assert_eq!(parse_interval(backfill), Ok(Duration::ZERO), "{backfill}");
         }
         assert!(parse_duration("99999999999y").is_err());
         assert_eq!(parse_interval("250ms"), Ok(Duration::from_millis(250)));

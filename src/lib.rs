@@ -20,6 +20,7 @@ mod catalogue;
 mod changes;
 mod cursor;
 mod engine;
+mod input;
 mod kinesis;
 mod metrics;
 mod refresh;

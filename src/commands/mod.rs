@@ -1,22 +1,25 @@
 //! The one-shot subcommands (`scrape`, `stream`, `tail`, `check-config`): each
 //! turns validated arguments into calls on the library and prints the CLI's own output.
 
+mod progress;
+mod stream;
+
 use std::io::Write;
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use url::Url;
-
 use crate::catalogue::{Book, Snapshot};
-use crate::cli::{DiffArgs, ScrapeArgs, StreamArgs, TailArgs};
+use crate::cli::{DiffArgs, ScrapeArgs, TailArgs};
 use crate::config::{Config, ConfigError};
-use crate::kinesis::pace::Pacer;
-use crate::kinesis::producer::{Outcome, Producer, PutError, RetryPolicy, SendStats};
+use crate::input::InputError;
+use crate::kinesis;
+use crate::kinesis::backfill::BackfillError;
+use crate::kinesis::producer::PutError;
 use crate::kinesis::reader::{self, ReadError};
-use crate::kinesis::{self, Outgoing};
-use crate::scrape::fetch::{FetchError, FetchPolicy, Fetched, Fetcher};
+use crate::scrape::fetch::{FetchError, FetchPolicy, Fetcher};
 use crate::scrape::{ScrapeError, ScrapePlan, Scraper};
 use tokio_util::sync::CancellationToken;
+
+pub use stream::stream;
 
 /// Why a subcommand failed. `main` maps `Config` to exit status 78 (EX_CONFIG).
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +30,10 @@ pub enum CommandError {
     Scrape(#[from] ScrapeError),
     #[error(transparent)]
     Fetch(#[from] FetchError),
-    #[error("{path}: {message}")]
-    Input { path: String, message: String },
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("{0}")]
+    Usage(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -44,6 +49,15 @@ pub enum CommandError {
     Interrupted,
     #[error("stopped after {sent} record(s): {source}")]
     Put { sent: u32, source: PutError },
+    #[error("stopped after {sent} of {read} record(s) read ({unsent} read but not sent): {source}")]
+    Backfill {
+        sent: u64,
+        read: u64,
+        unsent: u64,
+        source: BackfillError,
+    },
+    #[error("interrupted: {sent} of {read} record(s) read were sent; {unsent} read but not sent")]
+    BackfillInterrupted { sent: u64, read: u64, unsent: u64 },
     #[error(transparent)]
     Read(#[from] ReadError),
     #[error(transparent)]
@@ -59,6 +73,7 @@ impl CommandError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CommandError::Config(_) => 78,
+            CommandError::Usage(_) => 2,
             CommandError::Daemon(crate::daemon::DaemonError::Engine(e)) => e.exit_code(),
             _ => 1,
         }
@@ -115,163 +130,27 @@ pub async fn scrape(args: ScrapeArgs, shutdown: CancellationToken) -> Result<(),
     Ok(())
 }
 
-/// Loads the records to stream: a JSON array of objects from a file or a URL.
-async fn load_records(args: &StreamArgs) -> Result<(String, Vec<serde_json::Value>), CommandError> {
-    let (source, bytes) = match (&args.json_file, &args.json_url) {
-        (Some(path), _) => (
-            path.display().to_string(),
-            std::fs::read(path).map_err(io_err(path))?,
-        ),
-        (None, Some(url)) => (url.to_string(), fetch_bytes(url).await?),
-        (None, None) => unreachable!("clap requires a source"),
-    };
-    let items = parse_records(&bytes).map_err(|message| CommandError::Input {
-        path: source.clone(),
-        message,
-    })?;
-    Ok((source, items))
-}
-
-/// The input of `stream`, checked whole before anything is sent: UTF-8 text holding a JSON
-/// array of objects. The message says what was found instead.
-fn parse_records(bytes: &[u8]) -> Result<Vec<serde_json::Value>, String> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        format!(
-            "not UTF-8 text (invalid byte at offset {}); expected a JSON array of objects",
-            e.valid_up_to()
-        )
-    })?;
-    let trimmed = text.trim_start();
-    if trimmed.is_empty() {
-        return Err("is empty; expected a JSON array of objects".into());
-    }
-    if trimmed.starts_with('<') {
-        return Err("looks like HTML or XML, not JSON; expected a JSON array of objects".into());
-    }
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
-    let serde_json::Value::Array(items) = value else {
-        return Err(format!(
-            "expected a JSON array of objects, got a JSON {}",
-            json_kind(&value)
-        ));
-    };
-    if let Some(i) = items.iter().position(|v| !v.is_object()) {
-        return Err(format!(
-            "element {i} is a JSON {}, not an object; nothing was sent",
-            json_kind(&items[i])
-        ));
-    }
-    Ok(items)
-}
-
-fn json_kind(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "boolean",
-        serde_json::Value::Number(_) => "number",
-        serde_json::Value::String(_) => "string",
-        serde_json::Value::Array(_) => "array",
-        serde_json::Value::Object(_) => "object",
-    }
-}
-
-async fn fetch_bytes(url: &Url) -> Result<Vec<u8>, CommandError> {
-    match Fetcher::new(FetchPolicy {
-        max_body_bytes: 64 * 1024 * 1024,
-        ..FetchPolicy::default()
-    })?
-    .get(url, None)
-    .await?
-    {
-        Fetched::Body { bytes, .. } => Ok(bytes),
-        Fetched::NotModified => unreachable!("no validators were sent"),
-    }
-}
-
-/// `bookstream stream`: the old streamer, paced on a fixed grid, retrying, never skipping.
-pub async fn stream(args: StreamArgs, shutdown: CancellationToken) -> Result<(), CommandError> {
-    let (source, items) = load_records(&args).await?;
-    let records: Vec<Outgoing> = items
-        .iter()
-        .take(args.max_records as usize)
-        .enumerate()
-        .map(|(i, v)| {
-            kinesis::encode(
-                v,
-                args.record_delimiter,
-                &args.partition_key,
-                &i.to_string(),
-            )
-        })
-        .collect();
-    tracing::info!(source = %source, available = items.len(), to_send = records.len(), stream = %args.stream_name, "streaming {} of {} records from {source} to {}", records.len(), items.len(), args.stream_name);
-    let client = kinesis::client(args.region.as_deref(), args.endpoint_url.as_ref()).await;
-    let producer = Producer::new(
-        client,
-        args.stream_name.clone(),
-        args.endpoint_url.as_ref(),
-        RetryPolicy::default(),
-    );
-    let pacer = Pacer::new(tokio::time::Instant::now(), args.interval);
-    let mut refused = Vec::new();
-    let mut stats = SendStats::default();
-    let result = producer
-        .send_paced(
-            &records,
-            pacer,
-            None,
-            &shutdown,
-            &mut stats,
-            |k, outcome| {
-                if let Outcome::Refused(e) = outcome {
-                    tracing::error!(
-                        element = k, upc = %records[k].label, error = %e,
-                        "element {k} of {source} refused, not sent: {e}"
-                    );
-                    refused.push(format!("element {k}: {e}"));
-                }
-                ControlFlow::Continue(())
-            },
-        )
-        .await;
-    match result {
-        Ok(sent) => {
-            let how = if shutdown.is_cancelled() {
-                "interrupted"
-            } else {
-                "done"
-            };
-            tracing::info!(sent, stream = %args.stream_name, "{how}: {sent} records sent to {}", args.stream_name);
-            println!(
-                "sent {sent} of {} record(s) to {}",
-                records.len(),
-                args.stream_name
-            );
-            if refused.is_empty() {
-                Ok(())
-            } else {
-                Err(CommandError::Refused {
-                    input: source,
-                    count: refused.len(),
-                    details: refused.join("; "),
-                })
-            }
-        }
-        Err((sent, source)) => Err(CommandError::Put { sent, source }),
-    }
-}
-
-/// `bookstream tail`: one line per record (its data), every shard.
+/// `bookstream tail`: one line per record (its data), every shard; KPL aggregates (from
+/// `stream --aggregate`) are split into the records they hold.
 pub async fn tail(args: TailArgs, shutdown: CancellationToken) -> Result<(), CommandError> {
     let client = kinesis::client(args.region.as_deref(), args.endpoint_url.as_ref()).await;
     let mut out = std::io::stdout().lock();
     // A closed stdout (`| head`) ends the output.
     let mut print = |r: &reader::ReadRecord| {
-        let text = String::from_utf8_lossy(&r.data);
-        writeln!(out, "{}", text.trim_end_matches('\n'))
-            .and_then(|_| out.flush())
-            .is_ok()
+        let mut line = |data: &[u8]| {
+            let text = String::from_utf8_lossy(data);
+            writeln!(out, "{}", text.trim_end_matches('\n')).is_ok()
+        };
+        let ok = match kinesis::aggregate::deaggregate(&r.partition_key, &r.data) {
+            Ok(records) => records.iter().all(|u| line(&u.data)),
+            Err(e) => {
+                tracing::warn!(shard = %r.shard_id, seq = %r.sequence_number, error = %e,
+                    "record {} of {} looks aggregated but is not readable ({e}); printed as it is",
+                    r.sequence_number, r.shard_id);
+                line(&r.data)
+            }
+        };
+        ok && out.flush().is_ok()
     };
     let count = if args.follow {
         reader::follow(&client, &args.stream_name, args.from, &shutdown, &mut print).await?
@@ -311,8 +190,8 @@ fn load_catalogue(path: &Path) -> Result<(Vec<Book>, Option<String>), CommandErr
     let (books, scraped_at) = match serde_json::from_slice::<Snapshot>(&bytes) {
         Ok(s) => (s.books, Some(s.scraped_at)),
         Err(_) => (
-            serde_json::from_slice::<Vec<Book>>(&bytes).map_err(|e| CommandError::Input {
-                path: path.display().to_string(),
+            serde_json::from_slice::<Vec<Book>>(&bytes).map_err(|e| InputError {
+                source_name: path.display().to_string(),
                 message: format!(
                     "expected a saved catalogue (the JSON array `bookstream scrape` writes, or the daemon's catalogue.json): {e}"
                 ),

@@ -1,9 +1,14 @@
-//! Kinesis: building the client, the paced producer loop, and reading a stream back.
+//! Kinesis: building the client, the paced producer loop, the backfill (PutRecords at the
+//! shards' limits), and reading a stream back.
 //! Knows nothing of HTML; records arrive here as bytes with a partition key.
 
+pub mod aggregate;
+pub mod backfill;
+pub mod limit;
 pub mod pace;
 pub mod producer;
 pub mod reader;
+pub mod shards;
 
 use std::time::Duration;
 

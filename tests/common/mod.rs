@@ -139,6 +139,15 @@ impl Moto {
 
     /// As [`Moto::read_back`], with each record's ApproximateArrivalTimestamp (Unix seconds).
     pub async fn read_back_arrivals(&self, stream: &str) -> Vec<(Vec<u8>, f64)> {
+        self.read_back_records(stream)
+            .await
+            .into_iter()
+            .map(|r| (r.data, r.arrival))
+            .collect()
+    }
+
+    /// Every record of every shard (open or closed), with where and when it landed.
+    pub async fn read_back_records(&self, stream: &str) -> Vec<Landed> {
         let client = self.client();
         let shards = client
             .list_shards()
@@ -153,7 +162,7 @@ impl Moto {
             let mut it = client
                 .get_shard_iterator()
                 .stream_name(stream)
-                .shard_id(shard.shard_id)
+                .shard_id(&shard.shard_id)
                 .shard_iterator_type(ShardIteratorType::TrimHorizon)
                 .send()
                 .await
@@ -170,16 +179,30 @@ impl Moto {
                     break;
                 }
                 out.extend(page.records.into_iter().map(|r| {
-                    let at = r
-                        .approximate_arrival_timestamp
-                        .map_or(0.0, |t| t.as_secs_f64());
-                    (r.data.into_inner(), at)
+                    Landed {
+                        shard_id: shard.shard_id.clone(),
+                        partition_key: r.partition_key.unwrap_or_default(),
+                        arrival: r
+                            .approximate_arrival_timestamp
+                            .map_or(0.0, |t| t.as_secs_f64()),
+                        data: r.data.into_inner(),
+                    }
                 }));
                 it = page.next_shard_iterator;
             }
         }
         out
     }
+}
+
+/// One record as read back from a shard.
+#[derive(Debug, Clone)]
+pub struct Landed {
+    pub shard_id: String,
+    pub partition_key: String,
+    /// ApproximateArrivalTimestamp, Unix seconds.
+    pub arrival: f64,
+    pub data: Vec<u8>,
 }
 
 pub fn client_for(endpoint: &str) -> aws_sdk_kinesis::Client {

@@ -1,0 +1,145 @@
+//! How a backfill shows its progress: a bar on a terminal (records, bytes, records/s,
+//! throttles, ETA), a log line every few seconds otherwise, and always a summary at the end.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::kinesis::backfill::{Report, Stats};
+
+/// Without a terminal, a progress line this often.
+const LOG_EVERY: Duration = Duration::from_secs(5);
+
+/// The running display; [`Progress::finish`] stops it.
+pub struct Progress {
+    task: JoinHandle<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl Progress {
+    pub fn start(total: Option<u64>, mut stats: watch::Receiver<Stats>) -> Progress {
+        let (stop, mut stopped) = watch::channel(false);
+        let terminal = std::io::stderr().is_terminal();
+        let task = tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            let bar = terminal.then(|| bar(total));
+            let mut tick = tokio::time::interval(if terminal {
+                Duration::from_millis(200)
+            } else {
+                LOG_EVERY
+            });
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stopped.changed() => break,
+                }
+                let s = stats.borrow_and_update().clone();
+                let rate = s.sent as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                match &bar {
+                    Some(bar) => {
+                        bar.set_position(s.sent);
+                        bar.set_message(format!(
+                            "{} · {rate:.0} rec/s · {} throttled · {} retried",
+                            indicatif::HumanBytes(s.bytes),
+                            s.throttled,
+                            s.retried
+                        ));
+                    }
+                    None => tracing::info!(
+                        sent = s.sent,
+                        read = s.read,
+                        bytes = s.bytes,
+                        throttled = s.throttled,
+                        retried = s.retried,
+                        records_per_sec = rate as u64,
+                        "backfill progress: {} of {} records sent, {} bytes, {rate:.0} records/s, {} throttled, {} retried",
+                        s.sent,
+                        total.map_or_else(|| "?".to_owned(), |t| t.to_string()),
+                        s.bytes,
+                        s.throttled,
+                        s.retried
+                    ),
+                }
+            }
+            if let Some(bar) = bar {
+                bar.set_position(stats.borrow().sent);
+                bar.finish_and_clear();
+            }
+        });
+        Progress { task, stop }
+    }
+
+    pub async fn finish(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+fn bar(total: Option<u64>) -> ProgressBar {
+    let bar = match total {
+        Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+    };
+    let template = if total.is_some() {
+        "{elapsed_precise} [{bar:30}] {human_pos}/{human_len} records · {msg} · ETA {eta}"
+    } else {
+        "{elapsed_precise} {spinner} {human_pos} records · {msg}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// The final word on a backfill: on stdout for the operator, and in the log with fields.
+pub fn summary(stream: &str, report: &Report, elapsed: Duration) {
+    let s = &report.stats;
+    let secs = elapsed.as_secs_f64();
+    let rate = s.sent as f64 / secs.max(1e-3);
+    let how = if report.error.is_some() {
+        "stopped"
+    } else if report.interrupted {
+        "interrupted"
+    } else {
+        "done"
+    };
+    let aggregated = if s.kinesis_records != s.sent {
+        format!(" in {} Kinesis records (aggregated)", s.kinesis_records)
+    } else {
+        String::new()
+    };
+    tracing::info!(
+        stream,
+        sent = s.sent,
+        read = s.read,
+        kinesis_records = s.kinesis_records,
+        bytes = s.bytes,
+        requests = s.requests,
+        retried = s.retried,
+        throttled = s.throttled,
+        refused = s.refused,
+        unsent = report.unsent,
+        reshards = s.reshards,
+        elapsed_ms = elapsed.as_millis() as u64,
+        records_per_sec = rate as u64,
+        "backfill {how}: {} records sent to {stream}{aggregated} in {secs:.1} s ({rate:.0} records/s)",
+        s.sent
+    );
+    println!(
+        "backfill {how}: sent {} of {} record(s) to {stream}{aggregated}, {} bytes, in {secs:.1} s ({rate:.0} records/s); \
+         {} retried, {} throttled, {} refused (over 1 MiB), {} not sent, {} PutRecords requests, {} reshard(s)",
+        s.sent,
+        s.read,
+        s.bytes,
+        s.retried,
+        s.throttled,
+        s.refused,
+        report.unsent,
+        s.requests,
+        s.reshards
+    );
+}
