@@ -308,7 +308,10 @@ impl Backfill {
             if in_flight.is_empty() && (stopping || (!input_open && run.is_drained())) {
                 break;
             }
-            let wake = run.next_wake(self.options.linger);
+            // With every request slot taken, only an answer (or input) can let more go out:
+            // waking for a due shard then would spin.
+            let slots_free = in_flight.len() < self.options.in_flight;
+            let wake = run.next_wake(self.options.linger, slots_free);
             let accept = input_open && !stopping && run.has_room();
             tokio::select! {
                 item = input.recv(), if accept => match item {
@@ -690,9 +693,13 @@ impl Run {
 
     /// When something may next be sendable: the linger after the last request, a shard's limiter
     /// allowing its next record, an aggregate due, or the end of a hold.
-    fn next_wake(&self, linger: Duration) -> Option<Instant> {
+    fn next_wake(&self, linger: Duration, slots_free: bool) -> Option<Instant> {
         let mut wake: Option<Instant> = None;
         let mut at = |t: Instant| wake = Some(wake.map_or(t, |w| w.min(t)));
+        at(self.remap_at);
+        if !slots_free {
+            return wake;
+        }
         for (shard, queue) in self.queues.iter().enumerate() {
             if !queue.is_empty() {
                 at(self
@@ -702,12 +709,12 @@ impl Run {
                     .max(self.hold_until));
             }
         }
-        for (aggregator, started) in &self.aggregators {
-            if !aggregator.is_empty() {
+        // An aggregate is finished early only when its shard has nothing else queued.
+        for ((aggregator, started), queue) in self.aggregators.iter().zip(&self.queues) {
+            if !aggregator.is_empty() && queue.is_empty() {
                 at(*started + linger);
             }
         }
-        at(self.remap_at);
         wake
     }
 
