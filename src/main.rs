@@ -26,11 +26,21 @@ fn main() -> ExitCode {
         }
     }
     bookstream::telemetry::init(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // The daemon (`run`, `once`) waits on the network and a timer nearly all the time, and its
+    // CPU work (HTML parsing, JSON) comes in slices under a millisecond, so one thread serves
+    // its scrape, sends, watchdog and signals; worker threads would each bring a glibc malloc
+    // arena whose freed memory stays resident (with them: 0.6-0.9 MiB more RssAnon between
+    // cycles, benches/daemon-footprint.sh).
+    // The one-shot commands keep two workers: `scrape` parses 1050 pages as fast as it can.
+    let mut builder = match cli.command {
+        Command::Run(_) | Command::Once(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(2);
+            b
+        }
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("bookstream: cannot start the async runtime: {e}");

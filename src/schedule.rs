@@ -9,6 +9,11 @@ use tokio::sync::mpsc;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use uuid::Uuid;
 
+/// Capacity of each of the scheduler's ten internal broadcast channels. Its default (200) sizes
+/// them for many jobs and costs about 180 KiB resident; one job ticking at most once a second
+/// has a message or two in flight.
+const SCHEDULER_CHANNEL_SIZE: usize = 16;
+
 /// A parsed 6-field cron expression.
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -95,7 +100,9 @@ impl Ticks {
     pub async fn start(schedule: &Schedule) -> Result<(mpsc::Receiver<()>, Self), TicksError> {
         let err = |e: JobSchedulerError| TicksError(e.to_string());
         let (tx, rx) = mpsc::channel(1);
-        let scheduler = JobScheduler::new().await.map_err(err)?;
+        let scheduler = JobScheduler::new_with_channel_size(SCHEDULER_CHANNEL_SIZE)
+            .await
+            .map_err(err)?;
         let job = scheduler
             .add(tick_job(schedule, tx.clone())?)
             .await
