@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::de;
-use serde_json::Value;
 use tokio::sync::mpsc;
 use url::Url;
 
@@ -69,10 +68,14 @@ pub fn check(source: &Source, format: Format) -> Result<u64, InputError> {
 /// yet decoded). The sink decodes them: `Ok(false)` stops the parse, `Err` is a decode error.
 type Sink<'a> = &'a mut dyn FnMut(u64, &[u8]) -> Result<bool, String>;
 
-/// Starts reading `source` on a thread of its own. Each element goes through `map` there (the
-/// caller's encoding, off the async runtime) and then into the returned channel, in order;
-/// at most `max` elements are read. The handle's result is the number of elements read or the
-/// reason reading stopped. Dropping the receiver stops the reader at its next element.
+/// Elements handed over at once: one wake-up of the consumer per chunk, not per record.
+pub const CHUNK: usize = 256;
+
+/// Starts reading `source` on a thread of its own. Each element's bytes (one JSON object) go
+/// through `map` there (the caller's decoding and encoding, off the async runtime; an `Err` is
+/// a decode error of that element) and then, in chunks of up to [`CHUNK`], into the returned
+/// channel, in order; at most `max` elements are read. The handle's result is the number of
+/// elements read or the reason reading stopped. Dropping the receiver stops the reader.
 pub fn spawn<T, F>(
     source: Source,
     format: Format,
@@ -80,12 +83,12 @@ pub fn spawn<T, F>(
     capacity: usize,
     mut map: F,
 ) -> (
-    mpsc::Receiver<T>,
+    mpsc::Receiver<Vec<T>>,
     tokio::task::JoinHandle<Result<u64, InputError>>,
 )
 where
     T: Send + 'static,
-    F: FnMut(u64, Value) -> T + Send + 'static,
+    F: FnMut(u64, &[u8]) -> Result<T, String> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let handle = tokio::runtime::Handle::current();
@@ -94,18 +97,28 @@ where
             Source::Url(url) => handle.block_on(open_url(url))?,
             _ => open_blocking(&source)?,
         };
+        let mut chunk = Vec::with_capacity(CHUNK);
         let mut sink = |i: u64, bytes: &[u8]| -> Result<bool, String> {
             if max.is_some_and(|m| i >= m) {
                 return Ok(false);
             }
-            let value: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-            Ok(tx.blocking_send(map(i, value)).is_ok())
+            chunk.push(map(i, bytes)?);
+            if chunk.len() == CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                return Ok(tx.blocking_send(full).is_ok());
+            }
+            Ok(true)
         };
-        match parse(reader, format, &source, &mut sink) {
+        let result = match parse(reader, format, &source, &mut sink) {
             // The sink said stop: `max` reached, or the consumer is gone.
             Err(e) if e.message == STOPPED => Ok(max.unwrap_or(0)),
             other => other,
+        };
+        // What was read before the end (or before a bad element) still goes out.
+        if !chunk.is_empty() {
+            let _ = tx.blocking_send(chunk);
         }
+        result
     });
     (rx, task)
 }
@@ -542,6 +555,7 @@ fn parse_lines(mut reader: impl BufRead, sink: Sink<'_>) -> Result<u64, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn read_all(bytes: &[u8], format: Format) -> Result<Vec<Value>, String> {
         let mut out = Vec::new();

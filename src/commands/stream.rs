@@ -21,7 +21,7 @@ use crate::kinesis::{self, Outgoing};
 /// At an interval, the old script's default number of records.
 const PACED_DEFAULT_MAX: u64 = 150;
 /// Encoded records between the input's reader thread and the sender.
-const CHANNEL: usize = 1024;
+const CHANNEL: usize = 4;
 
 /// The input as the arguments name it.
 fn source_of(args: &StreamArgs) -> (Source, Format) {
@@ -77,12 +77,14 @@ pub async fn stream(args: StreamArgs, shutdown: CancellationToken) -> Result<(),
 }
 
 /// The input's records in order, encoded as the arguments say.
-fn encoder(args: &StreamArgs) -> impl FnMut(u64, serde_json::Value) -> Item + Send + 'static {
+fn encoder(args: &StreamArgs) -> impl FnMut(u64, &[u8]) -> Result<Item, String> + Send + 'static {
     let delimiter = args.record_delimiter;
     let key = args.partition_key.clone();
-    move |index, value| Item {
-        index,
-        record: kinesis::encode(&value, delimiter, &key, &index.to_string()),
+    move |index, json| {
+        Ok(Item {
+            index,
+            record: kinesis::encode_raw(json, delimiter, &key, &index.to_string())?,
+        })
     }
 }
 
@@ -98,8 +100,8 @@ async fn run_paced(
     // bad input from any source means nothing was sent.
     let (mut rx, reader) = input::spawn(source.clone(), format, max, CHANNEL, encoder(&args));
     let mut records: Vec<Outgoing> = Vec::new();
-    while let Some(item) = rx.recv().await {
-        records.push(item.record);
+    while let Some(chunk) = rx.recv().await {
+        records.extend(chunk.into_iter().map(|item| item.record));
     }
     reader
         .await

@@ -8,7 +8,8 @@
 //! may duplicate records (the response was lost) but never loses one.
 //!
 //! Memory stays flat: the input is read only while fewer than [`MAX_QUEUED`] records (and
-//! [`MAX_QUEUED_BYTES`]) wait, and at most `in_flight` requests are out at once.
+//! [`MAX_QUEUED_BYTES`]) wait (plus one chunk from the input), and at most `in_flight` requests
+//! are out at once.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -236,7 +237,7 @@ impl Backfill {
     /// published on `progress` as they change.
     pub async fn run(
         &self,
-        mut input: mpsc::Receiver<Item>,
+        mut input: mpsc::Receiver<Vec<Item>>,
         shutdown: &CancellationToken,
         progress: &watch::Sender<Stats>,
     ) -> Report {
@@ -268,7 +269,7 @@ impl Backfill {
             // Take in what the queues have room for.
             while input_open && !stopping && run.has_room() {
                 match input.try_recv() {
-                    Ok(item) => self.intake(&mut run, item),
+                    Ok(items) => self.intake_all(&mut run, items),
                     Err(mpsc::error::TryRecvError::Empty) => break,
                     Err(mpsc::error::TryRecvError::Disconnected) => input_open = false,
                 }
@@ -314,8 +315,8 @@ impl Backfill {
             let wake = run.next_wake(self.options.linger, slots_free);
             let accept = input_open && !stopping && run.has_room();
             tokio::select! {
-                item = input.recv(), if accept => match item {
-                    Some(item) => self.intake(&mut run, item),
+                items = input.recv(), if accept => match items {
+                    Some(items) => self.intake_all(&mut run, items),
                     None => input_open = false,
                 },
                 answer = in_flight.join_next(), if !in_flight.is_empty() => {
@@ -341,6 +342,13 @@ impl Backfill {
             unsent,
             interrupted,
             error,
+        }
+    }
+
+    /// Takes a chunk of input records (the queues may go over their bounds by one chunk).
+    fn intake_all(&self, run: &mut Run, items: Vec<Item>) {
+        for item in items {
+            self.intake(run, item);
         }
     }
 

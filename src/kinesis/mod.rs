@@ -7,6 +7,7 @@ pub mod backfill;
 pub mod limit;
 pub mod pace;
 pub mod producer;
+pub mod raw;
 pub mod reader;
 pub mod shards;
 
@@ -81,6 +82,33 @@ pub fn encode(
     }
 }
 
+/// As [`encode`], for an object given as JSON text (the backfill's input): the record is the
+/// text with the whitespace between tokens removed (key order and number spelling kept as
+/// written), and the key field is read without building the object. `Err` if the text is not
+/// one valid JSON object.
+pub fn encode_raw(
+    json: &[u8],
+    delimiter: Delimiter,
+    partition_key: &str,
+    fallback: &str,
+) -> Result<Outgoing, String> {
+    let key_field = partition_key
+        .strip_prefix('{')
+        .and_then(|k| k.strip_suffix('}'));
+    let fields = raw::fields(json, key_field.unwrap_or("upc"))?;
+    let mut data = raw::minify(json);
+    data.extend_from_slice(delimiter.bytes());
+    let key = match key_field {
+        Some(_) => fields.key.unwrap_or_else(|| fallback.to_owned()),
+        None => partition_key.to_owned(),
+    };
+    Ok(Outgoing {
+        data,
+        partition_key: truncate_key(key),
+        label: fields.upc.unwrap_or_else(|| fallback.to_owned()),
+    })
+}
+
 /// Kinesis partition keys are 1..=256 Unicode characters.
 fn truncate_key(key: String) -> String {
     if key.is_empty() {
@@ -106,6 +134,30 @@ mod tests {
         assert!(nl.data.ends_with(b"}\n"));
         assert_eq!(nl.partition_key, "abc");
         assert_eq!(nl.label, "abc");
+    }
+
+    #[test]
+    fn raw_text_encodes_as_its_value_does() {
+        let pretty = b"{\n  \"title\": \"A b\",\n  \"price\": \"\xc2\xa31.00\",\n  \"upc\": \"abc\",\n  \"n\": 7\n}";
+        let value: serde_json::Value = serde_json::from_slice(pretty).unwrap();
+        for (key, delimiter) in [
+            ("{upc}", Delimiter::None),
+            ("{n}", Delimiter::Newline),
+            ("No", Delimiter::None),
+        ] {
+            assert_eq!(
+                encode_raw(pretty, delimiter, key, "0").unwrap(),
+                encode(&value, delimiter, key, "0"),
+                "{key}"
+            );
+        }
+        assert_eq!(
+            encode_raw(br#"{"title": "x"}"#, Delimiter::None, "{upc}", "9")
+                .unwrap()
+                .partition_key,
+            "9"
+        );
+        assert!(encode_raw(br#"{"a": }"#, Delimiter::None, "{upc}", "0").is_err());
     }
 
     #[test]
