@@ -282,8 +282,13 @@ impl Backfill {
                 if (due || now >= run.remap_at)
                     && let Err(e) = self.remap(&mut run).await
                 {
-                    error = Some(e);
-                    continue;
+                    // The map in hand still routes every record; a stale one costs throttles at
+                    // worst, and the next re-read may well succeed.
+                    tracing::warn!(
+                        stream = %self.stream, error = %e,
+                        "re-reading the shard map of {} failed ({e}); keeping the current one, next try in {} s",
+                        self.stream, self.options.remap_every.as_secs()
+                    );
                 }
                 run.flush_aggregates(!input_open, self.options.linger, Instant::now());
                 while in_flight.len() < self.options.in_flight {
