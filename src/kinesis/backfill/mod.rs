@@ -1,7 +1,7 @@
 //! Backfill: send a stream of records as fast as the Kinesis stream allows.
 //!
 //! Records are grouped by the shard their partition key lands on ([`ShardMap`]), each shard is
-//! kept under its own limits ([`Limiter`]), and PutRecords requests (≤ 500 entries, ≤ 5 MiB)
+//! kept under its own limits ([`Limiter`](super::limit::Limiter)), and PutRecords requests (≤ 500 entries, ≤ 5 MiB)
 //! go out several at a time. When Kinesis refuses some entries of a request (per-entry
 //! `ErrorCode`), only those are queued again, at the front of their shard's queue; a throttled
 //! shard also waits out a backoff. A whole request that fails in transit is sent again, which
@@ -11,10 +11,12 @@
 //! [`MAX_QUEUED_BYTES`]) wait (plus one chunk from the input), and at most `in_flight` requests
 //! are out at once.
 
-use std::collections::VecDeque;
+mod answer;
+mod queues;
+
 use std::time::Duration;
 
-use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::error::SdkError;
 use aws_sdk_kinesis::operation::put_records::{PutRecordsError, PutRecordsOutput};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
@@ -24,10 +26,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Outgoing;
-use super::aggregate::Aggregator;
-use super::limit::{Limiter, Limits};
+use super::limit::Limits;
 use super::producer::MAX_RECORD_BYTES;
 use super::shards::{Shard, ShardMap, ShardMapError};
+use queues::{Pending, Run, sleep_until_opt};
 
 /// Kinesis's limits on one PutRecords request.
 pub const MAX_ENTRIES: usize = 500;
@@ -141,20 +143,6 @@ pub struct Report {
     pub error: Option<BackfillError>,
 }
 
-/// A Kinesis record waiting for its shard: one input record, or a KPL aggregate of several.
-#[derive(Debug)]
-struct Pending {
-    record: Outgoing,
-    user_records: u64,
-    attempts: u32,
-}
-
-impl Pending {
-    fn bytes(&self) -> usize {
-        self.record.data.len() + self.record.partition_key.len()
-    }
-}
-
 type Answer = (
     Vec<Pending>,
     Result<PutRecordsOutput, SdkError<PutRecordsError>>,
@@ -166,31 +154,6 @@ pub struct Backfill {
     stream: String,
     endpoint: String,
     options: Options,
-}
-
-/// The mutable side of one run.
-struct Run {
-    map: ShardMap,
-    /// `true` when the stream's shards could not be listed: the whole stream is metered as one
-    /// shard and answers naming other shards do not trigger a re-read.
-    blind: bool,
-    limiter: Limiter,
-    queues: Vec<VecDeque<Pending>>,
-    aggregators: Vec<(Aggregator, Instant)>,
-    queued: usize,
-    queued_bytes: usize,
-    /// Bytes held in unfinished aggregates.
-    aggregated_bytes: usize,
-    stats: Stats,
-    refused: Vec<Refused>,
-    /// Nothing is sent before this (after a request failed as a whole).
-    hold_until: Instant,
-    last_send: Instant,
-    remap_at: Instant,
-    remapped_at: Instant,
-    remap_now: bool,
-    /// Round-robin start for the next request.
-    next_shard: usize,
 }
 
 impl Backfill {
@@ -442,327 +405,5 @@ impl Backfill {
             .collect();
         let request = request.set_records(Some(entries));
         async move { (batch, request.send().await) }
-    }
-
-    /// Files the answer to one request: acknowledged entries are counted, failed ones queued
-    /// again at the front of their shard.
-    fn answer(&self, run: &mut Run, (batch, result): Answer) -> Result<(), BackfillError> {
-        let now = Instant::now();
-        let output = match result {
-            Ok(output) => output,
-            Err(e) => return self.request_failed(run, batch, e, now),
-        };
-        if output.records.len() != batch.len() {
-            let message = format!(
-                "PutRecords answered {} entries for {} sent",
-                output.records.len(),
-                batch.len()
-            );
-            return self.retry_batch(run, batch, message, now);
-        }
-        let mut retry: Vec<(Pending, String)> = Vec::new();
-        for (pending, entry) in batch.into_iter().zip(output.records) {
-            match entry.error_code {
-                None => {
-                    run.stats.sent += pending.user_records;
-                    run.stats.kinesis_records += 1;
-                    run.stats.bytes += pending.record.data.len() as u64;
-                    let shard = entry.shard_id.unwrap_or_default();
-                    if !run.blind && run.map.index_of(&shard).is_none() {
-                        // An answer from a shard the map does not hold: the stream was resharded.
-                        run.remap_now = true;
-                    }
-                }
-                Some(code) => {
-                    let shard = run.map.shard_for(&pending.record.partition_key);
-                    if code == "ProvisionedThroughputExceededException" {
-                        run.stats.throttled += 1;
-                        let attempt = pending.attempts;
-                        run.limiter.hold(
-                            shard,
-                            now + crate::backoff::delay(Duration::from_millis(100), attempt.max(1)),
-                        );
-                    }
-                    let message = match entry.error_message {
-                        Some(m) => format!("{code}: {m}"),
-                        None => code,
-                    };
-                    retry.push((pending, message));
-                }
-            }
-        }
-        for (pending, message) in retry.into_iter().rev() {
-            self.requeue(run, pending, message)?;
-        }
-        Ok(())
-    }
-
-    fn request_failed(
-        &self,
-        run: &mut Run,
-        batch: Vec<Pending>,
-        err: SdkError<PutRecordsError>,
-        now: Instant,
-    ) -> Result<(), BackfillError> {
-        let retryable = match &err {
-            SdkError::ServiceError(se) => {
-                let e = se.err();
-                let status = se.raw().status().as_u16();
-                if e.is_resource_not_found_exception() {
-                    return Err(BackfillError::StreamNotFound {
-                        stream: self.stream.clone(),
-                        endpoint: self.endpoint.clone(),
-                    });
-                }
-                e.is_provisioned_throughput_exceeded_exception()
-                    || e.is_kms_throttling_exception()
-                    || status >= 500
-                    || status == 429
-                    || matches!(
-                        e.code(),
-                        Some("InternalFailure" | "ServiceUnavailable" | "ThrottlingException")
-                    )
-            }
-            // Dispatch failures, timeouts, unreadable answers: the records may or may not have
-            // been written; sending them again can duplicate but never loses them.
-            _ => true,
-        };
-        let message = match &err {
-            SdkError::ServiceError(se) => format!(
-                "{}: {}",
-                se.err().code().unwrap_or("error"),
-                se.err().message().unwrap_or("no message")
-            ),
-            other => crate::error_chain(other),
-        };
-        if !retryable {
-            return Err(BackfillError::Rejected {
-                stream: self.stream.clone(),
-                endpoint: self.endpoint.clone(),
-                message,
-            });
-        }
-        self.retry_batch(run, batch, message, now)
-    }
-
-    /// Sends a whole batch again after a backoff.
-    fn retry_batch(
-        &self,
-        run: &mut Run,
-        batch: Vec<Pending>,
-        message: String,
-        now: Instant,
-    ) -> Result<(), BackfillError> {
-        let attempt = batch.iter().map(|p| p.attempts).max().unwrap_or(1);
-        let delay =
-            crate::backoff::delay(Duration::from_millis(200), attempt).min(Duration::from_secs(10));
-        tracing::warn!(
-            stream = %self.stream, entries = batch.len(), attempt, error = %message,
-            retry_in_ms = delay.as_millis() as u64,
-            "PutRecords of {} entries to {} failed (attempt {attempt}): {message}; sending them again in {} ms",
-            batch.len(), self.stream, delay.as_millis()
-        );
-        run.hold_until = run.hold_until.max(now + delay);
-        for pending in batch.into_iter().rev() {
-            self.requeue(run, pending, message.clone())?;
-        }
-        Ok(())
-    }
-
-    fn requeue(
-        &self,
-        run: &mut Run,
-        pending: Pending,
-        message: String,
-    ) -> Result<(), BackfillError> {
-        if pending.attempts >= self.options.attempts {
-            return Err(BackfillError::Exhausted {
-                stream: self.stream.clone(),
-                label: pending.record.label,
-                attempts: pending.attempts,
-                message,
-            });
-        }
-        run.stats.retried += 1;
-        let shard = run.map.shard_for(&pending.record.partition_key);
-        run.queued += 1;
-        run.queued_bytes += pending.bytes();
-        run.queues[shard].push_front(pending);
-        Ok(())
-    }
-}
-
-impl Pending {
-    fn aggregate(done: super::aggregate::Aggregated) -> Pending {
-        Pending {
-            user_records: done.user_records as u64,
-            record: Outgoing {
-                label: format!("aggregate of {} records", done.user_records),
-                data: done.data,
-                partition_key: done.partition_key,
-            },
-            attempts: 0,
-        }
-    }
-}
-
-impl Run {
-    fn new(map: ShardMap, blind: bool, options: &Options, now: Instant) -> Run {
-        let n = map.len();
-        Run {
-            limiter: Limiter::new(options.limits, n, now),
-            queues: (0..n).map(|_| VecDeque::new()).collect(),
-            aggregators: (0..n).map(|_| (aggregator(), now)).collect(),
-            queued: 0,
-            queued_bytes: 0,
-            aggregated_bytes: 0,
-            stats: Stats {
-                shards: n,
-                ..Stats::default()
-            },
-            refused: Vec::new(),
-            hold_until: now,
-            last_send: now - options.linger,
-            remap_at: now + options.remap_every,
-            remapped_at: now,
-            remap_now: false,
-            next_shard: 0,
-            map,
-            blind,
-        }
-    }
-
-    fn has_room(&self) -> bool {
-        self.queued < MAX_QUEUED && self.queued_bytes + self.aggregated_bytes < MAX_QUEUED_BYTES
-    }
-
-    fn is_drained(&self) -> bool {
-        self.queued == 0 && self.aggregators.iter().all(|(a, _)| a.is_empty())
-    }
-
-    fn push(&mut self, shard: usize, pending: Pending) {
-        self.queued += 1;
-        self.queued_bytes += pending.bytes();
-        self.queues[shard].push_back(pending);
-    }
-
-    /// Finishes the aggregates that have waited a linger with their shard idle, or all of them
-    /// at the end of the input.
-    fn flush_aggregates(&mut self, all: bool, linger: Duration, now: Instant) {
-        for shard in 0..self.aggregators.len() {
-            let (aggregator, started) = &mut self.aggregators[shard];
-            if aggregator.is_empty() {
-                continue;
-            }
-            let idle = self.queues[shard].is_empty() && now >= *started + linger;
-            if !(all || idle) {
-                continue;
-            }
-            let held = aggregator.encoded_len();
-            if let Some(done) = aggregator.finish() {
-                self.aggregated_bytes = self.aggregated_bytes.saturating_sub(held);
-                self.push(shard, Pending::aggregate(done));
-            }
-        }
-    }
-
-    /// The next request: records whose shard may take them now, one shard at a time in turn,
-    /// up to Kinesis's limits on one request.
-    fn take_batch(&mut self, now: Instant) -> Vec<Pending> {
-        let shards = self.queues.len();
-        let mut batch = Vec::new();
-        let mut bytes = 0usize;
-        let mut blocked = vec![false; shards];
-        let mut open = shards;
-        let mut shard = self.next_shard % shards.max(1);
-        while open > 0 && batch.len() < MAX_ENTRIES {
-            if !blocked[shard] {
-                let fits = self.queues[shard]
-                    .front()
-                    .map(|p| (p.bytes(), bytes + p.bytes() <= MAX_REQUEST_BYTES));
-                match fits {
-                    Some((size, true)) if self.limiter.ready_at(shard) <= now => {
-                        let mut pending = self.queues[shard]
-                            .pop_front()
-                            .unwrap_or_else(|| unreachable!());
-                        self.limiter.take(shard, size, now);
-                        self.queued -= 1;
-                        self.queued_bytes = self.queued_bytes.saturating_sub(size);
-                        bytes += size;
-                        pending.attempts += 1;
-                        batch.push(pending);
-                    }
-                    _ => {
-                        blocked[shard] = true;
-                        open -= 1;
-                    }
-                }
-            }
-            shard = (shard + 1) % shards;
-        }
-        self.next_shard = shard;
-        batch
-    }
-
-    /// When something may next be sendable: the linger after the last request, a shard's limiter
-    /// allowing its next record, an aggregate due, or the end of a hold.
-    fn next_wake(&self, linger: Duration, slots_free: bool) -> Option<Instant> {
-        let mut wake: Option<Instant> = None;
-        let mut at = |t: Instant| wake = Some(wake.map_or(t, |w| w.min(t)));
-        at(self.remap_at);
-        if !slots_free {
-            return wake;
-        }
-        for (shard, queue) in self.queues.iter().enumerate() {
-            if !queue.is_empty() {
-                at(self
-                    .limiter
-                    .ready_at(shard)
-                    .max(self.last_send + linger)
-                    .max(self.hold_until));
-            }
-        }
-        // An aggregate is finished early only when its shard has nothing else queued.
-        for ((aggregator, started), queue) in self.aggregators.iter().zip(&self.queues) {
-            if !aggregator.is_empty() && queue.is_empty() {
-                at(*started + linger);
-            }
-        }
-        wake
-    }
-
-    /// Re-files every waiting record under a new shard map.
-    fn refile(&mut self, map: ShardMap, now: Instant) {
-        let n = map.len();
-        let mut waiting: Vec<Pending> = self.queues.drain(..).flatten().collect();
-        for (mut aggregator, _) in self.aggregators.drain(..) {
-            if let Some(done) = aggregator.finish() {
-                waiting.push(Pending::aggregate(done));
-            }
-        }
-        self.map = map;
-        self.limiter.reset(n, now);
-        self.queues = (0..n).map(|_| VecDeque::new()).collect();
-        self.aggregators = (0..n).map(|_| (aggregator(), now)).collect();
-        self.queued = 0;
-        self.queued_bytes = 0;
-        self.aggregated_bytes = 0;
-        self.stats.shards = n;
-        for pending in waiting {
-            let shard = self.map.shard_for(&pending.record.partition_key);
-            self.push(shard, pending);
-        }
-    }
-}
-
-/// Aggregates fill up to the record limit, less room for the partition key.
-fn aggregator() -> Aggregator {
-    Aggregator::new(MAX_RECORD_BYTES)
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }

@@ -1,0 +1,165 @@
+//! Filing PutRecords answers: acknowledged entries are counted, failed entries go back to the
+//! front of their shard's queue (a throttled shard also waits), a request that failed whole is
+//! sent again after a backoff, and what can never succeed stops the backfill.
+
+use std::time::Duration;
+
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::operation::put_records::PutRecordsError;
+use tokio::time::Instant;
+
+use super::queues::{Pending, Run};
+use super::{Answer, Backfill, BackfillError};
+
+impl Backfill {
+    /// Files the answer to one request: acknowledged entries are counted, failed ones queued
+    /// again at the front of their shard.
+    pub(super) fn answer(
+        &self,
+        run: &mut Run,
+        (batch, result): Answer,
+    ) -> Result<(), BackfillError> {
+        let now = Instant::now();
+        let output = match result {
+            Ok(output) => output,
+            Err(e) => return self.request_failed(run, batch, e, now),
+        };
+        if output.records.len() != batch.len() {
+            let message = format!(
+                "PutRecords answered {} entries for {} sent",
+                output.records.len(),
+                batch.len()
+            );
+            return self.retry_batch(run, batch, message, now);
+        }
+        let mut retry: Vec<(Pending, String)> = Vec::new();
+        for (pending, entry) in batch.into_iter().zip(output.records) {
+            match entry.error_code {
+                None => {
+                    run.stats.sent += pending.user_records;
+                    run.stats.kinesis_records += 1;
+                    run.stats.bytes += pending.record.data.len() as u64;
+                    let shard = entry.shard_id.unwrap_or_default();
+                    if !run.blind && run.map.index_of(&shard).is_none() {
+                        // An answer from a shard the map does not hold: the stream was resharded.
+                        run.remap_now = true;
+                    }
+                }
+                Some(code) => {
+                    let shard = run.map.shard_for(&pending.record.partition_key);
+                    if code == "ProvisionedThroughputExceededException" {
+                        run.stats.throttled += 1;
+                        let attempt = pending.attempts;
+                        run.limiter.hold(
+                            shard,
+                            now + crate::backoff::delay(Duration::from_millis(100), attempt.max(1)),
+                        );
+                    }
+                    let message = match entry.error_message {
+                        Some(m) => format!("{code}: {m}"),
+                        None => code,
+                    };
+                    retry.push((pending, message));
+                }
+            }
+        }
+        for (pending, message) in retry.into_iter().rev() {
+            self.requeue(run, pending, message)?;
+        }
+        Ok(())
+    }
+
+    fn request_failed(
+        &self,
+        run: &mut Run,
+        batch: Vec<Pending>,
+        err: SdkError<PutRecordsError>,
+        now: Instant,
+    ) -> Result<(), BackfillError> {
+        let retryable = match &err {
+            SdkError::ServiceError(se) => {
+                let e = se.err();
+                let status = se.raw().status().as_u16();
+                if e.is_resource_not_found_exception() {
+                    return Err(BackfillError::StreamNotFound {
+                        stream: self.stream.clone(),
+                        endpoint: self.endpoint.clone(),
+                    });
+                }
+                e.is_provisioned_throughput_exceeded_exception()
+                    || e.is_kms_throttling_exception()
+                    || status >= 500
+                    || status == 429
+                    || matches!(
+                        e.code(),
+                        Some("InternalFailure" | "ServiceUnavailable" | "ThrottlingException")
+                    )
+            }
+            // Dispatch failures, timeouts, unreadable answers: the records may or may not have
+            // been written; sending them again can duplicate but never loses them.
+            _ => true,
+        };
+        let message = match &err {
+            SdkError::ServiceError(se) => format!(
+                "{}: {}",
+                se.err().code().unwrap_or("error"),
+                se.err().message().unwrap_or("no message")
+            ),
+            other => crate::error_chain(other),
+        };
+        if !retryable {
+            return Err(BackfillError::Rejected {
+                stream: self.stream.clone(),
+                endpoint: self.endpoint.clone(),
+                message,
+            });
+        }
+        self.retry_batch(run, batch, message, now)
+    }
+
+    /// Sends a whole batch again after a backoff.
+    fn retry_batch(
+        &self,
+        run: &mut Run,
+        batch: Vec<Pending>,
+        message: String,
+        now: Instant,
+    ) -> Result<(), BackfillError> {
+        let attempt = batch.iter().map(|p| p.attempts).max().unwrap_or(1);
+        let delay =
+            crate::backoff::delay(Duration::from_millis(200), attempt).min(Duration::from_secs(10));
+        tracing::warn!(
+            stream = %self.stream, entries = batch.len(), attempt, error = %message,
+            retry_in_ms = delay.as_millis() as u64,
+            "PutRecords of {} entries to {} failed (attempt {attempt}): {message}; sending them again in {} ms",
+            batch.len(), self.stream, delay.as_millis()
+        );
+        run.hold_until = run.hold_until.max(now + delay);
+        for pending in batch.into_iter().rev() {
+            self.requeue(run, pending, message.clone())?;
+        }
+        Ok(())
+    }
+
+    fn requeue(
+        &self,
+        run: &mut Run,
+        pending: Pending,
+        message: String,
+    ) -> Result<(), BackfillError> {
+        if pending.attempts >= self.options.attempts {
+            return Err(BackfillError::Exhausted {
+                stream: self.stream.clone(),
+                label: pending.record.label,
+                attempts: pending.attempts,
+                message,
+            });
+        }
+        run.stats.retried += 1;
+        let shard = run.map.shard_for(&pending.record.partition_key);
+        run.queued += 1;
+        run.queued_bytes += pending.bytes();
+        run.queues[shard].push_front(pending);
+        Ok(())
+    }
+}
