@@ -42,6 +42,29 @@ pub async fn client(region: Option<&str>, endpoint: Option<&Url>) -> aws_sdk_kin
     aws_sdk_kinesis::Client::new(&loader.load().await)
 }
 
+/// Whether Kinesis refused a request (or an entry of one) for a reason that passes: throttling
+/// of the shard or of KMS, or a failure on its side. Anything else (a missing stream, access
+/// denied, an invalid record) would fail again.
+pub fn is_transient(code: Option<&str>, status: u16) -> bool {
+    status >= 500
+        || status == 429
+        || matches!(
+            code,
+            Some(
+                "ProvisionedThroughputExceededException"
+                    | "KMSThrottlingException"
+                    | "InternalFailure"
+                    | "ServiceUnavailable"
+                    | "ThrottlingException"
+            )
+        )
+}
+
+/// The endpoint as messages name it: the local server given, or the AWS default.
+pub fn describe_endpoint(endpoint: Option<&Url>) -> String {
+    endpoint.map_or_else(|| "the AWS endpoint".to_owned(), |u| u.to_string())
+}
+
 /// One record ready to send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outgoing {

@@ -163,7 +163,7 @@ impl Producer {
         endpoint: Option<&url::Url>,
         policy: RetryPolicy,
     ) -> Self {
-        let endpoint = endpoint.map_or_else(|| "the AWS endpoint".to_owned(), |u| u.to_string());
+        let endpoint = super::describe_endpoint(endpoint);
         Self {
             client,
             stream,
@@ -252,15 +252,7 @@ impl Producer {
                         stream,
                         endpoint: self.endpoint.clone(),
                     })
-                } else if e.is_provisioned_throughput_exceeded_exception()
-                    || e.is_kms_throttling_exception()
-                    || status >= 500
-                    || status == 429
-                    || matches!(
-                        e.code(),
-                        Some("InternalFailure" | "ServiceUnavailable" | "ThrottlingException")
-                    )
-                {
+                } else if super::is_transient(e.code(), status) {
                     Failure::Retry(format!("{} (HTTP {status})", e.code().unwrap_or("error")))
                 } else {
                     let message = format!(

@@ -86,14 +86,7 @@ impl Backfill {
                         endpoint: self.endpoint.clone(),
                     });
                 }
-                e.is_provisioned_throughput_exceeded_exception()
-                    || e.is_kms_throttling_exception()
-                    || status >= 500
-                    || status == 429
-                    || matches!(
-                        e.code(),
-                        Some("InternalFailure" | "ServiceUnavailable" | "ThrottlingException")
-                    )
+                crate::kinesis::is_transient(e.code(), status)
             }
             // Dispatch failures, timeouts, unreadable answers: the records may or may not have
             // been written; sending them again can duplicate but never loses them.

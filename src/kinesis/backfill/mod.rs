@@ -163,7 +163,7 @@ impl Backfill {
         endpoint: Option<&url::Url>,
         options: Options,
     ) -> Self {
-        let endpoint = endpoint.map_or_else(|| "the AWS endpoint".to_owned(), |u| u.to_string());
+        let endpoint = super::describe_endpoint(endpoint);
         Self {
             client,
             stream,
