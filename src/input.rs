@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::de;
+
+use crate::json_text::Strings;
 use tokio::sync::mpsc;
 use url::Url;
 
@@ -474,8 +476,7 @@ impl Scanner {
     /// closing `}`.
     fn object(&mut self, reader: &mut impl BufRead, out: &mut Vec<u8>) -> Result<(), String> {
         let mut depth = 0u32;
-        let mut in_string = false;
-        let mut escaped = false;
+        let mut strings = Strings::default();
         loop {
             let buf = reader.fill_buf().map_err(|e| e.to_string())?;
             if buf.is_empty() {
@@ -483,18 +484,10 @@ impl Scanner {
             }
             let mut end = None;
             for (i, &b) in buf.iter().enumerate() {
-                if in_string {
-                    if escaped {
-                        escaped = false;
-                    } else if b == b'\\' {
-                        escaped = true;
-                    } else if b == b'"' {
-                        in_string = false;
-                    }
+                if strings.inside(b) {
                     continue;
                 }
                 match b {
-                    b'"' => in_string = true,
                     b'{' | b'[' => depth += 1,
                     b'}' | b']' => {
                         depth = depth.saturating_sub(1);

@@ -21,6 +21,7 @@ mod changes;
 mod cursor;
 mod engine;
 mod input;
+mod json_text;
 mod kinesis;
 mod metrics;
 mod refresh;

@@ -128,15 +128,7 @@ fn assert_exactly_once(sent: &[Value], landed: &[Landed]) {
 
 /// The open shards' hash-key ranges, read with ListShards (independently of the product).
 async fn ranges(moto: &Moto, stream: &str) -> Vec<(String, u128, u128)> {
-    let shards = moto
-        .client()
-        .list_shards()
-        .stream_name(stream)
-        .send()
-        .await
-        .expect("ListShards")
-        .shards
-        .unwrap_or_default();
+    let shards = moto.shards(stream).await;
     shards
         .into_iter()
         .filter(|s| {

@@ -7,7 +7,6 @@ pub mod backfill;
 pub mod limit;
 pub mod pace;
 pub mod producer;
-pub mod raw;
 pub mod reader;
 pub mod shards;
 
@@ -118,8 +117,8 @@ pub fn encode_raw(
     let key_field = partition_key
         .strip_prefix('{')
         .and_then(|k| k.strip_suffix('}'));
-    let fields = raw::fields(json, key_field.unwrap_or("upc"))?;
-    let mut data = raw::minify(json);
+    let fields = crate::json_text::fields(json, key_field.unwrap_or("upc"))?;
+    let mut data = crate::json_text::minify(json);
     data.extend_from_slice(delimiter.bytes());
     let key = match key_field {
         Some(_) => fields.key.unwrap_or_else(|| fallback.to_owned()),

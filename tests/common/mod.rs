@@ -146,17 +146,22 @@ impl Moto {
             .collect()
     }
 
-    /// Every record of every shard (open or closed), with where and when it landed.
-    pub async fn read_back_records(&self, stream: &str) -> Vec<Landed> {
-        let client = self.client();
-        let shards = client
+    /// Every shard of `stream` (open and closed), from ListShards.
+    pub async fn shards(&self, stream: &str) -> Vec<aws_sdk_kinesis::types::Shard> {
+        self.client()
             .list_shards()
             .stream_name(stream)
             .send()
             .await
             .expect("ListShards")
             .shards
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// Every record of every shard (open or closed), with where and when it landed.
+    pub async fn read_back_records(&self, stream: &str) -> Vec<Landed> {
+        let client = self.client();
+        let shards = self.shards(stream).await;
         let mut out = Vec::new();
         for shard in shards {
             let mut it = client

@@ -1,5 +1,5 @@
-//! JSON text handled as text: removing insignificant whitespace, and reading one or two
-//! top-level fields without building the object. The backfill's hot path: book-sized records
+//! JSON text handled as text: where strings start and end, removing insignificant whitespace,
+//! and reading one or two top-level fields without building the object. The backfill's hot path: book-sized records
 //! at hundreds of thousands a second, where decoding each into a `serde_json::Value` (a map of
 //! owned strings) and writing it back out cost more than everything else.
 
@@ -12,22 +12,13 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 /// are. The input must be valid JSON (the caller checked it).
 pub fn minify(json: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(json.len());
-    let mut in_string = false;
-    let mut escaped = false;
+    let mut strings = Strings::default();
     let mut start = 0;
     for (i, &b) in json.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
+        if strings.inside(b) {
             continue;
         }
         match b {
-            b'"' => in_string = true,
             b' ' | b'\t' | b'\n' | b'\r' => {
                 out.extend_from_slice(&json[start..i]);
                 start = i + 1;
@@ -37,6 +28,32 @@ pub fn minify(json: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(&json[start..]);
     out
+}
+
+/// Follows JSON text byte by byte and tells which bytes belong to a string (its quotes
+/// included), escapes and all; it may be fed across buffer boundaries.
+#[derive(Debug, Default)]
+pub struct Strings {
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Strings {
+    /// Whether `b`, the next byte, is part of a string.
+    pub fn inside(&mut self, b: u8) -> bool {
+        if self.in_string {
+            if self.escaped {
+                self.escaped = false;
+            } else if b == b'\\' {
+                self.escaped = true;
+            } else if b == b'"' {
+                self.in_string = false;
+            }
+            return true;
+        }
+        self.in_string = b == b'"';
+        self.in_string
+    }
 }
 
 /// The fields the encoding needs: the partition-key field and the UPC (for the logs).
