@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use bookstream_testsite::cloudwatch::{Answer, LocalCloudWatch};
 use common::fault_proxy::{self, Fault, FaultPlan};
 use common::rig::*;
 use common::{bookstream, events, scratch, signal};
@@ -120,8 +121,13 @@ impl Drop for Tmpfs {
 }
 
 #[tokio::test]
-async fn a_full_state_disk_pauses_sending_and_sending_resumes_by_itself() {
-    let rig = Rig::new("full", &["--books", "30", "--per-page", "10"], FAST).await;
+async fn a_full_state_disk_pauses_sending_says_so_in_the_metrics_and_resumes_by_itself() {
+    let cw = LocalCloudWatch::start(Answer::Ok).unwrap();
+    let metrics = format!(
+        "{FAST}\n[metrics]\ncloudwatch = true\nendpoint_url = \"{}\"\n",
+        cw.endpoint()
+    );
+    let rig = Rig::new("full", &["--books", "30", "--per-page", "10"], &metrics).await;
     let disk = Tmpfs::mount(&rig.dir.join("state"), "512k");
     let notify = Notify::bind(&rig.dir);
     let daemon = spawn_daemon(&rig.config, Some(&notify.path), None);
@@ -138,6 +144,27 @@ async fn a_full_state_disk_pauses_sending_and_sending_resumes_by_itself() {
     notify.expect("cannot save the cursor", Duration::from_secs(5));
     notify.expect("cannot save the cursor", Duration::from_secs(5));
     assert_eq!(rig.moto.read_back("full").await.len(), paused_at);
+    // The alarms' metrics say so (published by the next cycle, the disk being full or not):
+    // at least the two whole cycles above sent nothing of their 10 records, each an error.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cw.sum("CycleErrors") < 2.0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        cw.sum("CycleErrors") >= 2.0,
+        "{:?}",
+        cw.named("CycleErrors")
+    );
+    assert!(
+        cw.sum("RecordsNotSent") >= 20.0,
+        "{:?}",
+        cw.named("RecordsNotSent")
+    );
+    assert_eq!(
+        cw.sum("PutFailures"),
+        0.0,
+        "no put failed: only the metrics above tell"
+    );
 
     std::fs::remove_file(filler).unwrap();
     wait_for_records(&rig.moto, "full", paused_at + 15, Duration::from_secs(30)).await;

@@ -68,6 +68,14 @@ pub struct CycleReport {
     pub product_pages_failed: u32,
     pub changes_detected: u32,
     pub catalogue_age: Option<std::time::Duration>,
+    /// Records due in this cycle's slot that were not sent: the slot's capacity left unused
+    /// while there were records to send (or no catalogue at all). 0 in a healthy cycle, and
+    /// for a cycle cut short by a clean stop.
+    pub records_not_sent: u32,
+    /// The cycle ended with an error that stops or degrades sending: a state file that cannot
+    /// be saved, no catalogue, a change feed that cannot be committed, a refresh that failed
+    /// or was refused, a put that failed for good.
+    pub cycle_error: bool,
 }
 
 /// Scrape figures gathered between cycles, for the next report.
@@ -76,6 +84,8 @@ struct ScrapeCounts {
     failures: u32,
     product_pages_failed: u32,
     changes_detected: u32,
+    /// New catalogues that could not be saved to `catalogue.json`.
+    save_failures: u32,
 }
 
 /// What a planned record stands for, so that its acknowledgement moves the right cursor.
@@ -218,6 +228,11 @@ impl Engine {
             cycle: self.cycle,
             ..CycleReport::default()
         };
+        let capacity = slot_capacity(
+            cfg.stream.max_records as usize,
+            cfg.stream.interval,
+            stop_by.map(|t| t.saturating_duration_since(Instant::now())),
+        );
         let refreshed = self.refresh_catalogue(cfg, stop_by, shutdown).await;
         let counts = std::mem::take(&mut self.scrape_counts);
         report.scrape_failures = counts.failures;
@@ -232,6 +247,9 @@ impl Engine {
             Mode::Changes => self.plan_changes(cfg, refreshed, &mut report),
         };
         let Some((records, positions)) = planned else {
+            // No catalogue: the whole slot goes unused.
+            report.records_not_sent = capacity as u32;
+            report.cycle_error = true;
             return report;
         };
         report.planned = records.len();
@@ -254,6 +272,15 @@ impl Engine {
         if let Some((backlog, _)) = &mut report.changes {
             *backlog = self.feed.backlog(self.cursor.acked_seq).count();
         }
+        let stopped = shutdown.is_cancelled() && report.error.is_none();
+        report.records_not_sent = if stopped {
+            0
+        } else {
+            let due = records.len().min(capacity) as u32;
+            due.saturating_sub(report.sent + report.dead_lettered)
+        };
+        report.cycle_error =
+            report.error.is_some() || report.stale.is_some() || counts.save_failures > 0;
         report
     }
 
@@ -322,6 +349,23 @@ impl Engine {
     }
 }
 
+/// How many records this cycle's slot has room for: `max_records`, or fewer when the slot
+/// (`slot_left`, `None` for `once`) ends before the last of them is due (record k is due at
+/// k * interval; none is sent at or after the slot's end).
+fn slot_capacity(
+    max_records: usize,
+    interval: std::time::Duration,
+    slot_left: Option<std::time::Duration>,
+) -> usize {
+    match slot_left {
+        Some(left) if !interval.is_zero() => {
+            let fit = left.as_secs_f64() / interval.as_secs_f64();
+            max_records.min(fit.ceil() as usize)
+        }
+        _ => max_records,
+    }
+}
+
 /// One record: `value` as compact JSON with the configured delimiter and partition key.
 fn encode<T: serde::Serialize>(cfg: &Config, value: &T, key: &str) -> Outgoing {
     let value = serde_json::to_value(value).unwrap_or_default();
@@ -355,4 +399,28 @@ async fn producer_for(cfg: &Config) -> Producer {
         cfg.kinesis.endpoint_url.as_ref(),
         RetryPolicy::default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slot_capacity;
+    use std::time::Duration;
+
+    #[test]
+    fn the_slot_holds_max_records_or_as_many_as_are_due_before_it_ends() {
+        let s = Duration::from_secs;
+        assert_eq!(slot_capacity(60, s(1), Some(s(60))), 60);
+        assert_eq!(
+            slot_capacity(60, s(1), Some(Duration::from_millis(59_990))),
+            60
+        );
+        assert_eq!(slot_capacity(60, s(1), Some(s(30))), 30);
+        assert_eq!(
+            slot_capacity(10, Duration::from_millis(100), Some(s(2))),
+            10
+        );
+        assert_eq!(slot_capacity(60, s(1), None), 60, "once: no slot");
+        assert_eq!(slot_capacity(60, Duration::ZERO, Some(s(1))), 60);
+        assert_eq!(slot_capacity(60, s(1), Some(Duration::ZERO)), 0);
+    }
 }
