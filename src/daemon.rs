@@ -88,8 +88,10 @@ struct Daemon {
     /// `None` while a cycle task holds it.
     engine: Option<Engine>,
     running: Option<Running>,
-    /// CloudWatch metrics, when `[metrics] cloudwatch` is on (read at start only).
+    /// CloudWatch metrics, when `[metrics] cloudwatch` is on (a reload restarts them).
     metrics: Option<Metrics>,
+    /// The publisher a reload replaced, publishing what it still had (bounded in time).
+    retired_metrics: Option<JoinHandle<()>>,
     notifier: Notifier,
     /// Half of WATCHDOG_USEC, when systemd set it.
     watchdog: Option<Duration>,
@@ -139,6 +141,7 @@ pub async fn run(
         engine: Some(engine),
         running: None,
         metrics,
+        retired_metrics: None,
         notifier,
         watchdog,
         shutdown: shutdown.clone(),
@@ -155,7 +158,12 @@ pub async fn run(
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            _ = hup.recv() => d.reload().await?,
+            _ = hup.recv() => {
+                if d.reload().await? {
+                    // A tick of the old schedule still queued must not start a cycle.
+                    while ticks.try_recv().is_ok() {}
+                }
+            }
             _ = pings.tick(), if watchdog.is_some() => d.ping(),
             done = cycle_end(&mut d.running) => d.finish_cycle(done),
             _ = sleep_until_opt(stuck_at) => d.mark_stuck().await?,
@@ -196,23 +204,49 @@ async fn cycle_end(
 
 impl Daemon {
     /// SIGHUP: a valid new file takes effect as [`Daemon::adopt`] says; an invalid one is
-    /// logged and the running config kept.
-    async fn reload(&mut self) -> Result<(), DaemonError> {
+    /// logged and the running config kept. True when the cron schedule changed.
+    async fn reload(&mut self) -> Result<bool, DaemonError> {
         match reload(&self.path, &self.notifier) {
             Some(new) => self.adopt(new).await,
-            None => Ok(()),
+            None => Ok(false),
         }
     }
 
-    /// Takes a reloaded config: a new cron schedule at once, the rest from the next cycle.
-    async fn adopt(&mut self, new: Config) -> Result<(), DaemonError> {
-        if new.schedule.cron != self.schedule.expr() {
+    /// Takes a reloaded config: a new cron schedule at once (with its own missed-tick
+    /// deadline: the old one would fire a cycle the new schedule never asked for), the rest
+    /// from the next cycle. True when the schedule changed.
+    async fn adopt(&mut self, new: Config) -> Result<bool, DaemonError> {
+        let changed = new.schedule.cron != self.schedule.expr();
+        if changed {
             self.schedule = Schedule::parse(&new.schedule.cron)
                 .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
             self.job.replace(&self.schedule).await?;
+            self.missed_tick_at = self.schedule.missed_tick_deadline();
         }
         self.pending = Some(new);
-        Ok(())
+        Ok(changed)
+    }
+
+    /// A new `[metrics]` (or stream, or region, which the metrics name and use): the old
+    /// publisher publishes what it has in the background, and a new one starts (or none).
+    async fn restart_metrics(&mut self, new: &Config) {
+        let old = &self.cfg;
+        if new.metrics == old.metrics
+            && new.kinesis.stream_name == old.kinesis.stream_name
+            && new.kinesis.region == old.kinesis.region
+        {
+            return;
+        }
+        if let Some(retired) = self.metrics.take() {
+            if let Some(earlier) = self.retired_metrics.take() {
+                earlier.abort();
+            }
+            self.retired_metrics = Some(tokio::spawn(retired.flush(METRICS_FLUSH)));
+        }
+        self.metrics = Metrics::start(new).await;
+        if self.metrics.is_none() {
+            tracing::info!("CloudWatch metrics off ([metrics] cloudwatch = false)");
+        }
     }
 
     /// A watchdog ping, unless the running cycle is stuck (then systemd restarts the daemon).
@@ -230,6 +264,7 @@ impl Daemon {
         if let Some(new) = self.pending.take() {
             match engine.reconfigure(&new).await {
                 Ok(()) => {
+                    self.restart_metrics(&new).await;
                     self.cfg = new;
                     tracing::info!("new configuration applied");
                 }
@@ -327,6 +362,10 @@ impl Daemon {
         }
         if let Some(metrics) = self.metrics.take() {
             metrics.flush(METRICS_FLUSH).await;
+        }
+        if let Some(retired) = self.retired_metrics.take() {
+            // It flushes within METRICS_FLUSH of the reload on its own.
+            let _ = tokio::time::timeout(METRICS_FLUSH, retired).await;
         }
         self.job.stop().await;
         match &self.engine {

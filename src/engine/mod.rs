@@ -314,14 +314,16 @@ impl Engine {
         Some((records, indices.into_iter().map(Position::Book).collect()))
     }
 
-    /// Changes mode: the next `max_records` events of the backlog, oldest first.
+    /// Changes mode: the next `max_records` events of the backlog, oldest first. Without a
+    /// baseline of its own yet (just switched from catalogue mode), the feed starts from the
+    /// last good catalogue, which the next refresh is compared with.
     fn plan_changes(
         &self,
         cfg: &Config,
         refreshed: Result<(), String>,
         report: &mut CycleReport,
     ) -> Option<(Vec<Outgoing>, Vec<Position>)> {
-        let Some(baseline) = &self.feed.baseline else {
+        let Some(baseline) = self.feed.baseline.as_ref().or(self.catalogue.as_ref()) else {
             report.error = Some(
                 refreshed
                     .err()
