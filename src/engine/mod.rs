@@ -51,8 +51,9 @@ pub struct CycleReport {
     /// Records set aside in the dead-letter file this cycle, and since the state was created.
     pub dead_lettered: u32,
     pub dead_lettered_total: u64,
-    /// Where they are.
+    /// Where they are, and how many files (the current one and the rotated ones kept).
     pub dead_letter_file: String,
+    pub dead_letter_files: usize,
     /// A refresh that failed while an older catalogue was used instead.
     pub stale: Option<String>,
     /// What stopped the cycle short: no catalogue at all, or a put that failed for good.
@@ -114,9 +115,14 @@ impl CycleReport {
             ),
         };
         if self.dead_lettered_total > 0 {
+            let files = match self.dead_letter_files {
+                0 | 1 => format!("in {}", self.dead_letter_file),
+                2 => format!("2 files: {} and .1", self.dead_letter_file),
+                n => format!("{n} files: {} and .1 to .{}", self.dead_letter_file, n - 1),
+            };
             s.push_str(&format!(
-                ", {} dead-lettered ({} in all, in {})",
-                self.dead_lettered, self.dead_lettered_total, self.dead_letter_file
+                ", {} dead-lettered ({} in all, {files})",
+                self.dead_lettered, self.dead_lettered_total
             ));
         }
         if let Some(stale) = &self.stale {
@@ -155,7 +161,8 @@ impl Engine {
     /// Builds clients and loads the state directory. Problems with the state are reported
     /// and survived; only an unusable state directory is an error.
     pub async fn new(cfg: &Config) -> Result<Self, EngineError> {
-        let store = StateStore::open(&cfg.state.dir)?;
+        let mut store = StateStore::open(&cfg.state.dir)?;
+        store.set_dead_letter_limits(cfg.state.dead_letter_max_bytes, cfg.state.dead_letter_files);
         let loaded = store.load()?;
         for problem in &loaded.problems {
             tracing::warn!(state_dir = %store.dir().display(), "{problem}");
@@ -193,6 +200,8 @@ impl Engine {
                 cfg.state.dir.display(), self.store.dir().display()
             );
         }
+        self.store
+            .set_dead_letter_limits(cfg.state.dead_letter_max_bytes, cfg.state.dead_letter_files);
         self.refresher.set_scraper(scraper_for(cfg)?);
         self.producer = producer_for(cfg).await;
         self.site = cfg.site.base_url.to_string();
@@ -269,6 +278,9 @@ impl Engine {
         report.catalogue_len = books.len();
         report.sent_total = self.cursor.sent_total;
         report.dead_lettered_total = self.cursor.dead_lettered_total;
+        if report.dead_lettered_total > 0 {
+            report.dead_letter_files = self.store.dead_letter_files();
+        }
         if let Some((backlog, _)) = &mut report.changes {
             *backlog = self.feed.backlog(self.cursor.acked_seq).count();
         }
