@@ -1,9 +1,11 @@
 //! The engine: what lives between cycles (clients, the cursor, the last good catalogue, the
 //! background refresh) and one scheduled cycle: take the newest catalogue, stream the next
 //! records from the cursor until the slot ends, checkpoint the cursor after every acknowledged
-//! record. `catalogue` takes new catalogues, `send` streams and checkpoints.
+//! record. `catalogue` takes new catalogues, `send` streams and checkpoints, `report` is what
+//! a cycle did.
 
 mod catalogue;
+mod report;
 mod send;
 
 use tokio::time::Instant;
@@ -13,12 +15,15 @@ use crate::catalogue::Snapshot;
 use crate::changes::Feed;
 use crate::config::{Config, Mode};
 use crate::cursor::{self, Cursor};
-use crate::kinesis::producer::{Producer, RetryPolicy, SendStats};
+use crate::kinesis::producer::{Producer, RetryPolicy};
 use crate::kinesis::{self, Outgoing};
 use crate::refresh::Refresher;
 use crate::scrape::Scraper;
 use crate::scrape::fetch::{FetchError, FetchPolicy, Fetcher};
 use crate::state::{StateFileError, StateStore};
+
+pub use report::CycleReport;
+use report::slot_capacity;
 
 /// Everything a cycle needs between cycles: clients, state, and the background refresh.
 pub struct Engine {
@@ -38,47 +43,6 @@ pub struct Engine {
     save_failed: Option<String>,
 }
 
-/// What one cycle did; the daemon turns it into the STATUS line and the summary log.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CycleReport {
-    pub cycle: u64,
-    pub planned: usize,
-    pub sent: u32,
-    /// Index of the next book to send, and the catalogue size.
-    pub position: usize,
-    pub catalogue_len: usize,
-    pub sent_total: u64,
-    /// Records set aside in the dead-letter file this cycle, and since the state was created.
-    pub dead_lettered: u32,
-    pub dead_lettered_total: u64,
-    /// Where they are, and how many files (the current one and the rotated ones kept).
-    pub dead_letter_file: String,
-    pub dead_letter_files: usize,
-    /// A refresh that failed while an older catalogue was used instead.
-    pub stale: Option<String>,
-    /// What stopped the cycle short: no catalogue at all, or a put that failed for good.
-    pub error: Option<String>,
-    /// Changes mode: events left to send, and when the last refresh finished.
-    pub changes: Option<(usize, String)>,
-    /// For the metrics: what the sends cost, records left unsent by a failed put, scrapes
-    /// that failed (or were refused) and product pages that failed since the last cycle,
-    /// changes detected since the last cycle, the catalogue's age.
-    pub send: SendStats,
-    pub unsent_after_failure: u32,
-    pub scrape_failures: u32,
-    pub product_pages_failed: u32,
-    pub changes_detected: u32,
-    pub catalogue_age: Option<std::time::Duration>,
-    /// Records due in this cycle's slot that were not sent: the slot's capacity left unused
-    /// while there were records to send (or no catalogue at all). 0 in a healthy cycle, and
-    /// for a cycle cut short by a clean stop.
-    pub records_not_sent: u32,
-    /// The cycle ended with an error that stops or degrades sending: a state file that cannot
-    /// be saved, no catalogue, a change feed that cannot be committed, a refresh that failed
-    /// or was refused, a put that failed for good.
-    pub cycle_error: bool,
-}
-
 /// Scrape figures gathered between cycles, for the next report.
 #[derive(Debug, Clone, Default)]
 struct ScrapeCounts {
@@ -96,43 +60,6 @@ enum Position {
     Book(usize),
     /// Changes mode: the feed's event with this sequence number.
     Event(u64),
-}
-
-impl CycleReport {
-    pub fn status_line(&self) -> String {
-        let mut s = match &self.changes {
-            None => format!(
-                "cycle {}: {}/{} sent, cursor {}/{}",
-                self.cycle, self.sent, self.planned, self.position, self.catalogue_len
-            ),
-            Some((0, refreshed)) if self.planned == 0 => {
-                let at = refreshed.get(11..19).unwrap_or(refreshed);
-                format!("cycle {}: no changes since {at}", self.cycle)
-            }
-            Some((backlog, _)) => format!(
-                "cycle {}: {}/{} changes sent, backlog {backlog}",
-                self.cycle, self.sent, self.planned
-            ),
-        };
-        if self.dead_lettered_total > 0 {
-            let files = match self.dead_letter_files {
-                0 | 1 => format!("in {}", self.dead_letter_file),
-                2 => format!("2 files: {} and .1", self.dead_letter_file),
-                n => format!("{n} files: {} and .1 to .{}", self.dead_letter_file, n - 1),
-            };
-            s.push_str(&format!(
-                ", {} dead-lettered ({} in all, {files})",
-                self.dead_lettered, self.dead_lettered_total
-            ));
-        }
-        if let Some(stale) = &self.stale {
-            s.push_str(&format!(", {stale}"));
-        }
-        if let Some(e) = &self.error {
-            s.push_str(&format!(", error: {e}"));
-        }
-        s
-    }
 }
 
 /// The engine could not be built.
@@ -363,23 +290,6 @@ impl Engine {
     }
 }
 
-/// How many records this cycle's slot has room for: `max_records`, or fewer when the slot
-/// (`slot_left`, `None` for `once`) ends before the last of them is due (record k is due at
-/// k * interval; none is sent at or after the slot's end).
-fn slot_capacity(
-    max_records: usize,
-    interval: std::time::Duration,
-    slot_left: Option<std::time::Duration>,
-) -> usize {
-    match slot_left {
-        Some(left) if !interval.is_zero() => {
-            let fit = left.as_secs_f64() / interval.as_secs_f64();
-            max_records.min(fit.ceil() as usize)
-        }
-        _ => max_records,
-    }
-}
-
 /// One record: `value` as compact JSON with the configured delimiter and partition key.
 fn encode<T: serde::Serialize>(cfg: &Config, value: &T, key: &str) -> Outgoing {
     let value = serde_json::to_value(value).unwrap_or_default();
@@ -413,28 +323,4 @@ async fn producer_for(cfg: &Config) -> Producer {
         cfg.kinesis.endpoint_url.as_ref(),
         RetryPolicy::default(),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::slot_capacity;
-    use std::time::Duration;
-
-    #[test]
-    fn the_slot_holds_max_records_or_as_many_as_are_due_before_it_ends() {
-        let s = Duration::from_secs;
-        assert_eq!(slot_capacity(60, s(1), Some(s(60))), 60);
-        assert_eq!(
-            slot_capacity(60, s(1), Some(Duration::from_millis(59_990))),
-            60
-        );
-        assert_eq!(slot_capacity(60, s(1), Some(s(30))), 30);
-        assert_eq!(
-            slot_capacity(10, Duration::from_millis(100), Some(s(2))),
-            10
-        );
-        assert_eq!(slot_capacity(60, s(1), None), 60, "once: no slot");
-        assert_eq!(slot_capacity(60, Duration::ZERO, Some(s(1))), 60);
-        assert_eq!(slot_capacity(60, s(1), Some(Duration::ZERO)), 0);
-    }
 }
