@@ -174,9 +174,12 @@ impl Engine {
         report.scrape_failures = counts.failures;
         report.product_pages_failed = counts.product_pages_failed;
         report.changes_detected = counts.changes_detected;
+        // Whenever a catalogue exists: the last good one, or in changes mode the feed's
+        // baseline (when catalogue.json was lost).
         report.catalogue_age = self
             .catalogue
             .as_ref()
+            .or(self.feed.baseline.as_ref())
             .map(|s| self.refresher.age(&s.scraped_at));
         let planned = match cfg.stream.mode {
             Mode::Catalogue => self.plan_catalogue(cfg, refreshed, &mut report),
