@@ -82,6 +82,7 @@ async fn dispatch(command: Command) -> Result<(), CommandError> {
         Command::Tail(args) => commands::tail(args, shutdown).await,
         Command::CheckConfig(arg) => commands::check_config(&arg.config),
         Command::Diff(args) => commands::diff(&args),
+        Command::Schema(args) => Ok(bookstream::schema::run(&args)?),
         Command::Once(arg) => {
             let cfg = Config::load(&arg.config)?;
             daemon::once(cfg, shutdown).await?;
