@@ -7,11 +7,14 @@ pyarrow first writes the same records as Parquet with the Glue schema, checks th
 them back loses no field and no value, and the queries run over the Parquet files as well.
 
     python3 tests/lake/query.py --template packaging/cloudformation.yaml \
-        --columns glue.json --root DIR [--parquet DIR] [--only QUERY]
+        --columns glue.json --root DIR [--parquet DIR] [--only QUERY] [--as-is]
 
-Prints one JSON object: {"jsonl": {QueryId: [row, ...], "BooksPerCategory": ...}, "parquet": ...}.
-`BooksPerCategory` counts the rows of the current catalogue query per category. Fails (never
-skips) without duckdb, sqlglot, pyarrow or PyYAML.
+Prints one JSON object: {"queries": {QueryId: Athena text}, "jsonl": {QueryId: [row, ...],
+"BooksPerCategory": ...}, "parquet": ...}. `BooksPerCategory` counts the rows of the current
+catalogue query per category. `--as-is` runs the template's text untranslated (`bookstream
+demo` does, with the current catalogue query, which DuckDB reads as Athena writes it, so the
+demo needs duckdb only). Fails (never skips) without duckdb, PyYAML, sqlglot (unless --as-is)
+or pyarrow (with --parquet).
 """
 
 import argparse
@@ -23,10 +26,9 @@ import sys
 
 try:
     import duckdb
-    import sqlglot
     import yaml
 except ImportError as e:
-    sys.exit(f"query.py: {e}: python3 -m pip install 'duckdb==2.0.1' 'sqlglot==30.31.0' pyyaml")
+    sys.exit(f"query.py: {e}: python3 -m pip install 'duckdb==2.0.1' pyyaml")
 
 TABLE = "records"
 PARTITION = re.compile(r"json_data/([0-9]{4}/[0-9]{2}/[0-9]{2}/[0-9]{2})/")
@@ -91,7 +93,7 @@ def duck_type(t):
 
 
 def arrow_type(t):
-    import pyarrow as pa
+    import pyarrow as pa  # write_parquet checked it is there
     simple = {"string": pa.string(), "double": pa.float64(), "int": pa.int32(), "bigint": pa.int64(), "boolean": pa.bool_()}
     if t[0] == "array":
         return pa.list_(arrow_type(t[1]))
@@ -116,7 +118,16 @@ def named_queries(template):
     return out
 
 
+AS_IS = False
+
+
 def to_duckdb(athena_sql):
+    if AS_IS:
+        return athena_sql
+    try:
+        import sqlglot
+    except ImportError as e:
+        sys.exit(f"query.py: {e}: python3 -m pip install 'sqlglot==30.31.0'")
     return sqlglot.transpile(athena_sql, read="athena", write="duckdb")[0]
 
 
@@ -151,8 +162,11 @@ def run_queries(con, queries):
 
 def write_parquet(files, columns, out_root, root):
     """Each JSON Lines object as a Parquet file with the Glue schema, read back and compared."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as e:
+        sys.exit(f"query.py: {e}: python3 -m pip install 'pyarrow==26.0.1'")
 
     types = {c["Name"]: parse_type(c["Type"]) for c in columns}
     schema = pa.schema([pa.field(c["Name"], arrow_type(types[c["Name"]])) for c in columns])
@@ -198,7 +212,10 @@ def main():
     ap.add_argument("--root", required=True, help="the folder holding json_data/")
     ap.add_argument("--parquet", help="also write Parquet here and query it")
     ap.add_argument("--only", action="append", help="run only these named queries")
+    ap.add_argument("--as-is", action="store_true", help="run the Athena text untranslated")
     args = ap.parse_args()
+    global AS_IS
+    AS_IS = args.as_is
     columns = json.load(open(args.columns))
     queries = named_queries(args.template)
     if args.only:
@@ -209,7 +226,7 @@ def main():
     spec = "{" + ", ".join(f"'{c['Name']}': '{duck_type(parse_type(c['Type']))}'" for c in columns) + "}"
     listing = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
     view_over(con, f"read_json({listing}, format = 'newline_delimited', columns = {spec}, filename = true)")
-    result = {"jsonl": run_queries(con, queries)}
+    result = {"queries": queries, "jsonl": run_queries(con, queries)}
     if args.parquet:
         written = write_parquet(files, columns, args.parquet, args.root)
         listing = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in written) + "]"
