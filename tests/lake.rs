@@ -137,9 +137,21 @@ struct Lake {
     records: Vec<Value>,
 }
 
+/// Waits past midnight UTC when it is less than two minutes away: the cycles' slot ends at
+/// midnight, and "today's price changes" must be the day the changes were detected on.
+async fn clear_of_midnight() {
+    let now = chrono::Utc::now().timestamp();
+    let to_midnight = 86_400 - now.rem_euclid(86_400);
+    if to_midnight < 120 {
+        tokio::time::sleep(std::time::Duration::from_secs(to_midnight as u64 + 1)).await;
+    }
+}
+
 /// Catalogue mode over version 0 (one product page failing), then changes mode over version
-/// `VERSION`, on one state directory, into one stream; then Firehose's part.
+/// `VERSION`, on one state directory, then changes mode from scratch (a snapshot of every
+/// book), all into one stream; then Firehose's part.
 async fn produce(name: &'static str) -> Lake {
+    clear_of_midnight().await;
     let moto = Moto::start();
     moto.create_stream(name, 1).await;
     let port = free_port().to_string();
@@ -149,14 +161,16 @@ async fn produce(name: &'static str) -> Lake {
     let config = write_config(&dir, &v0.url, &moto.endpoint, name, &stream_section);
     once(&config, &[]);
     drop(v0);
-    let _v = site(&port, VERSION, false);
-    once(
-        &config,
-        &[
-            ("BOOKSTREAM__STREAM__MODE", "changes"),
-            ("BOOKSTREAM__SITE__REFRESH", "0s"),
-        ],
-    );
+    let v = site(&port, VERSION, false);
+    let changes = [
+        ("BOOKSTREAM__STREAM__MODE", "changes"),
+        ("BOOKSTREAM__SITE__REFRESH", "0s"),
+    ];
+    once(&config, &changes);
+    let fresh = dir.join("fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    let config = write_config(&fresh, &v.url, &moto.endpoint, name, &stream_section);
+    once(&config, &changes);
     let landed = moto.read_back_arrivals(name).await;
     let mut records: Vec<Value> = landed
         .iter()
@@ -194,7 +208,7 @@ async fn every_record_of_both_modes_validates_against_the_schema() {
         .iter()
         .map(|r| r["event"].as_str().unwrap_or("catalogue").to_owned())
         .collect();
-    for kind in ["catalogue", "added", "changed", "removed"] {
+    for kind in ["catalogue", "snapshot", "added", "changed", "removed"] {
         assert!(kinds.contains(kind), "no {kind} record among {kinds:?}");
     }
     assert!(
