@@ -159,6 +159,25 @@ def check_athena(t, _binary):
     return f"{wid} results in {m.group(1)}; {len(queries)} named queries parse as Athena SQL and read {name}"
 
 
+def check_athena_ddl(t, binary):
+    """`bookstream schema --format athena` parses as Athena DDL, with the Glue columns and dt."""
+    try:
+        import sqlglot
+    except ImportError:
+        need(False, "the DDL is parsed with sqlglot: python3 -m pip install sqlglot")
+    ddl = schema(binary, "--format", "athena")
+    tree = sqlglot.parse_one(ddl, read="athena")
+    need(isinstance(tree, sqlglot.exp.Create), f"not a CREATE: {ddl[:80]}")
+    names = [c.name for c in tree.this.expressions]
+    part = tree.find(sqlglot.exp.PartitionedByProperty)
+    need(part is not None, "DDL without PARTITIONED BY")
+    names += [c.name for c in part.find_all(sqlglot.exp.ColumnDef)]
+    want = [c["Name"] for c in json.loads(schema(binary, "--format", "glue"))] + ["dt"]
+    need(names == want, f"DDL columns {names} != Glue columns + dt {want}")
+    need("org.openx.data.jsonserde.JsonSerDe" in ddl, "DDL without the OpenX JSON SerDe")
+    return f"CREATE EXTERNAL TABLE parses as Athena DDL: {len(names) - 1} columns + dt, OpenX JSON SerDe"
+
+
 def check_readme(t, _binary, repo):
     readme = (repo / "README.md").read_text()
     q = ct.props(t["Resources"]["CurrentCatalogueQuery"])["QueryString"]
@@ -172,6 +191,7 @@ CHECKS = {
     "storage-formats": check_storage_formats,
     "glue-permissions": check_glue_permissions,
     "athena": check_athena,
+    "athena-ddl": check_athena_ddl,
 }
 
 
