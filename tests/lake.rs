@@ -177,7 +177,7 @@ async fn produce(name: &'static str) -> Lake {
         .map(|(d, _)| serde_json::from_slice(d).expect("a record is one JSON object"))
         .collect();
     let mut objects = write_like_firehose(&dir, &landed, name);
-    // Firehose is at least once: a retried batch lands again. The one with a price change.
+    // Firehose is at least once: a retried delivery lands a record again, here a price change.
     let (i, _) = records
         .iter()
         .enumerate()
