@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bookstream_testsite::{Site as Generated, SiteBook};
+use common::fault_proxy::{self, Fault, FaultPlan};
 use common::rig::write_config;
 use common::{Moto, Site, free_port, scratch};
 use serde_json::Value;
@@ -69,12 +70,13 @@ fn unchanged_book() -> SiteBook {
         .expect("a book that does not change")
 }
 
-fn once(config: &Path, env: &[(&str, &str)]) {
-    let out = common::bookstream()
+async fn once(config: &Path, env: &[(&str, &str)]) {
+    let out = tokio::process::Command::from(common::bookstream())
         .args(["once", "--config", config.to_str().unwrap()])
         .env("BOOKSTREAM__SCHEDULE__CRON", CRON)
         .envs(env.iter().copied())
         .output()
+        .await
         .expect("run bookstream once");
     assert!(out.status.success(), "{}", common::stderr(&out));
 }
@@ -159,18 +161,34 @@ async fn produce(name: &'static str) -> Lake {
     let v0 = site(&port, 0, true);
     let stream_section = format!("[stream]\ninterval = \"10ms\"\nmax_records = {BOOKS}\n");
     let config = write_config(&dir, &v0.url, &moto.endpoint, name, &stream_section);
-    once(&config, &[]);
+    once(&config, &[]).await;
     drop(v0);
     let v = site(&port, VERSION, false);
     let changes = [
         ("BOOKSTREAM__STREAM__MODE", "changes"),
         ("BOOKSTREAM__SITE__REFRESH", "0s"),
     ];
-    once(&config, &changes);
+    // The change feed through a proxy that loses every other PutRecord answer after moto
+    // wrote the record: the daemon sends each event again, with the same event_id.
+    let every_other: Vec<Fault> = (0..200)
+        .map(|n| {
+            if n % 2 == 0 {
+                Fault::DropResponse
+            } else {
+                Fault::Pass
+            }
+        })
+        .collect();
+    let lossy = FaultPlan::new("PutRecord", every_other);
+    let (proxy, stats) = fault_proxy::spawn(moto.addr, lossy).await.unwrap();
+    let proxied = format!("http://{proxy}");
+    let config = write_config(&dir, &v.url, &proxied, name, &stream_section);
+    once(&config, &changes).await;
+    assert!(stats.dropped() > 0, "no answer was lost");
     let fresh = dir.join("fresh");
     std::fs::create_dir_all(&fresh).unwrap();
     let config = write_config(&fresh, &v.url, &moto.endpoint, name, &stream_section);
-    once(&config, &changes);
+    once(&config, &changes).await;
     let landed = moto.read_back_arrivals(name).await;
     let mut records: Vec<Value> = landed
         .iter()
@@ -214,6 +232,14 @@ async fn every_record_of_both_modes_validates_against_the_schema() {
     assert!(
         lake.records.iter().any(|r| r["upc"].is_null()),
         "a book whose product page failed (nulls) is among the records"
+    );
+    let mut ids = BTreeMap::new();
+    for id in lake.records.iter().filter_map(|r| r["event_id"].as_str()) {
+        *ids.entry(id).or_insert(0) += 1;
+    }
+    assert!(
+        ids.values().any(|n| *n > 2),
+        "an event sent twice by the daemon and delivered once more by Firehose: {ids:?}"
     );
     let schema = schema("json-schema", &lake.dir);
     let mut args = vec![schema.to_str().unwrap().to_owned()];
