@@ -11,6 +11,7 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 use common::fault_proxy::{self, Fault, FaultPlan};
 use common::{Landed, Moto, Site, bookstream, scratch, stderr};
@@ -499,4 +500,378 @@ async fn json_lines_from_stdin_and_a_streamed_url_that_turns_bad() {
     );
     let landed = moto.read_back_records("url").await;
     assert_exactly_once(&input[..700], &landed);
+}
+
+/// A backfill child reading `input` (a path, or `-` for stdin), run in `dir` (where a resume
+/// file lands), with pipes for stdin, stdout and stderr.
+fn spawn_backfill(
+    dir: &std::path::Path,
+    endpoint: &str,
+    stream: &str,
+    input: &str,
+    extra: &[&str],
+) -> std::process::Child {
+    bookstream()
+        .current_dir(dir)
+        .args(["--log-format", "json", "stream", "--stream-name", stream])
+        .args(["-i", "0", "--json-file", input, "--endpoint-url", endpoint])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run bookstream")
+}
+
+/// Waits for `child` to exit, at most `limit` (then kills it and fails: it hung).
+async fn exit_within(mut child: std::process::Child, limit: Duration, what: &str) -> Output {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{what}: still running after {limit:?}, killed; log: {}",
+                stderr(&out)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    out
+}
+
+fn lines_of(items: &[Value]) -> Vec<u8> {
+    let mut text = Vec::new();
+    for v in items {
+        text.extend(serde_json::to_vec(v).unwrap());
+        text.push(b'\n');
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_on_an_open_pipe_go_out_at_once_and_an_interrupt_does_not_wait_for_the_writer() {
+    let moto = Moto::start();
+    moto.create_stream("pipe", 2).await;
+    let dir = scratch("pipe");
+    let input = records(2, 6);
+    let endpoint = one_write_at_a_time(&moto).await;
+    let mut child = spawn_backfill(&dir, &endpoint, "pipe", "-", &["--json-lines"]);
+    // Two records, and the pipe stays open (the writer is quiet, not gone).
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, &lines_of(&input)).unwrap();
+    std::io::Write::flush(&mut stdin).unwrap();
+    let written = Instant::now();
+    while moto.read_back("pipe").await.len() < 2 {
+        assert!(
+            written.elapsed() < Duration::from_secs(5),
+            "two records on an open pipe were not sent within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("sent {:?} after they were written", written.elapsed());
+    // An interrupt with the pipe still open stops promptly.
+    common::signal(&child, "INT");
+    let stopping = Instant::now();
+    let out = exit_within(child, Duration::from_secs(10), "interrupted backfill").await;
+    let took = stopping.elapsed();
+    drop(stdin);
+    assert!(took < Duration::from_secs(3), "stopped in {took:?}");
+    assert_eq!(out.status.code(), Some(1), "interrupted: {}", stderr(&out));
+    let s = summary(&out);
+    assert_eq!(
+        (s["read"].as_u64(), s["sent"].as_u64()),
+        (Some(2), Some(2)),
+        "{s}"
+    );
+    assert_eq!(s["unsent"], 0, "{s}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("backfill interrupted: sent 2 of 2"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the input was not read from its record 2 on"),
+        "{stdout}"
+    );
+    assert_exactly_once(&input, &moto.read_back_records("pipe").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_and_a_process_substitution_are_streamed_not_drained_by_the_check() {
+    let moto = Moto::start();
+    moto.create_stream("fifo", 2).await;
+    let dir = scratch("fifo");
+    let endpoint = one_write_at_a_time(&moto).await;
+
+    // A FIFO (named .jsonl): only one reader pass can ever see its records.
+    let input = records(300, 7);
+    let fifo = dir.join("export.jsonl");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo");
+    let child = spawn_backfill(&dir, &endpoint, "fifo", fifo.to_str().unwrap(), &[]);
+    let text = lines_of(&input);
+    let path = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        // Opening blocks until the child opens the FIFO for reading.
+        let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        std::io::Write::write_all(&mut f, &text).unwrap();
+    });
+    let out = exit_within(child, Duration::from_secs(30), "backfill from a FIFO").await;
+    writer.join().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(summary(&out)["sent"], 300);
+    assert_exactly_once(&input, &moto.read_back_records("fifo").await);
+
+    // `--json-file <(...)`: bash hands over /dev/fd/N, a pipe.
+    moto.create_stream("devfd", 2).await;
+    let input = records(200, 8);
+    let file = dir.join("source.jsonl");
+    write_lines(&file, &input);
+    let child = std::process::Command::new("bash")
+        .args([
+            "-c",
+            r#"exec "$BIN" --log-format json stream --stream-name devfd -i 0 --json-lines \
+                 --endpoint-url "$EP" --json-file <(cat "$IN")"#,
+        ])
+        .env("BIN", env!("CARGO_BIN_EXE_bookstream"))
+        .env("EP", &endpoint)
+        .env("IN", &file)
+        .envs(
+            bookstream()
+                .get_envs()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = exit_within(child, Duration::from_secs(30), "backfill from <(...)").await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(summary(&out)["sent"], 200);
+    assert_exactly_once(&input, &moto.read_back_records("devfd").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kinesis_that_throttles_like_kinesis_slows_the_backfill_and_loses_nothing() {
+    let moto = Moto::start();
+    // The proxy enforces per-shard limits far below what the backfill's own limiter allows
+    // (its default caps are 1,000 records/s and 1 MiB/s per shard): moto takes ~1,200 entries/s
+    // in all, so AWS's own figures could not be reached here; the mechanism is the same.
+    let cases = [
+        ("by-records", 100, 1024 * 1024, 2_000),
+        ("by-bytes", 1_000, 64 * 1024, 1_500),
+    ];
+    for (stream, records_per_sec, bytes_per_sec, n) in cases {
+        moto.create_stream(stream, 2).await;
+        let (proxy, stats) = fault_proxy::spawn(
+            moto.addr,
+            FaultPlan::repeat(
+                "",
+                Fault::ShardLimits {
+                    records_per_sec,
+                    bytes_per_sec,
+                },
+            ),
+        )
+        .await
+        .unwrap();
+        let dir = scratch(stream);
+        let input = records(n, 9);
+        let file = dir.join("books.json");
+        write_array(&file, &input);
+        let started = Instant::now();
+        let out = backfill(
+            &format!("http://{proxy}"),
+            stream,
+            file.to_str().unwrap(),
+            &[],
+        );
+        let took = started.elapsed();
+        assert!(out.status.success(), "{stream}: {}", stderr(&out));
+        let s = summary(&out);
+        eprintln!("{stream}: {took:?}, {s}");
+        assert_eq!(s["sent"], n, "{s}");
+        assert!(
+            stats.over_limit() > 0,
+            "{stream}: the proxy never throttled"
+        );
+        assert_eq!(s["throttled"], stats.over_limit(), "{stream}: {s}");
+        assert_eq!(
+            stats.within_limit(),
+            n as u64,
+            "{stream}: each record let in once"
+        );
+        let landed = moto.read_back_records(stream).await;
+        assert_exactly_once(&input, &landed);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_for_longer_than_ten_attempts_is_waited_out_not_counted() {
+    let moto = Moto::start();
+    moto.create_stream("busy", 1).await;
+    // The first 12 PutRecords calls have every entry throttled; one request at a time on one
+    // shard, so each of them carries the same 50 records: 12 throttles each.
+    let (proxy, stats) = fault_proxy::spawn(
+        moto.addr,
+        FaultPlan::new("PutRecords", vec![Fault::FailEntries { one_in: 1 }; 12]),
+    )
+    .await
+    .unwrap();
+    let dir = scratch("busy");
+    let input = records(50, 10);
+    let file = dir.join("books.json");
+    write_array(&file, &input);
+    let out = backfill(
+        &format!("http://{proxy}"),
+        "busy",
+        file.to_str().unwrap(),
+        &["--partition-key", "No", "--in-flight", "1"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = summary(&out);
+    assert_eq!(stats.failed_entries(), 12 * 50);
+    assert_eq!(s["throttled"], 12 * 50, "{s}");
+    assert_eq!(s["sent"], 50, "{s}");
+    assert_exactly_once(&input, &moto.read_back_records("busy").await);
+}
+
+/// The resume file a stopped backfill names in its summary, read as JSON Lines.
+fn resume_file(out: &Output) -> (std::path::PathBuf, Vec<Value>) {
+    let s = summary(out);
+    let path = std::path::PathBuf::from(
+        s["resume_file"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no resume file in the summary: {s}")),
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let records = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect();
+    (path, records)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_that_makes_no_progress_gives_up_and_its_resume_file_sends_the_rest() {
+    let moto = Moto::start();
+    moto.create_stream("stuck", 2).await;
+    // The first PutRecords goes through, every later entry is throttled for ever.
+    let (proxy, _) = fault_proxy::spawn(
+        moto.addr,
+        FaultPlan::new(
+            "PutRecords",
+            [
+                Fault::Pass,
+                Fault::Repeat(Box::new(Fault::FailEntries { one_in: 1 })),
+            ],
+        ),
+    )
+    .await
+    .unwrap();
+    let dir = scratch("stuck");
+    let input = records(3_000, 11);
+    let file = dir.join("books.json");
+    write_array(&file, &input);
+    let child = spawn_backfill(
+        &dir,
+        &format!("http://{proxy}"),
+        "stuck",
+        file.to_str().unwrap(),
+        &["--give-up-after", "3s", "--in-flight", "1"],
+    );
+    let out = exit_within(
+        child,
+        Duration::from_secs(30),
+        "a backfill with no progress",
+    )
+    .await;
+    let log = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("no record acknowledged by stream `stuck` for 3 s"),
+        "{log}"
+    );
+    let s = summary(&out);
+    let sent = s["sent"].as_u64().unwrap();
+    assert!(sent > 0 && sent < 3_000, "{s}");
+    let (path, rest) = resume_file(&out);
+    assert_eq!(rest.len() as u64, 3_000 - sent, "{s}");
+    assert_eq!(s["resume_records"], 3_000 - sent);
+    assert!(
+        path.starts_with(&dir),
+        "in the working directory: {}",
+        path.display()
+    );
+
+    // The rerun on the resume file sends exactly the rest.
+    let out = backfill(
+        &one_write_at_a_time(&moto).await,
+        "stuck",
+        path.to_str().unwrap(),
+        &["--json-lines"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(summary(&out)["sent"], 3_000 - sent);
+    assert_exactly_once(&input, &moto.read_back_records("stuck").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_backfill_leaves_a_resume_file_that_sends_exactly_the_rest() {
+    let moto = Moto::start();
+    moto.create_stream("resume", 2).await;
+    let dir = scratch("resume");
+    let input = records(6_000, 12);
+    let file = dir.join("books.json");
+    write_array(&file, &input);
+    let endpoint = one_write_at_a_time(&moto).await;
+    // ~240 records/s over 2 shards: about 25 s in all; interrupted after 3 s.
+    let child = spawn_backfill(
+        &dir,
+        &endpoint,
+        "resume",
+        file.to_str().unwrap(),
+        &["--shard-records-per-sec", "150"],
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    common::signal(&child, "INT");
+    let stopping = Instant::now();
+    let out = exit_within(child, Duration::from_secs(20), "interrupted backfill").await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        stopping.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let s = summary(&out);
+    let sent = s["sent"].as_u64().unwrap();
+    assert!(sent > 0 && sent < 6_000, "interrupted mid-backfill: {s}");
+    let (path, rest) = resume_file(&out);
+    assert_eq!(
+        rest.len() as u64,
+        6_000 - sent,
+        "the rest, read on from the file: {s}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&path.display().to_string()), "{stdout}");
+
+    let out = backfill(&endpoint, "resume", path.to_str().unwrap(), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(summary(&out)["sent"], 6_000 - sent);
+    // Every record landed; a copy only where the first run said one was possible.
+    let landed = moto.read_back_records("resume").await;
+    let counts = upc_counts(landed.iter().map(|r| r.data.as_slice()));
+    assert_eq!(counts.len(), 6_000, "every record landed");
+    let copies: usize = counts.values().map(|n| n - 1).sum();
+    assert!(
+        copies as u64 <= s["possibly_duplicated"].as_u64().unwrap(),
+        "{copies} copies, {s}"
+    );
+    assert_eq!(copies, 0, "nothing was in doubt here: {s}");
 }

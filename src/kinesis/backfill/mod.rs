@@ -7,12 +7,20 @@
 //! shard also waits out a backoff. A whole request that fails in transit is sent again, which
 //! may duplicate records (the response was lost) but never loses one.
 //!
+//! Throttling is not failure: an entry refused as over its shard's throughput goes back to its
+//! queue without counting as an attempt, however long the shard stays busy. What stops a
+//! backfill is an entry failing [`Options::attempts`] times for other reasons, or nothing at
+//! all being acknowledged for [`Options::give_up_after`] ([`GIVE_UP_AFTER`] by default) while
+//! records wait. A stop (that, a fatal error, an interrupt) hands back every record not
+//! acknowledged ([`Report::unacked`]), so the caller can leave a resume point.
+//!
 //! Memory stays flat: the input is read only while fewer than [`MAX_QUEUED`] records (and
 //! [`MAX_QUEUED_BYTES`]) wait (plus one chunk from the input), and at most `in_flight` requests
 //! are out at once.
 
 mod answer;
 mod queues;
+pub mod resume;
 
 use std::time::Duration;
 
@@ -37,6 +45,13 @@ pub const MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
 /// Records (or aggregates) waiting to be sent before the input is held back.
 pub const MAX_QUEUED: usize = 10_000;
 pub const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
+/// How long the backfill goes on with records waiting and none acknowledged (a shard throttled
+/// without end, every request failing) before it gives up: long enough for any burst of
+/// throttling the retries are meant to absorb, short enough that a dead stream is noticed.
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(300);
+/// At a stop, how long requests in flight may take to answer before they are abandoned (their
+/// records count as not sent and possibly written).
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// How the backfill behaves.
 #[derive(Debug, Clone)]
@@ -48,8 +63,13 @@ pub struct Options {
     pub aggregate: bool,
     /// How long admissible records may wait for more to fill a request.
     pub linger: Duration,
-    /// Sends of one entry before the backfill gives up on it (and stops).
+    /// Failed sends of one entry (throttles not counted) before the backfill gives up on it
+    /// (and stops).
     pub attempts: u32,
+    /// With records waiting, how long without any acknowledgement before the backfill stops.
+    pub give_up_after: Duration,
+    /// At a stop, how long requests in flight may still answer.
+    pub stop_grace: Duration,
     /// How often the shard map is read again (it is also read when an answer names a shard
     /// the map does not hold).
     pub remap_every: Duration,
@@ -63,6 +83,8 @@ impl Default for Options {
             aggregate: false,
             linger: Duration::from_millis(50),
             attempts: 10,
+            give_up_after: GIVE_UP_AFTER,
+            stop_grace: STOP_GRACE,
             remap_every: Duration::from_secs(30),
         }
     }
@@ -93,6 +115,9 @@ pub struct Stats {
     pub throttled: u64,
     /// Records set aside because Kinesis can never take them (over 1 MiB with the key).
     pub refused: u64,
+    /// Records acknowledged after an earlier send of theirs had an unknown outcome (lost in
+    /// transit, a 5xx): Kinesis may hold two copies.
+    pub possibly_duplicated: u64,
     /// Times the shard map was found changed.
     pub reshards: u32,
     pub shards: usize,
@@ -130,6 +155,16 @@ pub enum BackfillError {
         attempts: u32,
         message: String,
     },
+    #[error(
+        "no record acknowledged by stream `{stream}` for {} s with {waiting} record(s) waiting (last error: {last_error}); giving up",
+        .after.as_secs()
+    )]
+    NoProgress {
+        stream: String,
+        after: Duration,
+        waiting: u64,
+        last_error: String,
+    },
 }
 
 /// How the backfill ended.
@@ -139,13 +174,18 @@ pub struct Report {
     pub refused: Vec<Refused>,
     /// Records taken in but not acknowledged (interrupted, or stopped by `error`).
     pub unsent: u64,
+    /// Those records themselves (aggregates split again), shard by shard in input order.
+    pub unacked: Vec<Outgoing>,
+    /// Of `unacked`, those Kinesis may hold already (an earlier send's outcome is unknown).
+    pub unacked_maybe_written: u64,
     pub interrupted: bool,
     pub error: Option<BackfillError>,
 }
 
+/// A request's batch with its answer; `None` when it was abandoned at a stop.
 type Answer = (
     Vec<Pending>,
-    Result<PutRecordsOutput, SdkError<PutRecordsError>>,
+    Option<Result<PutRecordsOutput, SdkError<PutRecordsError>>>,
 );
 
 /// Sends records to one stream as fast as its shards allow.
@@ -200,7 +240,7 @@ impl Backfill {
     /// published on `progress` as they change.
     pub async fn run(
         &self,
-        mut input: mpsc::Receiver<Vec<Item>>,
+        input: &mut mpsc::Receiver<Vec<Item>>,
         shutdown: &CancellationToken,
         progress: &watch::Sender<Stats>,
     ) -> Report {
@@ -212,7 +252,9 @@ impl Backfill {
                     stats: Stats::default(),
                     refused: Vec::new(),
                     unsent: 0,
-                    interrupted: false,
+                    unacked: Vec::new(),
+                    unacked_maybe_written: 0,
+                    interrupted: shutdown.is_cancelled(),
                     error: Some(e),
                 };
             }
@@ -227,8 +269,26 @@ impl Backfill {
         let mut input_open = true;
         let mut error = None;
         let mut interrupted = false;
+        // Cancelled once a stop's grace is over: requests still out give up their batches.
+        let abandon = CancellationToken::new();
+        let mut abandon_at: Option<Instant> = None;
         loop {
             let stopping = error.is_some() || interrupted;
+            let now = Instant::now();
+            if stopping {
+                abandon_at.get_or_insert(now + self.options.stop_grace);
+            } else if run.is_drained() && in_flight.is_empty() {
+                // Nothing waits: no progress is due.
+                run.last_progress = now;
+            } else if now >= run.last_progress + self.options.give_up_after {
+                error = Some(BackfillError::NoProgress {
+                    stream: self.stream.clone(),
+                    after: self.options.give_up_after,
+                    waiting: run.stats.read - run.stats.sent - run.stats.refused,
+                    last_error: run.last_error.clone(),
+                });
+                continue;
+            }
             // Take in what the queues have room for.
             while input_open && !stopping && run.has_room() {
                 match input.try_recv() {
@@ -271,7 +331,7 @@ impl Backfill {
                         now
                     };
                     run.stats.requests += 1;
-                    in_flight.spawn(self.put(batch));
+                    in_flight.spawn(self.put(batch, abandon.clone()));
                 }
             }
             if in_flight.is_empty() && (stopping || (!input_open && run.is_drained())) {
@@ -280,7 +340,9 @@ impl Backfill {
             // With every request slot taken, only an answer (or input) can let more go out:
             // waking for a due shard then would spin.
             let slots_free = in_flight.len() < self.options.in_flight;
-            let wake = run.next_wake(self.options.linger, slots_free);
+            let wake = run
+                .next_wake(self.options.linger, slots_free)
+                .map(|w| w.min(run.last_progress + self.options.give_up_after));
             let accept = input_open && !stopping && run.has_room();
             tokio::select! {
                 items = input.recv(), if accept => match items {
@@ -299,15 +361,26 @@ impl Backfill {
                     progress.send_replace(run.stats.clone());
                 }
                 _ = sleep_until_opt(wake), if wake.is_some() && !stopping => {}
+                _ = sleep_until_opt(abandon_at), if abandon_at.is_some() && !abandon.is_cancelled() => {
+                    tracing::warn!(
+                        stream = %self.stream, requests = in_flight.len(),
+                        "stopping: {} PutRecords request(s) to {} unanswered after {} s; their records count as not sent (and possibly written)",
+                        in_flight.len(), self.stream, self.options.stop_grace.as_secs()
+                    );
+                    abandon.cancel();
+                }
                 _ = shutdown.cancelled(), if !interrupted => interrupted = true,
             }
         }
         progress.send_replace(run.stats.clone());
         let unsent = run.stats.read - run.stats.sent - run.stats.refused;
+        let (unacked, unacked_maybe_written) = unacked(&mut run);
         Report {
             stats: run.stats,
             refused: run.refused,
             unsent,
+            unacked,
+            unacked_maybe_written,
             interrupted,
             error,
         }
@@ -364,6 +437,7 @@ impl Backfill {
                 record,
                 user_records: 1,
                 attempts: 0,
+                maybe_written: false,
             },
         );
     }
@@ -390,8 +464,13 @@ impl Backfill {
         Ok(())
     }
 
-    /// One PutRecords request; the batch comes back with the answer.
-    fn put(&self, batch: Vec<Pending>) -> impl Future<Output = Answer> + Send + 'static {
+    /// One PutRecords request; the batch comes back with the answer (or without one, when
+    /// `abandon` is cancelled first).
+    fn put(
+        &self,
+        batch: Vec<Pending>,
+        abandon: CancellationToken,
+    ) -> impl Future<Output = Answer> + Send + 'static {
         let request = self.client.put_records().stream_name(&self.stream);
         let entries: Vec<PutRecordsRequestEntry> = batch
             .iter()
@@ -404,6 +483,38 @@ impl Backfill {
             })
             .collect();
         let request = request.set_records(Some(entries));
-        async move { (batch, request.send().await) }
+        async move {
+            tokio::select! {
+                answer = request.send() => (batch, Some(answer)),
+                _ = abandon.cancelled() => (batch, None),
+            }
+        }
     }
+}
+
+/// The records of everything still waiting, aggregates split again, and how many of them
+/// Kinesis may hold already.
+fn unacked(run: &mut Run) -> (Vec<Outgoing>, u64) {
+    let mut records = Vec::new();
+    let mut maybe_written = 0;
+    for pending in run.take_waiting() {
+        if pending.maybe_written {
+            maybe_written += pending.user_records;
+        }
+        let label = pending.record.label;
+        match super::aggregate::deaggregate(&pending.record.partition_key, &pending.record.data) {
+            Ok(users) => records.extend(users.into_iter().map(|u| Outgoing {
+                label: label.clone(),
+                data: u.data,
+                partition_key: u.partition_key,
+            })),
+            // Our own aggregates always split; keep the record whole rather than lose it.
+            Err(_) => records.push(Outgoing {
+                label,
+                data: pending.record.data,
+                partition_key: pending.record.partition_key,
+            }),
+        }
+    }
+    (records, maybe_written)
 }
