@@ -875,3 +875,43 @@ async fn an_interrupted_backfill_leaves_a_resume_file_that_sends_exactly_the_res
     );
     assert_eq!(copies, 0, "nothing was in doubt here: {s}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_interrupt_ends_the_process_at_once() {
+    let moto = Moto::start();
+    moto.create_stream("hung", 1).await;
+    // Every PutRecords is held 30 s by the proxy: the first interrupt waits (a little) for
+    // the requests in flight; the second does not wait at all.
+    let (proxy, stats) = fault_proxy::spawn(
+        moto.addr,
+        FaultPlan::repeat("PutRecords", Fault::Delay(Duration::from_secs(30))),
+    )
+    .await
+    .unwrap();
+    let dir = scratch("hung");
+    let file = dir.join("books.json");
+    write_array(&file, &records(100, 13));
+    let child = spawn_backfill(
+        &dir,
+        &format!("http://{proxy}"),
+        "hung",
+        file.to_str().unwrap(),
+        &[],
+    );
+    let started = Instant::now();
+    while stats.delayed() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "no PutRecords");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    common::signal(&child, "INT");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    common::signal(&child, "INT");
+    let second = Instant::now();
+    let out = exit_within(child, Duration::from_secs(20), "twice interrupted backfill").await;
+    assert!(
+        second.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        second.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+}
