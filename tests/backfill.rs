@@ -939,3 +939,52 @@ async fn a_fatal_error_with_the_pipe_still_open_ends_the_backfill_at_once() {
     assert_eq!(out.status.code(), Some(1), "{log}");
     assert!(log.contains("`missing` not found"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_refusal_mid_backfill_leaves_every_unsent_record_in_the_resume_file() {
+    let moto = Moto::start();
+    moto.create_stream("denied", 2).await;
+    // The first PutRecords goes through; then Kinesis refuses for good (access withdrawn).
+    let (proxy, stats) = fault_proxy::spawn(
+        moto.addr,
+        FaultPlan::new(
+            "PutRecords",
+            [
+                Fault::Pass,
+                Fault::Repeat(Box::new(Fault::Reject("AccessDeniedException"))),
+            ],
+        ),
+    )
+    .await
+    .unwrap();
+    let dir = scratch("denied");
+    let input = records(2_000, 15);
+    let file = dir.join("books.json");
+    write_array(&file, &input);
+    let child = spawn_backfill(
+        &dir,
+        &format!("http://{proxy}"),
+        "denied",
+        file.to_str().unwrap(),
+        &["--in-flight", "1"],
+    );
+    let out = exit_within(child, Duration::from_secs(30), "a refused backfill").await;
+    let log = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("AccessDeniedException"), "{log}");
+    assert!(stats.rejected() > 0);
+    let s = summary(&out);
+    let sent = s["sent"].as_u64().unwrap();
+    assert!(sent > 0 && sent < 2_000, "{s}");
+    // The refused request's records too, not only those never sent.
+    let (path, rest) = resume_file(&out);
+    assert_eq!(rest.len() as u64, 2_000 - sent, "{s}");
+    let out = backfill(
+        &one_write_at_a_time(&moto).await,
+        "denied",
+        path.to_str().unwrap(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_exactly_once(&input, &moto.read_back_records("denied").await);
+}

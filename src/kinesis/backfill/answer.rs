@@ -94,10 +94,12 @@ impl Backfill {
         for shard in throttled_shards {
             run.limiter.throttled(shard, now);
         }
+        let mut first_error = Ok(());
         for (pending, message) in retry.into_iter().rev() {
-            self.requeue(run, pending, message)?;
+            let requeued = self.requeue(run, pending, message);
+            first_error = first_error.and(requeued);
         }
-        Ok(())
+        first_error
     }
 
     fn request_failed(
@@ -113,6 +115,8 @@ impl Backfill {
                 let e = se.err();
                 let status = se.raw().status().as_u16();
                 if e.is_resource_not_found_exception() {
+                    // Kept (not sent): they belong in the resume file.
+                    keep(run, batch);
                     return Err(BackfillError::StreamNotFound {
                         stream: self.stream.clone(),
                         endpoint: self.endpoint.clone(),
@@ -139,6 +143,7 @@ impl Backfill {
             other => crate::error_chain(other),
         };
         if !retryable {
+            keep(run, batch);
             return Err(BackfillError::Rejected {
                 stream: self.stream.clone(),
                 endpoint: self.endpoint.clone(),
@@ -182,12 +187,16 @@ impl Backfill {
             batch.len(), self.stream, delay.as_millis()
         );
         run.hold_until = run.hold_until.max(now + delay);
+        let mut first_error = Ok(());
         for pending in batch.into_iter().rev() {
-            self.requeue(run, pending, message.clone())?;
+            let requeued = self.requeue(run, pending, message.clone());
+            first_error = first_error.and(requeued);
         }
-        Ok(())
+        first_error
     }
 
+    /// Queues a failed record again; `Err` (the record still queued, for the resume file)
+    /// when it has used up its attempts.
     fn requeue(
         &self,
         run: &mut Run,
@@ -196,16 +205,26 @@ impl Backfill {
     ) -> Result<(), BackfillError> {
         run.last_error.clone_from(&message);
         if pending.attempts >= self.options.attempts {
-            return Err(BackfillError::Exhausted {
+            let exhausted = BackfillError::Exhausted {
                 stream: self.stream.clone(),
-                label: pending.record.label,
+                label: pending.record.label.clone(),
                 attempts: pending.attempts,
                 message,
-            });
+            };
+            run.requeue_front(pending);
+            return Err(exhausted);
         }
         run.stats.retried += 1;
         run.requeue_front(pending);
         Ok(())
+    }
+}
+
+/// Puts a batch that was not written back in its queues, unsent: the backfill is stopping,
+/// and these records go into the resume file.
+fn keep(run: &mut Run, batch: Vec<Pending>) {
+    for pending in batch.into_iter().rev() {
+        run.requeue_front(pending);
     }
 }
 
