@@ -365,11 +365,15 @@ struct InputAfter {
 
 impl From<InputAfter> for CommandError {
     fn from(e: InputAfter) -> CommandError {
-        CommandError::Input(input::InputError {
-            message: format!(
-                "{}; the {} record(s) before it were sent, none after",
-                e.error.message, e.sent
+        let message = match e.sent {
+            0 => format!("{}; nothing was sent", e.error.message),
+            n => format!(
+                "{}; the {n} record(s) before it were sent, none after",
+                e.error.message
             ),
+        };
+        CommandError::Input(input::InputError {
+            message,
             source_name: e.error.source_name,
         })
     }
