@@ -988,3 +988,94 @@ async fn a_fatal_refusal_mid_backfill_leaves_every_unsent_record_in_the_resume_f
     assert!(out.status.success(), "{}", stderr(&out));
     assert_exactly_once(&input, &moto.read_back_records("denied").await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_throttling_proxy_refuses_past_a_shards_second_and_only_that_shard() {
+    use aws_sdk_kinesis::primitives::Blob;
+    use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+    let moto = Moto::start();
+    moto.create_stream("rig", 2).await;
+    let (proxy, stats) = fault_proxy::spawn(
+        moto.addr,
+        FaultPlan::repeat(
+            "",
+            Fault::ShardLimits {
+                records_per_sec: 100,
+                bytes_per_sec: 1024 * 1024,
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    // The SDK's own retries off: a throttled call must come back as it was answered.
+    let client = aws_sdk_kinesis::Client::from_conf(
+        common::client_for(&format!("http://{proxy}"))
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    // Keys whose MD5 is in the lower half (the first shard) or the upper half (the second).
+    let first_half = |key: &String| Md5::digest(key.as_bytes())[0] < 0x80;
+    let keys: Vec<String> = (0..).map(|i| format!("k{i}")).take(1000).collect();
+    let low: Vec<&String> = keys.iter().filter(|k| first_half(k)).take(150).collect();
+    let high: Vec<&String> = keys.iter().filter(|k| !first_half(k)).take(10).collect();
+    let entries: Vec<_> = low
+        .iter()
+        .chain(&high)
+        .enumerate()
+        .map(|(i, key)| {
+            PutRecordsRequestEntry::builder()
+                .data(Blob::new(format!("{{\"n\":{i}}}")))
+                .partition_key(key.as_str())
+                .build()
+                .unwrap()
+        })
+        .collect();
+    // moto's first write is slow; warm it up directly, past the proxy.
+    moto.client()
+        .put_record()
+        .stream_name("rig")
+        .data(Blob::new("{}"))
+        .partition_key("warm-up")
+        .send()
+        .await
+        .expect("PutRecord to moto");
+    let sent_at = Instant::now();
+    let answer = client
+        .put_records()
+        .stream_name("rig")
+        .set_records(Some(entries))
+        .send()
+        .await
+        .expect("PutRecords through the proxy");
+    assert_eq!(answer.failed_record_count, Some(50));
+    for (i, r) in answer.records.iter().enumerate() {
+        let throttled = r.error_code.as_deref() == Some("ProvisionedThroughputExceededException");
+        assert_eq!(throttled, (100..150).contains(&i), "entry {i}: {r:?}");
+    }
+    assert_eq!((stats.within_limit(), stats.over_limit()), (110, 50));
+    // PutRecord on the full shard: a 400; a second later the shard takes records again.
+    let put = |key: &str| {
+        client
+            .put_record()
+            .stream_name("rig")
+            .data(Blob::new("{}"))
+            .partition_key(key)
+            .send()
+    };
+    let result = put(low[0]).await;
+    assert!(
+        sent_at.elapsed() < Duration::from_millis(900),
+        "moto too slow for this test"
+    );
+    let err = result.expect_err("the shard's second is full");
+    assert!(
+        err.as_service_error()
+            .is_some_and(|e| e.is_provisioned_throughput_exceeded_exception()),
+        "{err:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    put(low[1]).await.expect("a new second");
+    assert_eq!(moto.read_back("rig").await.len(), 1 + 110 + 1);
+}
