@@ -258,9 +258,11 @@ impl Backfill {
             // With every request slot taken, only an answer (or input) can let more go out:
             // waking for a due shard then would spin.
             let slots_free = in_flight.len() < self.options.in_flight;
-            let wake = run
-                .next_wake(self.options.linger, slots_free)
-                .map(|w| w.min(run.last_progress + self.options.give_up_after));
+            let give_up_at = run.last_progress + self.options.give_up_after;
+            let wake = Some(
+                run.next_wake(self.options.linger, slots_free)
+                    .map_or(give_up_at, |w| w.min(give_up_at)),
+            );
             let accept = input_open && !stopping && run.has_room();
             tokio::select! {
                 items = input.recv(), if accept => match items {
