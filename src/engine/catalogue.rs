@@ -93,7 +93,7 @@ impl Engine {
                     kept_unread = taken.kept_unread,
                     listing_only = taken.listing_only,
                     walk_complete = taken.walk.complete(),
-                    kept_unwalked = taken.kept_unwalked,
+                    kept_missing = taken.kept_missing,
                     "catalogue refreshed: {} books from {} listing pages ({} requests, {} not modified, {} product pages failed: {} kept as last known, {} listing fields only){}",
                     taken.books.len(),
                     stats.listing_pages,
@@ -102,13 +102,16 @@ impl Engine {
                     stats.product_failures,
                     taken.kept_unread,
                     taken.listing_only,
-                    if taken.walk.complete() {
-                        String::new()
-                    } else {
-                        format!(
+                    match (taken.proves_removals, taken.walk.complete()) {
+                        (true, _) => String::new(),
+                        (false, true) => format!(
+                            "; a book could not be identified, so {} books not listed are kept as last known",
+                            taken.kept_missing
+                        ),
+                        (false, false) => format!(
                             "; walk incomplete, {} books it did not reach kept as last known",
-                            taken.kept_unwalked
-                        )
+                            taken.kept_missing
+                        ),
                     }
                 );
                 let snapshot = Snapshot {

@@ -7,7 +7,8 @@
 //! once its page works). A walk that ends short of the pager's "Page M of M" (a page that lost
 //! its "next" link) would make every book it did not reach look removed. Neither is news
 //! about the catalogue, so [`Scraped::against`] keeps such books as the last good catalogue
-//! knew them.
+//! knew them: a book is found removed only by a complete walk that identified every book it
+//! listed ([`Taken::proves_removals`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -106,9 +107,13 @@ pub struct Taken {
     /// Books whose product page failed and that the last good catalogue lacks: listing
     /// fields only, no UPC (the change feed leaves them out until their page is read).
     pub listing_only: u32,
-    /// Books of the last good catalogue a short walk did not reach, kept as they were: a
-    /// short walk never removes a book.
-    pub kept_unwalked: u32,
+    /// Books of the last good catalogue this walk did not show, kept as they were because it
+    /// cannot prove them gone: it was short, or a book it listed could not be identified
+    /// (listing fields only: it may be one of them). Zero whenever [`Taken::proves_removals`].
+    pub kept_missing: u32,
+    /// Whether a book missing from this walk is gone: the walk was complete and every book it
+    /// listed was identified.
+    pub proves_removals: bool,
     pub walk: Walk,
     pub stats: ScrapeStats,
 }
@@ -116,14 +121,15 @@ pub struct Taken {
 impl Scraped {
     /// The catalogue to take instead of `last` (the last good catalogue; `None` when there is
     /// none): every book read whole as it was read; a book whose product page failed as
-    /// `last` had it (by URL), else with the listing's fields only; and when the walk is not
-    /// [complete](Walk::complete), `last`'s books it did not reach, appended as they were.
+    /// `last` had it (by URL), else with the listing's fields only; and unless the walk was
+    /// [complete](Walk::complete) with every book identified, `last`'s books it did not show,
+    /// appended as they were.
     /// Compared with `last`, the result shows no book removed or changed that the walk did
     /// not actually see removed or changed.
     pub fn against(self, last: Option<&[Book]>) -> Taken {
         let last = last.unwrap_or_default();
         let by_url: HashMap<&str, &Book> = last.iter().map(|b| (b.url.as_str(), b)).collect();
-        let (mut kept_unread, mut listing_only, mut kept_unwalked) = (0, 0, 0);
+        let (mut kept_unread, mut listing_only, mut kept_missing) = (0, 0, 0);
         let mended: Vec<Book> = self
             .books
             .into_iter()
@@ -143,18 +149,20 @@ impl Scraped {
             .collect();
         // A book kept by URL may now share its UPC with one listed elsewhere: once each.
         let (mut books, _) = dedupe(mended);
-        if !self.walk.complete() {
+        let proves_removals = self.walk.complete() && listing_only == 0;
+        if !proves_removals {
             let seen: HashSet<String> = books.iter().map(|b| b.key().to_owned()).collect();
             for book in last.iter().filter(|b| !seen.contains(b.key())) {
                 books.push(book.clone());
-                kept_unwalked += 1;
+                kept_missing += 1;
             }
         }
         Taken {
             books,
             kept_unread,
             listing_only,
-            kept_unwalked,
+            kept_missing,
+            proves_removals,
             walk: self.walk,
             stats: self.stats,
         }
@@ -301,7 +309,7 @@ mod tests {
         changed.price = "£2.00".into();
         let short = walk(1, 1, 2, WalkEnd::NoNext);
         let taken = scraped(vec![Found::Whole(changed.clone())], short).against(Some(&last));
-        assert_eq!(taken.kept_unwalked, 2);
+        assert_eq!((taken.kept_missing, taken.proves_removals), (2, false));
         assert_eq!(taken.books, [changed, book("b", "u2"), book("c", "u3")]);
         let events = changes::diff(&last, &taken.books, "t");
         let got: Vec<_> = events.iter().map(|e| (e.event, e.book.key())).collect();
@@ -309,6 +317,19 @@ mod tests {
         // A complete walk that lacks them removes them.
         let full = scraped(vec![Found::Whole(book("a", "u1"))], FULL).against(Some(&last));
         assert_eq!(full.books.len(), 1);
+        assert!(full.proves_removals);
+    }
+
+    #[test]
+    fn a_walk_with_an_unidentified_book_removes_nothing() {
+        // "b" moved to a new URL and its product page failed: it may be the unknown book.
+        let last = vec![book("a", "u1"), book("b", "u2")];
+        let moved = book("b", "u7");
+        let now = scraped(vec![Found::Whole(book("a", "u1")), unread(&moved)], FULL);
+        let taken = now.against(Some(&last));
+        assert_eq!((taken.listing_only, taken.kept_missing), (1, 1));
+        assert!(!taken.proves_removals);
+        assert!(changes::diff(&last, &taken.books, "t").is_empty());
     }
 
     fn arb_catalogue() -> impl Strategy<Value = Vec<Book>> {
@@ -351,7 +372,7 @@ mod tests {
                     truth.iter().any(|t| t.event == e.event && t.book == e.book),
                     "false {:?} of {}", e.event, e.book.key()
                 );
-                prop_assert!(complete || e.event != EventKind::Removed);
+                prop_assert!(taken.proves_removals || e.event != EventKind::Removed);
             }
             if complete && failed.iter().take(now.len()).all(|f| !f) {
                 prop_assert_eq!(events, truth, "a faithful walk: exactly the truth");
