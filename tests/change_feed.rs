@@ -633,3 +633,48 @@ async fn a_corrupt_feed_json_is_kept_and_changes_mode_refuses_to_start_until_the
     );
     assert!(feed.exists(), "a fresh feed");
 }
+
+#[tokio::test]
+async fn a_corrupt_feed_json_is_never_overwritten_after_a_reload_into_changes_mode() {
+    let catalogue = "[stream]\ninterval = \"50ms\"\nmax_records = 5\n";
+    let rig = Rig::new(
+        "heldfeed",
+        &["--books", "20", "--per-page", "10"],
+        catalogue,
+    )
+    .await;
+    let state = rig.dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let feed = state.join("feed.json");
+    let garbage = b"{\"pending\":[{\"seq\":1,".to_vec();
+    std::fs::write(&feed, &garbage).unwrap();
+    let child = spawn_changes(&rig.config);
+    wait_for_records(&rig.moto, "heldfeed", 5, Duration::from_secs(30)).await;
+    // The operator switches to changes mode without having dealt with the file.
+    write_config(
+        &rig.dir,
+        &rig.site_url,
+        &rig.moto.endpoint,
+        "heldfeed",
+        CHANGES,
+    );
+    signal(&child, "HUP");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    signal(&child, "TERM");
+    let (status, log) = finish(child);
+    assert!(status.success(), "{log}");
+    assert_eq!(
+        std::fs::read(&feed).unwrap(),
+        garbage,
+        "kept as it was: {log}"
+    );
+    assert!(
+        log.contains("not writing") && log.contains("feed.json"),
+        "the refusal is logged: {log}"
+    );
+    let got = events(&rig.moto, "heldfeed").await;
+    assert!(
+        got.iter().all(|r| r.get("event").is_none()),
+        "no change event without a feed to commit it to"
+    );
+}
