@@ -1,6 +1,7 @@
 //! The `bookstream` binary: parse the command line, set up logging and the runtime, run the
 //! subcommand, map its error to an exit status (78 = EX_CONFIG for configuration errors, 74 =
-//! EX_IOERR for an unreadable state directory, 75 = EX_TEMPFAIL when another process holds it).
+//! EX_IOERR for an unreadable state directory, 65 = EX_DATAERR for a corrupt `feed.json` in
+//! changes mode, 75 = EX_TEMPFAIL when another process holds it).
 
 use std::process::ExitCode;
 
