@@ -252,7 +252,10 @@ fn demo_config(site: Url, endpoint: Url, dir: PathBuf, args: &DemoArgs) -> Confi
             ..StreamConfig::default()
         },
         schedule: Default::default(),
-        state: StateConfig { dir },
+        state: StateConfig {
+            dir,
+            ..StateConfig::default()
+        },
         metrics: MetricsConfig::default(),
     }
 }

@@ -19,6 +19,7 @@ mod backoff;
 mod catalogue;
 mod changes;
 mod cursor;
+mod dead_letter;
 mod engine;
 mod input;
 mod json_text;

@@ -80,6 +80,10 @@ pub struct CycleMetrics {
     pub put_latency_ms: Stat,
     pub scrape_failures: u32,
     pub product_pages_failed: u32,
+    /// Records due in a cycle's slot but not sent (see [`CycleReport::records_not_sent`]).
+    pub records_not_sent: u32,
+    /// Cycles that ended with an error stopping or degrading sending.
+    pub cycle_errors: u32,
     /// Latest values (gauges).
     pub catalogue_age_s: Option<f64>,
     pub backlog: Option<f64>,
@@ -106,6 +110,8 @@ impl CycleMetrics {
             },
             scrape_failures: r.scrape_failures,
             product_pages_failed: r.product_pages_failed,
+            records_not_sent: r.records_not_sent,
+            cycle_errors: u32::from(r.cycle_error),
             catalogue_age_s: r.catalogue_age.map(|a| a.as_secs_f64().min(1e9)),
             backlog: r.changes.as_ref().map(|(b, _)| *b as f64),
             changes_detected: r.changes.as_ref().map(|_| r.changes_detected),
@@ -124,6 +130,8 @@ impl CycleMetrics {
         self.put_latency_ms.merge(&later.put_latency_ms);
         self.scrape_failures += later.scrape_failures;
         self.product_pages_failed += later.product_pages_failed;
+        self.records_not_sent += later.records_not_sent;
+        self.cycle_errors += later.cycle_errors;
         self.catalogue_age_s = later.catalogue_age_s.or(self.catalogue_age_s);
         self.backlog = later.backlog.or(self.backlog);
         self.changes_detected = match (self.changes_detected, later.changes_detected) {
@@ -158,6 +166,8 @@ impl CycleMetrics {
             count("DeadLettered", self.dead_lettered),
             count("ScrapeFailures", self.scrape_failures),
             count("ProductPagesFailed", self.product_pages_failed),
+            count("RecordsNotSent", self.records_not_sent),
+            count("CycleErrors", self.cycle_errors),
             datum(
                 "SendLateness",
                 StandardUnit::Milliseconds,
@@ -404,6 +414,8 @@ mod tests {
             cycles: 1,
             records_sent: 58,
             put_failures: 2,
+            records_not_sent: 3,
+            cycle_errors: 1,
             send_lateness_ms: 1.0,
             catalogue_age_s: Some(70.0),
             ..CycleMetrics::default()
@@ -412,6 +424,7 @@ mod tests {
         b.put_latency_ms.add(2.0);
         a.merge(&b);
         assert_eq!((a.cycles, a.records_sent, a.put_failures), (2, 118, 2));
+        assert_eq!((a.records_not_sent, a.cycle_errors), (3, 1));
         assert_eq!(a.send_lateness_ms, 3.0);
         assert_eq!(a.catalogue_age_s, Some(70.0));
         assert_eq!(

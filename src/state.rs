@@ -2,7 +2,7 @@
 //! feed (baseline + outbox) as JSON files,
 //! written atomically (a unique temp file, fsync, rename, fsync of the directory) so that a
 //! crash at any instant leaves either the old or the new file, never a torn one; the
-//! dead-letter file; and the lock that keeps a second process out.
+//! dead-letter file (rotated by size, `dead_letter.rs`); and the lock that keeps a second process out.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::catalogue::Snapshot;
 use crate::changes::Feed;
 use crate::cursor::Cursor;
+use crate::dead_letter::DeadLetters;
 
 /// Errors reading or writing a state file.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +92,7 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), Sta
 #[derive(Debug)]
 pub struct StateStore {
     dir: PathBuf,
+    dead_letters: DeadLetters,
     _lock: std::fs::File,
 }
 
@@ -142,8 +144,14 @@ impl StateStore {
         let _ = file
             .set_len(0)
             .and_then(|()| writeln!(file, "{}", std::process::id()));
+        let defaults = crate::config::StateConfig::default();
         Ok(Self {
             dir: dir.to_owned(),
+            dead_letters: DeadLetters::new(
+                dir.join("dead-letter.jsonl"),
+                defaults.dead_letter_max_bytes,
+                defaults.dead_letter_files,
+            ),
             _lock: file,
         })
     }
@@ -169,7 +177,17 @@ impl StateStore {
     }
 
     pub fn dead_letter_path(&self) -> PathBuf {
-        self.dir.join("dead-letter.jsonl")
+        self.dead_letters.path().to_owned()
+    }
+
+    /// `[state] dead_letter_max_bytes` and `dead_letter_files`, from the next dead letter on.
+    pub fn set_dead_letter_limits(&mut self, max_bytes: u64, files: u32) {
+        self.dead_letters.set_limits(max_bytes, files);
+    }
+
+    /// Dead-letter files there are: `dead-letter.jsonl` and the rotated ones kept.
+    pub fn dead_letter_files(&self) -> usize {
+        self.dead_letters.files()
     }
 
     /// Loads both files. A file that is not valid JSON of its shape is moved aside
@@ -192,22 +210,10 @@ impl StateStore {
         write_json_atomic(&self.catalogue_path(), snapshot)
     }
 
-    /// Appends one line to `dead-letter.jsonl` and fsyncs it.
+    /// Appends one line to `dead-letter.jsonl` and fsyncs it, rotating the file by size first
+    /// (see [`DeadLetters`]).
     pub fn append_dead_letter(&self, entry: &serde_json::Value) -> Result<(), StateFileError> {
-        let path = self.dead_letter_path();
-        let err = |source| StateFileError::Write {
-            path: path.clone(),
-            source,
-        };
-        let mut line = serde_json::to_vec(entry).map_err(|e| err(std::io::Error::other(e)))?;
-        line.push(b'\n');
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(err)?;
-        file.write_all(&line).map_err(err)?;
-        file.sync_all().map_err(err)
+        self.dead_letters.append(entry)
     }
 }
 

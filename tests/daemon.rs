@@ -426,3 +426,160 @@ async fn retries_through_an_outage_stop_at_the_slot_end_and_the_record_carries_o
     assert!(stats.internal_failures() >= 12, "{stats:?}");
     assert_eq!(check_walk(&rig.upcs().await, &truth(20, 10)), 0);
 }
+
+/// Finish STATUS lines (`cycle N: ..., next HH:MM:SS`) of the next `n` cycles.
+fn next_cycle_statuses(notify: &Notify, n: usize, within: Duration) -> Vec<String> {
+    let deadline = std::time::Instant::now() + within;
+    let mut out = Vec::new();
+    while out.len() < n {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let m = notify
+            .rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("only {out:?} within {within:?}"));
+        if m.starts_with("STATUS=cycle ") && m.contains(", next ") && !m.contains("streaming") {
+            out.push(m);
+        }
+    }
+    out
+}
+
+/// The JSON log lines after the first whose message starts with `from`.
+fn log_after(log: &str, from: &str) -> Vec<serde_json::Value> {
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let at = lines
+        .iter()
+        .position(|v| v["message"].as_str().is_some_and(|m| m.starts_with(from)))
+        .unwrap_or_else(|| panic!("no {from:?} in {log}"));
+    lines[at..].to_vec()
+}
+
+#[tokio::test]
+async fn a_reload_to_a_cron_far_away_runs_no_cycle_and_warns_of_no_clock_step() {
+    let rig = Rig::new("cronaway", &["--books", "30", "--per-page", "10"], FAST).await;
+    let notify = Notify::bind(&rig.dir);
+    let child = spawn_daemon(&rig.config, Some(&notify.path), None);
+    next_cycle_statuses(&notify, 1, Duration::from_secs(20));
+    // Once a year, at midnight on 1 January: the old schedule's missed-tick deadline (1 s
+    // after its next tick, 2 s away at most) must not run a cycle in the meantime.
+    let text = std::fs::read_to_string(&rig.config)
+        .unwrap()
+        .replace("*/2 * * * * *", "0 0 0 1 1 *");
+    std::fs::write(&rig.config, text).unwrap();
+    signal(&child, "HUP");
+    notify.expect("READY=1", Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    signal(&child, "TERM");
+    let (status, log) = finish(child);
+    assert!(status.success(), "{log}");
+    let after = log_after(&log, "configuration reloaded");
+    let message = |v: &serde_json::Value| v["message"].as_str().unwrap_or("").to_owned();
+    assert!(
+        !after
+            .iter()
+            .any(|v| message(v).starts_with("no tick from the scheduler")),
+        "a false clock-step warning: {log}"
+    );
+    assert!(
+        !after
+            .iter()
+            .any(|v| message(v).starts_with("cycle ") && message(v).ends_with(" started")),
+        "a cycle no schedule asked for: {log}"
+    );
+}
+
+#[tokio::test]
+async fn a_reload_from_catalogue_to_changes_mode_starts_the_feed_from_the_catalogue_it_has() {
+    let rig = Rig::new("tochanges", &["--books", "30", "--per-page", "10"], FAST).await;
+    let notify = Notify::bind(&rig.dir);
+    let child = spawn_daemon(&rig.config, Some(&notify.path), None);
+    next_cycle_statuses(&notify, 1, Duration::from_secs(20));
+    let text = std::fs::read_to_string(&rig.config).unwrap().replace(
+        "max_records = 10\n",
+        "max_records = 10\nmode = \"changes\"\n",
+    );
+    std::fs::write(&rig.config, text).unwrap();
+    signal(&child, "HUP");
+    notify.expect("READY=1", Duration::from_secs(5));
+    // The cycle running at the reload may finish in catalogue mode; the next ones are in
+    // changes mode, and the refresh (`[site] refresh = 1h`) is far away.
+    let statuses = next_cycle_statuses(&notify, 3, Duration::from_secs(15));
+    let sent = rig.moto.read_back("tochanges").await.len();
+    signal(&child, "TERM");
+    let (status, log) = finish(child);
+    assert!(status.success(), "{log}");
+    assert!(
+        statuses.iter().all(|s| !s.contains("no catalogue yet")),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[1..].iter().all(|s| s.contains("no changes since")),
+        "{statuses:?}"
+    );
+    // No snapshot: the catalogue was streamed already.
+    assert_eq!(rig.moto.read_back("tochanges").await.len(), sent);
+    assert_eq!(check_walk(&rig.upcs().await, &truth(30, 10)), 0);
+}
+
+#[tokio::test]
+async fn a_reload_turns_metrics_on_moves_them_and_turns_them_off() {
+    use bookstream_testsite::cloudwatch::{Answer, LocalCloudWatch};
+    let (first, second) = (
+        LocalCloudWatch::start(Answer::Ok).unwrap(),
+        LocalCloudWatch::start(Answer::Ok).unwrap(),
+    );
+    let rig = Rig::new("cwreload", &["--books", "30", "--per-page", "10"], FAST).await;
+    let configure = |metrics: &str| {
+        write_config(
+            &rig.dir,
+            &rig.site_url,
+            &rig.moto.endpoint,
+            "cwreload",
+            &format!("{FAST}\n{metrics}"),
+        );
+    };
+    let notify = Notify::bind(&rig.dir);
+    let child = spawn_daemon(&rig.config, Some(&notify.path), None);
+    next_cycle_statuses(&notify, 1, Duration::from_secs(20));
+    let reload = |metrics: String| {
+        configure(&metrics);
+        signal(&child, "HUP");
+        notify.expect("READY=1", Duration::from_secs(5));
+        // The next cycle applies it, the one after is published under it.
+        next_cycle_statuses(&notify, 3, Duration::from_secs(15));
+    };
+    let on = |endpoint: String, namespace: &str| {
+        format!(
+            "[metrics]\ncloudwatch = true\nendpoint_url = \"{endpoint}\"\nnamespace = \"{namespace}\"\n"
+        )
+    };
+    assert_eq!(first.requests(), 0, "off at start");
+    reload(on(first.endpoint(), "bookstream"));
+    assert!(first.sum("Cycles") >= 1.0, "on after a reload");
+    reload(on(second.endpoint(), "bookstream-moved"));
+    let at_first = first.requests();
+    assert!(second.sum("Cycles") >= 1.0, "moved to the new endpoint");
+    assert!(
+        second
+            .datums()
+            .iter()
+            .all(|d| d.namespace == "bookstream-moved"),
+        "{:?}",
+        second.datums()
+    );
+    reload("[metrics]\ncloudwatch = false\n".to_owned());
+    let at_second = second.requests();
+    next_cycle_statuses(&notify, 2, Duration::from_secs(10));
+    signal(&child, "TERM");
+    let (status, log) = finish(child);
+    assert!(status.success(), "{log}");
+    assert_eq!(
+        first.requests(),
+        at_first,
+        "nothing more to the old endpoint"
+    );
+    assert_eq!(second.requests(), at_second, "off after a reload: {log}");
+}

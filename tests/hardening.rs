@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use bookstream_testsite::cloudwatch::{Answer, LocalCloudWatch};
 use common::fault_proxy::{self, Fault, FaultPlan};
 use common::rig::*;
 use common::{bookstream, events, scratch, signal};
@@ -120,8 +121,13 @@ impl Drop for Tmpfs {
 }
 
 #[tokio::test]
-async fn a_full_state_disk_pauses_sending_and_sending_resumes_by_itself() {
-    let rig = Rig::new("full", &["--books", "30", "--per-page", "10"], FAST).await;
+async fn a_full_state_disk_pauses_sending_says_so_in_the_metrics_and_resumes_by_itself() {
+    let cw = LocalCloudWatch::start(Answer::Ok).unwrap();
+    let metrics = format!(
+        "{FAST}\n[metrics]\ncloudwatch = true\nendpoint_url = \"{}\"\n",
+        cw.endpoint()
+    );
+    let rig = Rig::new("full", &["--books", "30", "--per-page", "10"], &metrics).await;
     let disk = Tmpfs::mount(&rig.dir.join("state"), "512k");
     let notify = Notify::bind(&rig.dir);
     let daemon = spawn_daemon(&rig.config, Some(&notify.path), None);
@@ -138,6 +144,27 @@ async fn a_full_state_disk_pauses_sending_and_sending_resumes_by_itself() {
     notify.expect("cannot save the cursor", Duration::from_secs(5));
     notify.expect("cannot save the cursor", Duration::from_secs(5));
     assert_eq!(rig.moto.read_back("full").await.len(), paused_at);
+    // The alarms' metrics say so (published by the next cycle, the disk being full or not):
+    // at least the two whole cycles above sent nothing of their 10 records, each an error.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cw.sum("CycleErrors") < 2.0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        cw.sum("CycleErrors") >= 2.0,
+        "{:?}",
+        cw.named("CycleErrors")
+    );
+    assert!(
+        cw.sum("RecordsNotSent") >= 20.0,
+        "{:?}",
+        cw.named("RecordsNotSent")
+    );
+    assert_eq!(
+        cw.sum("PutFailures"),
+        0.0,
+        "no put failed: only the metrics above tell"
+    );
 
     std::fs::remove_file(filler).unwrap();
     wait_for_records(&rig.moto, "full", paused_at + 15, Duration::from_secs(30)).await;
@@ -388,4 +415,77 @@ async fn wall_clock_steps_back_and_forward_never_stall_cycles_nor_overlap_them()
         "{log}"
     );
     assert_eq!(check_walk(&rig.upcs().await, &truth(30, 10)), 0);
+}
+
+// The fault proxy runs on this runtime while the binary runs: it needs a worker of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dead_letter_file_rotates_by_size_keeps_a_bounded_number_of_files_and_says_so() {
+    let rig = Rig::new("rotate", &["--books", "30", "--per-page", "10"], FAST).await;
+    // Kinesis refuses every record as invalid: each one is dead-lettered.
+    let plan = FaultPlan::repeat("PutRecord", Fault::Reject("InvalidArgumentException"));
+    let (proxy, _stats) = fault_proxy::spawn(rig.moto.addr, plan).await.unwrap();
+    let config = write_config(
+        &rig.dir,
+        &rig.site_url,
+        &format!("http://{proxy}"),
+        "rotate",
+        FAST,
+    );
+    let notify = Notify::bind(&rig.dir);
+    // A dead letter of a book is about 1 KB: two or three a file, two rotated files kept.
+    let cap = 3000;
+    let daemon = spawn_daemon_with(
+        &config,
+        Some(&notify.path),
+        None,
+        &[
+            ("BOOKSTREAM__STATE__DEAD_LETTER_MAX_BYTES", "3000"),
+            ("BOOKSTREAM__STATE__DEAD_LETTER_FILES", "2"),
+        ],
+    );
+    // Three cycles of 10: 30 dead letters, far more than three files of 3000 bytes hold.
+    let status = notify.expect("(30 in all", Duration::from_secs(30));
+    signal(&daemon, "TERM");
+    let (exit, log) = finish(daemon);
+    assert!(exit.success(), "{log}");
+    let state = rig.dir.join("state");
+    let current = state.join("dead-letter.jsonl");
+    assert!(
+        status.contains(&format!("3 files: {} and .1 to .2", current.display())),
+        "{status}"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("dead-letter"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "dead-letter.jsonl",
+            "dead-letter.jsonl.1",
+            "dead-letter.jsonl.2"
+        ]
+    );
+    // Each file within the cap; together the newest dead letters, in order, ending with the
+    // last one written (never lost), as the log names them.
+    let mut kept = Vec::new();
+    for name in names.iter().rev() {
+        let text = std::fs::read_to_string(state.join(name)).unwrap();
+        assert!(text.len() <= cap, "{name}: {} bytes", text.len());
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            kept.push(v["record"]["upc"].as_str().unwrap().to_owned());
+        }
+    }
+    let logged: Vec<String> = events(&log, "record ")
+        .iter()
+        .filter(|e| e["message"].as_str().unwrap().contains("dead-lettered"))
+        .map(|e| e["upc"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(logged.len() >= 30, "{log}");
+    assert!(kept.len() >= 3 && kept.len() < logged.len(), "{kept:?}");
+    assert_eq!(kept, logged[logged.len() - kept.len()..], "{kept:?}");
+    assert!(rig.upcs().await.is_empty(), "nothing reached the stream");
 }

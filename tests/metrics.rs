@@ -66,6 +66,8 @@ async fn what_cloudwatch_receives_matches_what_the_stream_holds() {
         ("ScrapeFailures", "Count"),
         ("ProductPagesFailed", "Count"),
         ("CatalogueAge", "Seconds"),
+        ("RecordsNotSent", "Count"),
+        ("CycleErrors", "Count"),
     ] {
         let found = cw.named(name);
         assert!(!found.is_empty(), "no {name}");
@@ -81,6 +83,10 @@ async fn what_cloudwatch_receives_matches_what_the_stream_holds() {
         .sum();
     assert_eq!(samples, records as f64, "one latency sample per record");
     assert_eq!(cw.sum("PutFailures"), 0.0);
+    // Published every cycle, 0 in a healthy one.
+    assert_eq!(cw.named("CycleErrors").len(), cw.named("Cycles").len());
+    assert_eq!(cw.sum("CycleErrors"), 0.0, "{log}");
+    assert_eq!(cw.sum("RecordsNotSent"), 0.0, "{log}");
 }
 
 #[tokio::test]
@@ -132,5 +138,157 @@ async fn a_missing_permission_is_one_warning_naming_it_and_no_crash() {
     assert!(
         events(&log, "cannot publish CloudWatch metrics").is_empty(),
         "{log}"
+    );
+}
+
+/// A daemon on `config` with a NOTIFY_SOCKET, its refresh and cron overridden by `env`.
+fn daemon(
+    rig_dir: &std::path::Path,
+    config: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, Notify) {
+    let notify = Notify::bind(rig_dir);
+    let child = spawn_daemon_with(config, Some(&notify.path), None, env);
+    (child, notify)
+}
+
+/// Stops the daemon with SIGTERM (which publishes what is pending) and returns its log.
+fn stop(child: std::process::Child) -> String {
+    signal(&child, "TERM");
+    let (status, log) = finish(child);
+    assert!(status.success(), "{log}");
+    log
+}
+
+#[tokio::test]
+async fn no_catalogue_at_first_start_rings_cycle_errors_and_records_not_sent() {
+    let cw = LocalCloudWatch::start(Answer::Ok).unwrap();
+    let moto = common::Moto::start();
+    moto.create_stream("cw-nocat", 1).await;
+    let dir = common::scratch("cw-nocat");
+    // The site is unreachable from the first start on.
+    let dead = format!("http://127.0.0.1:{}/", free_port());
+    let config = write_config(
+        &dir,
+        &dead,
+        &moto.endpoint,
+        "cw-nocat",
+        &section(&cw.endpoint()),
+    );
+    let (child, notify) = daemon(&dir, &config, &[("BOOKSTREAM__SITE__ATTEMPTS", "1")]);
+    notify.expect("STATUS=cycle 1: ", Duration::from_secs(20));
+    notify.expect("STATUS=cycle 2: ", Duration::from_secs(10));
+    let log = stop(child);
+    let cycles = cw.sum("Cycles");
+    assert!(cycles >= 2.0, "{log}");
+    // Every cycle of the run had no catalogue: each is an error, each left its slot unused.
+    assert_eq!(
+        cw.sum("CycleErrors"),
+        cycles,
+        "{:?}",
+        cw.named("CycleErrors")
+    );
+    assert_eq!(
+        cw.sum("RecordsNotSent"),
+        cycles * 10.0,
+        "{:?}",
+        cw.named("RecordsNotSent")
+    );
+    assert_eq!(cw.sum("RecordsSent"), 0.0);
+    assert_eq!(cw.sum("PutFailures"), 0.0);
+    assert!(cw.named("CatalogueAge").is_empty(), "no catalogue, no age");
+    assert!(moto.read_back("cw-nocat").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_change_feed_that_cannot_be_committed_rings_cycle_errors() {
+    let cw = LocalCloudWatch::start(Answer::Ok).unwrap();
+    let stream_section = format!(
+        "[stream]\ninterval = \"50ms\"\nmax_records = 10\nmode = \"changes\"\n\n[metrics]\ncloudwatch = true\nendpoint_url = \"{}\"\n",
+        cw.endpoint()
+    );
+    let rig = Rig::new(
+        "cw-feed",
+        &["--books", "20", "--per-page", "10"],
+        &stream_section,
+    )
+    .await;
+    let (child, notify) = daemon(
+        &rig.dir,
+        &rig.config,
+        &[("BOOKSTREAM__SITE__REFRESH", "1s")],
+    );
+    notify.expect("changes sent", Duration::from_secs(20));
+    // feed.json becomes a directory (with a file in it): the atomic rename of the next commit
+    // over it fails with EISDIR, as root too.
+    let feed = rig.dir.join("state/feed.json");
+    assert!(feed.is_file(), "the initial snapshot was committed");
+    std::fs::remove_file(&feed).unwrap();
+    std::fs::create_dir(&feed).unwrap();
+    std::fs::write(feed.join("in-the-way"), b"x").unwrap();
+    let failed = notify.expect("cannot commit the change feed", Duration::from_secs(15));
+    assert!(failed.contains("feed.json"), "{failed}");
+    let log = stop(child);
+    assert!(
+        cw.sum("CycleErrors") >= 1.0,
+        "{:?}\n{log}",
+        cw.named("CycleErrors")
+    );
+    assert!(
+        cw.max("CatalogueAge").is_some(),
+        "a catalogue exists: its age is published"
+    );
+}
+
+#[tokio::test]
+async fn a_shrink_guard_refusing_every_refresh_rings_cycle_errors_and_catalogue_age() {
+    let cw = LocalCloudWatch::start(Answer::Ok).unwrap();
+    let moto = common::Moto::start();
+    moto.create_stream("cw-shrink", 1).await;
+    let port = free_port().to_string();
+    let site = ["--port", port.as_str(), "--books", "30", "--per-page", "10"];
+    let full = common::Site::start(&site);
+    let dir = common::scratch("cw-shrink");
+    let stream_section = format!(
+        "[stream]\ninterval = \"50ms\"\nmax_records = 10\nmode = \"changes\"\ninitial_snapshot = false\n\n[metrics]\ncloudwatch = true\nendpoint_url = \"{}\"\n",
+        cw.endpoint()
+    );
+    let config = write_config(
+        &dir,
+        &full.url,
+        &moto.endpoint,
+        "cw-shrink",
+        &stream_section,
+    );
+    let (child, notify) = daemon(
+        &dir,
+        &config,
+        &[
+            ("BOOKSTREAM__SITE__REFRESH", "1s"),
+            ("BOOKSTREAM__SCHEDULE__CRON", "* * * * * *"),
+        ],
+    );
+    notify.expect("no changes since", Duration::from_secs(20));
+    drop(full);
+    let shrunk = [&site[..], &["--drop-books", "10"]].concat();
+    let _shrunk = common::Site::start(&shrunk);
+    notify.expect("scrape refused", Duration::from_secs(15));
+    notify.expect("scrape refused", Duration::from_secs(15));
+    let log = stop(child);
+    // Nothing to send and nothing failing to send: only the new metrics can tell.
+    assert_eq!(cw.sum("RecordsSent"), 0.0);
+    assert_eq!(cw.sum("PutFailures"), 0.0);
+    assert!(
+        cw.sum("CycleErrors") >= 2.0,
+        "{:?}\n{log}",
+        cw.named("CycleErrors")
+    );
+    let refused = events(&log, "scrape refused");
+    assert!(refused.len() >= 2, "{log}");
+    // The catalogue being streamed grows older than the refresh period.
+    assert!(
+        cw.max("CatalogueAge").unwrap() > 1.0,
+        "{:?}",
+        cw.named("CatalogueAge")
     );
 }

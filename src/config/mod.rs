@@ -196,12 +196,20 @@ impl Default for ScheduleConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StateConfig {
     pub dir: PathBuf,
+    /// `dead-letter.jsonl` is rotated before a record would take it past this size (a record
+    /// larger than this gets a file of its own).
+    pub dead_letter_max_bytes: u64,
+    /// Rotated dead-letter files kept (`dead-letter.jsonl.1` newest, up to `.N`); the oldest
+    /// is removed when one more would exceed it.
+    pub dead_letter_files: u32,
 }
 
 impl Default for StateConfig {
     fn default() -> Self {
         Self {
             dir: PathBuf::from("/var/lib/bookstream"),
+            dead_letter_max_bytes: 16 * 1024 * 1024,
+            dead_letter_files: 4,
         }
     }
 }
@@ -344,6 +352,14 @@ mod tests {
             ("[site]\nmax_shrink = 1.5\n", "site.max_shrink"),
             ("[site]\nmax_shrink = -0.1\n", "site.max_shrink"),
             ("[schedule]\ncron = \"every minute\"\n", "schedule.cron"),
+            (
+                "[state]\ndead_letter_max_bytes = 0\n",
+                "state.dead_letter_max_bytes",
+            ),
+            (
+                "[state]\ndead_letter_files = 0\n",
+                "state.dead_letter_files",
+            ),
         ];
         for (extra, key) in cases {
             let msg = err(&format!("{MINIMAL}{extra}"));

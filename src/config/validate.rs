@@ -138,6 +138,21 @@ impl Config {
         if self.state.dir.as_os_str().is_empty() {
             return Err(bad("state.dir", "expected a directory path".into()));
         }
+        if self.state.dead_letter_max_bytes == 0 {
+            return Err(bad(
+                "state.dead_letter_max_bytes",
+                "expected a size in bytes of at least 1".into(),
+            ));
+        }
+        if self.state.dead_letter_files == 0 || self.state.dead_letter_files > 1000 {
+            return Err(bad(
+                "state.dead_letter_files",
+                format!(
+                    "expected 1..=1000 rotated files to keep, got {}",
+                    self.state.dead_letter_files
+                ),
+            ));
+        }
         Ok(())
     }
 }

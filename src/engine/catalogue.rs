@@ -98,6 +98,7 @@ impl Engine {
                 }
                 if let Err(e) = self.store.save_catalogue(&snapshot) {
                     tracing::error!(error = %e, "cannot save the catalogue snapshot: {e}");
+                    self.scrape_counts.save_failures += 1;
                 }
                 self.catalogue = Some(snapshot);
                 self.refresher.taken();

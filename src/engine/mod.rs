@@ -1,9 +1,11 @@
 //! The engine: what lives between cycles (clients, the cursor, the last good catalogue, the
 //! background refresh) and one scheduled cycle: take the newest catalogue, stream the next
 //! records from the cursor until the slot ends, checkpoint the cursor after every acknowledged
-//! record. `catalogue` takes new catalogues, `send` streams and checkpoints.
+//! record. `catalogue` takes new catalogues, `send` streams and checkpoints, `report` is what
+//! a cycle did.
 
 mod catalogue;
+mod report;
 mod send;
 
 use tokio::time::Instant;
@@ -13,12 +15,15 @@ use crate::catalogue::Snapshot;
 use crate::changes::Feed;
 use crate::config::{Config, Mode};
 use crate::cursor::{self, Cursor};
-use crate::kinesis::producer::{Producer, RetryPolicy, SendStats};
+use crate::kinesis::producer::{Producer, RetryPolicy};
 use crate::kinesis::{self, Outgoing};
 use crate::refresh::Refresher;
 use crate::scrape::Scraper;
 use crate::scrape::fetch::{FetchError, FetchPolicy, Fetcher};
 use crate::state::{StateFileError, StateStore};
+
+pub use report::CycleReport;
+use report::slot_capacity;
 
 /// Everything a cycle needs between cycles: clients, state, and the background refresh.
 pub struct Engine {
@@ -38,44 +43,14 @@ pub struct Engine {
     save_failed: Option<String>,
 }
 
-/// What one cycle did; the daemon turns it into the STATUS line and the summary log.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CycleReport {
-    pub cycle: u64,
-    pub planned: usize,
-    pub sent: u32,
-    /// Index of the next book to send, and the catalogue size.
-    pub position: usize,
-    pub catalogue_len: usize,
-    pub sent_total: u64,
-    /// Records set aside in the dead-letter file this cycle, and since the state was created.
-    pub dead_lettered: u32,
-    pub dead_lettered_total: u64,
-    /// Where they are.
-    pub dead_letter_file: String,
-    /// A refresh that failed while an older catalogue was used instead.
-    pub stale: Option<String>,
-    /// What stopped the cycle short: no catalogue at all, or a put that failed for good.
-    pub error: Option<String>,
-    /// Changes mode: events left to send, and when the last refresh finished.
-    pub changes: Option<(usize, String)>,
-    /// For the metrics: what the sends cost, records left unsent by a failed put, scrapes
-    /// that failed (or were refused) and product pages that failed since the last cycle,
-    /// changes detected since the last cycle, the catalogue's age.
-    pub send: SendStats,
-    pub unsent_after_failure: u32,
-    pub scrape_failures: u32,
-    pub product_pages_failed: u32,
-    pub changes_detected: u32,
-    pub catalogue_age: Option<std::time::Duration>,
-}
-
 /// Scrape figures gathered between cycles, for the next report.
 #[derive(Debug, Clone, Default)]
 struct ScrapeCounts {
     failures: u32,
     product_pages_failed: u32,
     changes_detected: u32,
+    /// New catalogues that could not be saved to `catalogue.json`.
+    save_failures: u32,
 }
 
 /// What a planned record stands for, so that its acknowledgement moves the right cursor.
@@ -85,38 +60,6 @@ enum Position {
     Book(usize),
     /// Changes mode: the feed's event with this sequence number.
     Event(u64),
-}
-
-impl CycleReport {
-    pub fn status_line(&self) -> String {
-        let mut s = match &self.changes {
-            None => format!(
-                "cycle {}: {}/{} sent, cursor {}/{}",
-                self.cycle, self.sent, self.planned, self.position, self.catalogue_len
-            ),
-            Some((0, refreshed)) if self.planned == 0 => {
-                let at = refreshed.get(11..19).unwrap_or(refreshed);
-                format!("cycle {}: no changes since {at}", self.cycle)
-            }
-            Some((backlog, _)) => format!(
-                "cycle {}: {}/{} changes sent, backlog {backlog}",
-                self.cycle, self.sent, self.planned
-            ),
-        };
-        if self.dead_lettered_total > 0 {
-            s.push_str(&format!(
-                ", {} dead-lettered ({} in all, in {})",
-                self.dead_lettered, self.dead_lettered_total, self.dead_letter_file
-            ));
-        }
-        if let Some(stale) = &self.stale {
-            s.push_str(&format!(", {stale}"));
-        }
-        if let Some(e) = &self.error {
-            s.push_str(&format!(", error: {e}"));
-        }
-        s
-    }
 }
 
 /// The engine could not be built.
@@ -145,7 +88,8 @@ impl Engine {
     /// Builds clients and loads the state directory. Problems with the state are reported
     /// and survived; only an unusable state directory is an error.
     pub async fn new(cfg: &Config) -> Result<Self, EngineError> {
-        let store = StateStore::open(&cfg.state.dir)?;
+        let mut store = StateStore::open(&cfg.state.dir)?;
+        store.set_dead_letter_limits(cfg.state.dead_letter_max_bytes, cfg.state.dead_letter_files);
         let loaded = store.load()?;
         for problem in &loaded.problems {
             tracing::warn!(state_dir = %store.dir().display(), "{problem}");
@@ -183,6 +127,8 @@ impl Engine {
                 cfg.state.dir.display(), self.store.dir().display()
             );
         }
+        self.store
+            .set_dead_letter_limits(cfg.state.dead_letter_max_bytes, cfg.state.dead_letter_files);
         self.refresher.set_scraper(scraper_for(cfg)?);
         self.producer = producer_for(cfg).await;
         self.site = cfg.site.base_url.to_string();
@@ -218,20 +164,31 @@ impl Engine {
             cycle: self.cycle,
             ..CycleReport::default()
         };
+        let capacity = slot_capacity(
+            cfg.stream.max_records as usize,
+            cfg.stream.interval,
+            stop_by.map(|t| t.saturating_duration_since(Instant::now())),
+        );
         let refreshed = self.refresh_catalogue(cfg, stop_by, shutdown).await;
         let counts = std::mem::take(&mut self.scrape_counts);
         report.scrape_failures = counts.failures;
         report.product_pages_failed = counts.product_pages_failed;
         report.changes_detected = counts.changes_detected;
+        // Whenever a catalogue exists: the last good one, or in changes mode the feed's
+        // baseline (when catalogue.json was lost).
         report.catalogue_age = self
             .catalogue
             .as_ref()
+            .or(self.feed.baseline.as_ref())
             .map(|s| self.refresher.age(&s.scraped_at));
         let planned = match cfg.stream.mode {
             Mode::Catalogue => self.plan_catalogue(cfg, refreshed, &mut report),
             Mode::Changes => self.plan_changes(cfg, refreshed, &mut report),
         };
         let Some((records, positions)) = planned else {
+            // No catalogue: the whole slot goes unused.
+            report.records_not_sent = capacity as u32;
+            report.cycle_error = true;
             return report;
         };
         report.planned = records.len();
@@ -251,9 +208,21 @@ impl Engine {
         report.catalogue_len = books.len();
         report.sent_total = self.cursor.sent_total;
         report.dead_lettered_total = self.cursor.dead_lettered_total;
+        if report.dead_lettered_total > 0 {
+            report.dead_letter_files = self.store.dead_letter_files();
+        }
         if let Some((backlog, _)) = &mut report.changes {
             *backlog = self.feed.backlog(self.cursor.acked_seq).count();
         }
+        let stopped = shutdown.is_cancelled() && report.error.is_none();
+        report.records_not_sent = if stopped {
+            0
+        } else {
+            let due = records.len().min(capacity) as u32;
+            due.saturating_sub(report.sent + report.dead_lettered)
+        };
+        report.cycle_error =
+            report.error.is_some() || report.stale.is_some() || counts.save_failures > 0;
         report
     }
 
@@ -287,14 +256,16 @@ impl Engine {
         Some((records, indices.into_iter().map(Position::Book).collect()))
     }
 
-    /// Changes mode: the next `max_records` events of the backlog, oldest first.
+    /// Changes mode: the next `max_records` events of the backlog, oldest first. Without a
+    /// baseline of its own yet (just switched from catalogue mode), the feed starts from the
+    /// last good catalogue, which the next refresh is compared with.
     fn plan_changes(
         &self,
         cfg: &Config,
         refreshed: Result<(), String>,
         report: &mut CycleReport,
     ) -> Option<(Vec<Outgoing>, Vec<Position>)> {
-        let Some(baseline) = &self.feed.baseline else {
+        let Some(baseline) = self.feed.baseline.as_ref().or(self.catalogue.as_ref()) else {
             report.error = Some(
                 refreshed
                     .err()

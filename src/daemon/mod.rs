@@ -4,6 +4,8 @@
 //! signals and the watchdog meanwhile, and stops the pings when a cycle is stuck past its slot,
 //! so that systemd restarts the daemon.
 
+mod reload;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -88,8 +90,10 @@ struct Daemon {
     /// `None` while a cycle task holds it.
     engine: Option<Engine>,
     running: Option<Running>,
-    /// CloudWatch metrics, when `[metrics] cloudwatch` is on (read at start only).
+    /// CloudWatch metrics, when `[metrics] cloudwatch` is on (a reload restarts them).
     metrics: Option<Metrics>,
+    /// The publisher a reload replaced, publishing what it still had (bounded in time).
+    retired_metrics: Option<JoinHandle<()>>,
     notifier: Notifier,
     /// Half of WATCHDOG_USEC, when systemd set it.
     watchdog: Option<Duration>,
@@ -139,6 +143,7 @@ pub async fn run(
         engine: Some(engine),
         running: None,
         metrics,
+        retired_metrics: None,
         notifier,
         watchdog,
         shutdown: shutdown.clone(),
@@ -155,7 +160,12 @@ pub async fn run(
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            _ = hup.recv() => d.reload().await?,
+            _ = hup.recv() => {
+                if d.reload().await? {
+                    // A tick of the old schedule still queued must not start a cycle.
+                    while ticks.try_recv().is_ok() {}
+                }
+            }
             _ = pings.tick(), if watchdog.is_some() => d.ping(),
             done = cycle_end(&mut d.running) => d.finish_cycle(done),
             _ = sleep_until_opt(stuck_at) => d.mark_stuck().await?,
@@ -195,26 +205,6 @@ async fn cycle_end(
 }
 
 impl Daemon {
-    /// SIGHUP: a valid new file takes effect as [`Daemon::adopt`] says; an invalid one is
-    /// logged and the running config kept.
-    async fn reload(&mut self) -> Result<(), DaemonError> {
-        match reload(&self.path, &self.notifier) {
-            Some(new) => self.adopt(new).await,
-            None => Ok(()),
-        }
-    }
-
-    /// Takes a reloaded config: a new cron schedule at once, the rest from the next cycle.
-    async fn adopt(&mut self, new: Config) -> Result<(), DaemonError> {
-        if new.schedule.cron != self.schedule.expr() {
-            self.schedule = Schedule::parse(&new.schedule.cron)
-                .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
-            self.job.replace(&self.schedule).await?;
-        }
-        self.pending = Some(new);
-        Ok(())
-    }
-
     /// A watchdog ping, unless the running cycle is stuck (then systemd restarts the daemon).
     fn ping(&self) {
         if !self.running.as_ref().is_some_and(|r| r.stuck) {
@@ -230,6 +220,7 @@ impl Daemon {
         if let Some(new) = self.pending.take() {
             match engine.reconfigure(&new).await {
                 Ok(()) => {
+                    self.restart_metrics(&new).await;
                     self.cfg = new;
                     tracing::info!("new configuration applied");
                 }
@@ -328,6 +319,10 @@ impl Daemon {
         if let Some(metrics) = self.metrics.take() {
             metrics.flush(METRICS_FLUSH).await;
         }
+        if let Some(retired) = self.retired_metrics.take() {
+            // It flushes within METRICS_FLUSH of the reload on its own.
+            let _ = tokio::time::timeout(METRICS_FLUSH, retired).await;
+        }
         self.job.stop().await;
         match &self.engine {
             Some(engine) => {
@@ -350,29 +345,6 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
-}
-
-/// SIGHUP: RELOADING, re-read and validate, READY. An invalid file is logged and the running
-/// config kept.
-fn reload(path: &std::path::Path, notifier: &Notifier) -> Option<Config> {
-    notifier.reloading();
-    let result = match Config::load(path) {
-        Ok(cfg) => {
-            tracing::info!(
-                config = %path.display(),
-                "configuration reloaded from {}; applies from the next cycle",
-                path.display()
-            );
-            Some(cfg)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "reload rejected; keeping the running configuration: {e}");
-            notifier.status(&format!("reload rejected: {e}"));
-            None
-        }
-    };
-    notifier.ready();
-    result
 }
 
 fn next_text(next: &str) -> String {

@@ -1,0 +1,146 @@
+//! What one cycle did, as a value: the daemon turns it into the STATUS line, the summary log
+//! and the metrics; and how many records a cycle's slot has room for.
+
+use crate::kinesis::producer::SendStats;
+
+/// What one cycle did; the daemon turns it into the STATUS line and the summary log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CycleReport {
+    pub cycle: u64,
+    pub planned: usize,
+    pub sent: u32,
+    /// Index of the next book to send, and the catalogue size.
+    pub position: usize,
+    pub catalogue_len: usize,
+    pub sent_total: u64,
+    /// Records set aside in the dead-letter file this cycle, and since the state was created.
+    pub dead_lettered: u32,
+    pub dead_lettered_total: u64,
+    /// Where they are, and how many files (the current one and the rotated ones kept).
+    pub dead_letter_file: String,
+    pub dead_letter_files: usize,
+    /// A refresh that failed while an older catalogue was used instead.
+    pub stale: Option<String>,
+    /// What stopped the cycle short: no catalogue at all, or a put that failed for good.
+    pub error: Option<String>,
+    /// Changes mode: events left to send, and when the last refresh finished.
+    pub changes: Option<(usize, String)>,
+    /// For the metrics: what the sends cost, records left unsent by a failed put, scrapes
+    /// that failed (or were refused) and product pages that failed since the last cycle,
+    /// changes detected since the last cycle, the catalogue's age.
+    pub send: SendStats,
+    pub unsent_after_failure: u32,
+    pub scrape_failures: u32,
+    pub product_pages_failed: u32,
+    pub changes_detected: u32,
+    pub catalogue_age: Option<std::time::Duration>,
+    /// Records due in this cycle's slot that were not sent: the slot's capacity left unused
+    /// while there were records to send (or no catalogue at all). 0 in a healthy cycle, and
+    /// for a cycle cut short by a clean stop.
+    pub records_not_sent: u32,
+    /// The cycle ended with an error that stops or degrades sending: a state file that cannot
+    /// be saved, no catalogue, a change feed that cannot be committed, a refresh that failed
+    /// or was refused, a put that failed for good.
+    pub cycle_error: bool,
+}
+
+impl CycleReport {
+    pub fn status_line(&self) -> String {
+        let mut s = match &self.changes {
+            None => format!(
+                "cycle {}: {}/{} sent, cursor {}/{}",
+                self.cycle, self.sent, self.planned, self.position, self.catalogue_len
+            ),
+            Some((0, refreshed)) if self.planned == 0 => {
+                let at = refreshed.get(11..19).unwrap_or(refreshed);
+                format!("cycle {}: no changes since {at}", self.cycle)
+            }
+            Some((backlog, _)) => format!(
+                "cycle {}: {}/{} changes sent, backlog {backlog}",
+                self.cycle, self.sent, self.planned
+            ),
+        };
+        if self.dead_lettered_total > 0 {
+            let files = match self.dead_letter_files {
+                0 | 1 => format!("in {}", self.dead_letter_file),
+                2 => format!("2 files: {} and .1", self.dead_letter_file),
+                n => format!("{n} files: {} and .1 to .{}", self.dead_letter_file, n - 1),
+            };
+            s.push_str(&format!(
+                ", {} dead-lettered ({} in all, {files})",
+                self.dead_lettered, self.dead_lettered_total
+            ));
+        }
+        if let Some(stale) = &self.stale {
+            s.push_str(&format!(", {stale}"));
+        }
+        if let Some(e) = &self.error {
+            s.push_str(&format!(", error: {e}"));
+        }
+        s
+    }
+}
+
+/// How many records this cycle's slot has room for: `max_records`, or fewer when the slot
+/// (`slot_left`, `None` for `once`) ends before the last of them is due (record k is due at
+/// k * interval; none is sent at or after the slot's end).
+pub(super) fn slot_capacity(
+    max_records: usize,
+    interval: std::time::Duration,
+    slot_left: Option<std::time::Duration>,
+) -> usize {
+    match slot_left {
+        Some(left) if !interval.is_zero() => {
+            let fit = left.as_secs_f64() / interval.as_secs_f64();
+            max_records.min(fit.ceil() as usize)
+        }
+        _ => max_records,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_slot_holds_max_records_or_as_many_as_are_due_before_it_ends() {
+        let s = Duration::from_secs;
+        assert_eq!(slot_capacity(60, s(1), Some(s(60))), 60);
+        assert_eq!(
+            slot_capacity(60, s(1), Some(Duration::from_millis(59_990))),
+            60
+        );
+        assert_eq!(slot_capacity(60, s(1), Some(s(30))), 30);
+        assert_eq!(
+            slot_capacity(10, Duration::from_millis(100), Some(s(2))),
+            10
+        );
+        assert_eq!(slot_capacity(60, s(1), None), 60, "once: no slot");
+        assert_eq!(slot_capacity(60, Duration::ZERO, Some(s(1))), 60);
+        assert_eq!(slot_capacity(60, s(1), Some(Duration::ZERO)), 0);
+    }
+
+    #[test]
+    fn status_counts_the_dead_letter_files_kept() {
+        let mut r = CycleReport {
+            cycle: 7,
+            planned: 10,
+            sent: 9,
+            dead_lettered: 1,
+            dead_lettered_total: 30,
+            dead_letter_file: "/s/dead-letter.jsonl".into(),
+            dead_letter_files: 3,
+            ..CycleReport::default()
+        };
+        assert_eq!(
+            r.status_line(),
+            "cycle 7: 9/10 sent, cursor 0/0, 1 dead-lettered (30 in all, 3 files: /s/dead-letter.jsonl and .1 to .2)"
+        );
+        r.dead_letter_files = 1;
+        assert!(
+            r.status_line()
+                .ends_with("(30 in all, in /s/dead-letter.jsonl)")
+        );
+    }
+}
