@@ -35,7 +35,8 @@ pub enum SetupError {
 /// Checks that a region and credentials can be found; `region` is the one given (config or
 /// argument), `option` how the caller's user sets it (e.g. "`[kinesis] region` in FILE").
 /// Credentials that exist but cannot be fetched right now (the metadata service slow, STS
-/// failing) are only a warning: that can pass, and the puts retry.
+/// failing) are only a warning: that can pass, and the puts retry; credentials not found, or
+/// set up wrongly (a profile that names no source), are the error.
 pub async fn check(region: Option<&str>, option: &str) -> Result<(), SetupError> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(region) = region {
@@ -64,7 +65,10 @@ pub async fn check(region: Option<&str>, option: &str) -> Result<(), SetupError>
     };
     match tokio::time::timeout(CHECK_WITHIN, credentials.provide_credentials()).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e @ CredentialsError::CredentialsNotLoaded(_))) => Err(SetupError::NoCredentials {
+        Ok(Err(
+            e @ (CredentialsError::CredentialsNotLoaded(_)
+            | CredentialsError::InvalidConfiguration(_)),
+        )) => Err(SetupError::NoCredentials {
             profile,
             // One line: the chain lists what it tried one per line.
             detail: crate::error_chain(&e)
