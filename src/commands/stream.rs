@@ -54,6 +54,7 @@ pub async fn stream(args: StreamArgs, shutdown: CancellationToken) -> Result<(),
             "--aggregate needs --interval 0 (aggregation is for backfills)".into(),
         ));
     }
+    super::check_aws(args.region.as_deref(), "--region").await?;
     stop_on_signals(shutdown.clone());
     let (source, format) = source_of(&args);
     // A regular file can be read twice: it is checked whole first, so that a bad element
@@ -154,7 +155,7 @@ async fn run_paced(
         RetryPolicy::default(),
     );
     let pacer = Pacer::new(tokio::time::Instant::now(), args.interval);
-    let mut refused = Vec::new();
+    let (mut refused, mut unconfirmed) = (Vec::new(), Vec::new());
     let mut stats = SendStats::default();
     let result = producer
         .send_paced(
@@ -170,6 +171,10 @@ async fn run_paced(
                         "element {k} of {source} refused, not sent: {e}"
                     );
                     refused.push(format!("element {k}: {e}"));
+                }
+                if let Outcome::Unconfirmed(e) = outcome {
+                    tracing::error!(element = k, upc = %records[k].label, error = %e, "element {k} of {source} not sent again: {e}");
+                    unconfirmed.push(format!("element {k}: {e}"));
                 }
                 ControlFlow::Continue(())
             },
@@ -188,6 +193,13 @@ async fn run_paced(
                 records.len(),
                 args.stream_name
             );
+            if !unconfirmed.is_empty() {
+                return Err(CommandError::Unconfirmed {
+                    input: source.to_string(),
+                    count: unconfirmed.len(),
+                    details: unconfirmed.join("; "),
+                });
+            }
             refusals(&source, refused)
         }
         Err((sent, source)) => Err(CommandError::Put { sent, source }),

@@ -100,6 +100,10 @@ pub enum Fault {
     /// Forward after this delay. The request is forwarded even if the client gave up in the
     /// meantime, as a slow server would still process it.
     Delay(Duration),
+    /// Forward at once (so the record IS written), then answer after this delay: a Kinesis
+    /// that stores the record but acknowledges it late. The answer goes to a client that may
+    /// have given up meanwhile. Counted in [`ProxyStats::delayed`].
+    DelayResponse(Duration),
     /// For a `PutRecords` call: fail the entries whose number, counted from 1 across every
     /// entry this fault has examined in this proxy (all requests), is a multiple of `one_in`
     /// (so a call of at least `one_in` entries always has a failure; 0 fails none). Only the
@@ -401,6 +405,12 @@ async fn handle(shared: &Shared, request: &Message) -> Option<Message> {
             stats.delayed.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(delay).await;
             Some(forward(shared, request).await)
+        }
+        Fault::DelayResponse(delay) => {
+            stats.delayed.fetch_add(1, Ordering::SeqCst);
+            let response = forward(shared, request).await;
+            tokio::time::sleep(delay).await;
+            Some(response)
         }
         Fault::FailEntries { one_in } => Some(fail_entries(shared, request, one_in).await),
         Fault::ShardLimits {
