@@ -208,7 +208,7 @@ fi
 KEYS_OK=()
 # shellcheck disable=SC2016 # $MAINPID is for systemd
 for k in 'Type=notify' 'NotifyAccess=main' 'User=bookstream' 'StateDirectory=bookstream' \
-         'Restart=on-failure' 'RestartPreventExitStatus=78 74' 'MemoryMax=128M' 'TasksMax=64' \
+         'Restart=on-failure' 'RestartPreventExitStatus=78 74 65' 'MemoryMax=128M' 'TasksMax=64' \
          'ExecStartPre=-/usr/bin/bookstream check-config --config /etc/bookstream/bookstream.toml' \
          'ExecStart=/usr/bin/bookstream run --config /etc/bookstream/bookstream.toml' \
          'ExecReload=/bin/kill -HUP $MAINPID' 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX'; do

@@ -126,6 +126,10 @@ pub struct StreamArgs {
     /// a put lands on a shard the map does not hold).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub shard_map_every: Duration,
+    /// With --interval 0: give up when no record is acknowledged for this long while records
+    /// wait (throttling alone never stops a backfill); a resume file is left.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub give_up_after: Duration,
 }
 
 #[derive(Debug, Args)]

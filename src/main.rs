@@ -1,6 +1,7 @@
 //! The `bookstream` binary: parse the command line, set up logging and the runtime, run the
 //! subcommand, map its error to an exit status (78 = EX_CONFIG for configuration errors, 74 =
-//! EX_IOERR for an unreadable state directory, 75 = EX_TEMPFAIL when another process holds it).
+//! EX_IOERR for an unreadable state directory, 65 = EX_DATAERR for a corrupt `feed.json` in
+//! changes mode, 75 = EX_TEMPFAIL when another process holds it).
 
 use std::process::ExitCode;
 
@@ -67,6 +68,7 @@ async fn dispatch(command: Command) -> Result<(), CommandError> {
     if let Command::Run(arg) = command {
         // The daemon installs its own TERM/INT/HUP handlers.
         let cfg = Config::load(&arg.config)?;
+        check_aws(&cfg, &arg.config).await?;
         return Ok(daemon::run(arg.config, cfg, shutdown).await?);
     }
     let trigger = shutdown.clone();
@@ -85,6 +87,7 @@ async fn dispatch(command: Command) -> Result<(), CommandError> {
         Command::Schema(args) => Ok(bookstream::schema::run(&args)?),
         Command::Once(arg) => {
             let cfg = Config::load(&arg.config)?;
+            check_aws(&cfg, &arg.config).await?;
             daemon::once(cfg, shutdown).await?;
             Ok(())
         }
@@ -92,4 +95,13 @@ async fn dispatch(command: Command) -> Result<(), CommandError> {
         Command::Demo(args) => Ok(bookstream::demo::run(args, shutdown).await?),
         Command::Run(_) => unreachable!("handled above"),
     }
+}
+
+/// The daemon's AWS set-up (region, credentials) found, or exit 78 naming what is missing.
+async fn check_aws(cfg: &Config, path: &std::path::Path) -> Result<(), CommandError> {
+    let option = format!(
+        "`[kinesis] region` in {} (or BOOKSTREAM__KINESIS__REGION)",
+        path.display()
+    );
+    commands::check_aws(cfg.kinesis.region.as_deref(), &option).await
 }

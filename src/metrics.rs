@@ -70,6 +70,8 @@ pub struct CycleMetrics {
     pub cycles: u32,
     pub records_sent: u32,
     pub put_retries: u32,
+    /// Puts whose outcome stayed unknown (each may have left one more copy in the stream).
+    pub possible_duplicates: u32,
     /// Records that ended a cycle unsent after a failed put.
     pub put_failures: u32,
     pub dead_lettered: u32,
@@ -96,6 +98,7 @@ impl CycleMetrics {
             cycles: 1,
             records_sent: r.sent,
             put_retries: r.send.retries,
+            possible_duplicates: r.send.possible_duplicates,
             put_failures: r.unsent_after_failure,
             dead_lettered: r.dead_lettered,
             send_lateness_ms: r.send.max_lateness.as_secs_f64() * 1000.0,
@@ -120,6 +123,7 @@ impl CycleMetrics {
         self.cycles += later.cycles;
         self.records_sent += later.records_sent;
         self.put_retries += later.put_retries;
+        self.possible_duplicates += later.possible_duplicates;
         self.put_failures += later.put_failures;
         self.dead_lettered += later.dead_lettered;
         self.send_lateness_ms = self.send_lateness_ms.max(later.send_lateness_ms);
@@ -157,6 +161,7 @@ impl CycleMetrics {
             count("Cycles", self.cycles),
             count("RecordsSent", self.records_sent),
             count("PutRetries", self.put_retries),
+            count("PossibleDuplicates", self.possible_duplicates),
             count("PutFailures", self.put_failures),
             count("DeadLettered", self.dead_lettered),
             count("ScrapeFailures", self.scrape_failures),

@@ -9,12 +9,12 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalogue::Book;
 use crate::config::Config;
-use crate::scrape::{ScrapeError, ScrapePlan, ScrapeStats, Scraper};
+use crate::scrape::{ScrapeError, ScrapePlan, Scraped, Scraper};
 
-/// What a scrape returned.
-pub type ScrapeResult = Result<(Vec<Book>, ScrapeStats), ScrapeError>;
+/// What a scrape returned: the books as found (each marked with whether its product page was
+/// read) and how far the walk went, to be judged against the last good catalogue.
+pub type ScrapeResult = Result<Scraped, ScrapeError>;
 
 /// The background scrape and when the last one started.
 /// Ages are measured on the monotonic clock, so a wall-clock step (NTP at boot) neither makes
@@ -87,7 +87,7 @@ impl Refresher {
         };
         tracing::info!(site = %plan.site, "catalogue refresh started: {}", plan.site);
         self.last_started = Some(Instant::now());
-        self.task = Some(tokio::spawn(async move { scraper.scrape(&plan).await }));
+        self.task = Some(tokio::spawn(async move { scraper.walk(&plan).await }));
     }
 
     /// The result of a scrape that has finished, if one has.

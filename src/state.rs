@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::catalogue::Snapshot;
 use crate::changes::Feed;
+use crate::config::Mode;
 use crate::cursor::Cursor;
 use crate::dead_letter::DeadLetters;
 
@@ -32,6 +33,17 @@ pub enum StateFileError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{path} is not valid JSON of the expected shape ({source}). It holds the change feed: its baseline and the events not yet sent. bookstream keeps it as it is and will not start in changes mode until you choose: restore it from a backup; or move it aside (mv {path} {path}.corrupt) to start a fresh feed, whose first refresh is compared with catalogue.json (events in the old file not yet sent are then not sent); or run in catalogue mode ([stream] mode = \"catalogue\"), which does not use it"
+    )]
+    FeedCorrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(
+        "not writing {path}: it was found corrupt at start and is kept for the operator; restore it or move it aside, then restart bookstream"
+    )]
+    FeedHeld { path: PathBuf },
     #[error(
         "state directory {dir} is in use by another bookstream process{}; one process per state directory",
         pid.map(|p| format!(" (PID {p})")).unwrap_or_default()
@@ -94,6 +106,8 @@ pub struct StateStore {
     dir: PathBuf,
     dead_letters: DeadLetters,
     _lock: std::fs::File,
+    /// Set when `feed.json` was found corrupt at start: it is kept and never overwritten.
+    feed_held: std::sync::OnceLock<()>,
 }
 
 /// What was found in the state directory at start.
@@ -153,6 +167,7 @@ impl StateStore {
                 defaults.dead_letter_files,
             ),
             _lock: file,
+            feed_held: std::sync::OnceLock::new(),
         })
     }
 
@@ -172,7 +187,13 @@ impl StateStore {
         self.dir.join("feed.json")
     }
 
+    /// Commits the change feed; refused while a corrupt `feed.json` is held for the operator.
     pub fn save_feed(&self, feed: &Feed) -> Result<(), StateFileError> {
+        if self.feed_held.get().is_some() {
+            return Err(StateFileError::FeedHeld {
+                path: self.feed_path(),
+            });
+        }
         write_json_atomic(&self.feed_path(), feed)
     }
 
@@ -190,15 +211,29 @@ impl StateStore {
         self.dead_letters.files()
     }
 
-    /// Loads both files. A file that is not valid JSON of its shape is moved aside
-    /// (`*.corrupt`) and reported, and streaming starts fresh. A file that cannot be *read*
+    /// Loads the files for a start in `mode`. A cursor or catalogue that is not valid JSON of
+    /// its shape is moved aside (`*.corrupt`) and reported, and streaming starts fresh. A
+    /// corrupt `feed.json` holds events that exist nowhere else: it is kept where it is and
+    /// never overwritten; changes mode refuses to start on it (`FeedCorrupt`, exit 65), catalogue
+    /// mode, which does not use it, reports it and goes on. A file that cannot be *read*
     /// (EACCES, EIO, a directory in its place) is an error: its content may be fine, and
     /// starting from book 0 would resend the whole catalogue.
-    pub fn load(&self) -> Result<Loaded, StateFileError> {
+    pub fn load(&self, mode: Mode) -> Result<Loaded, StateFileError> {
         let mut loaded = Loaded::default();
         loaded.cursor = load_one(&self.cursor_path(), &mut loaded.problems)?;
         loaded.catalogue = load_one(&self.catalogue_path(), &mut loaded.problems)?;
-        loaded.feed = load_one(&self.feed_path(), &mut loaded.problems)?;
+        loaded.feed = match read_json(&self.feed_path()) {
+            Err(StateFileError::Corrupt { path, source }) => {
+                let _ = self.feed_held.set(());
+                let e = StateFileError::FeedCorrupt { path, source };
+                if mode == Mode::Changes {
+                    return Err(e);
+                }
+                loaded.problems.push(format!("{e}; catalogue mode goes on"));
+                None
+            }
+            other => other?,
+        };
         Ok(loaded)
     }
 
@@ -279,7 +314,7 @@ mod tests {
         let dir = scratch("corrupt");
         let store = StateStore::open(&dir).unwrap();
         std::fs::write(store.cursor_path(), b"\0garbage").unwrap();
-        let loaded = store.load().unwrap();
+        let loaded = store.load(Mode::Catalogue).unwrap();
         assert!(loaded.cursor.is_none());
         assert_eq!(loaded.problems.len(), 1, "{:?}", loaded.problems);
         assert!(dir.join("cursor.json.corrupt").exists());
@@ -289,7 +324,7 @@ mod tests {
             ..Cursor::default()
         };
         store.save_cursor(&saved).unwrap();
-        assert_eq!(store.load().unwrap().cursor, Some(saved));
+        assert_eq!(store.load(Mode::Catalogue).unwrap().cursor, Some(saved));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -299,7 +334,7 @@ mod tests {
         let store = StateStore::open(&dir).unwrap();
         // A directory where the file should be: read(2) fails with EISDIR, even for root.
         std::fs::create_dir(store.cursor_path()).unwrap();
-        let err = store.load().unwrap_err();
+        let err = store.load(Mode::Catalogue).unwrap_err();
         assert!(matches!(err, StateFileError::Read { .. }), "{err}");
         assert!(err.to_string().contains("cursor.json"), "{err}");
         assert!(store.cursor_path().is_dir(), "nothing was moved aside");

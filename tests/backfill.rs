@@ -11,6 +11,7 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 use common::fault_proxy::{self, Fault, FaultPlan};
 use common::{Landed, Moto, Site, bookstream, scratch, stderr};
@@ -53,11 +54,11 @@ fn write_lines(path: &std::path::Path, items: &[Value]) {
     std::fs::write(path, text).unwrap();
 }
 
-/// An endpoint in front of `moto` that forwards writes one at a time (no faults).
+/// An endpoint in front of `moto` that forwards writes one at a time and throttles like
+/// Kinesis at AWS's own per-shard limits (1,000 records/s, 1 MiB/s), which moto does not.
 async fn one_write_at_a_time(moto: &Moto) -> String {
-    let (addr, _) = fault_proxy::spawn(moto.addr, FaultPlan::new("", Vec::new()))
-        .await
-        .expect("proxy");
+    let plan = FaultPlan::repeat("", Fault::kinesis_limits());
+    let (addr, _) = fault_proxy::spawn(moto.addr, plan).await.expect("proxy");
     format!("http://{addr}")
 }
 
@@ -183,6 +184,10 @@ async fn twenty_thousand_records_land_once_each_on_their_keys_shard_under_its_li
     let s = summary(&out);
     assert_eq!(s["sent"], 20_000, "{s}");
     assert_eq!(s["refused"], 0);
+    assert_eq!(
+        s["throttled"], 0,
+        "under the limiter, Kinesis's limits are never met: {s}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("backfill done: sent 20000 of 20000"),
@@ -499,4 +504,579 @@ async fn json_lines_from_stdin_and_a_streamed_url_that_turns_bad() {
     );
     let landed = moto.read_back_records("url").await;
     assert_exactly_once(&input[..700], &landed);
+}
+
+/// A backfill child reading `input` (a path, or `-` for stdin), run in `dir` (where a resume
+/// file lands), with pipes for stdin, stdout and stderr.
+fn spawn_backfill(
+    dir: &std::path::Path,
+    endpoint: &str,
+    stream: &str,
+    input: &str,
+    extra: &[&str],
+) -> std::process::Child {
+    bookstream()
+        .current_dir(dir)
+        .args(["--log-format", "json", "stream", "--stream-name", stream])
+        .args(["-i", "0", "--json-file", input, "--endpoint-url", endpoint])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run bookstream")
+}
+
+/// Waits for `child` to exit, at most `limit` (then kills it and fails: it hung).
+async fn exit_within(mut child: std::process::Child, limit: Duration, what: &str) -> Output {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{what}: still running after {limit:?}, killed; log: {}",
+                stderr(&out)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    out
+}
+
+fn lines_of(items: &[Value]) -> Vec<u8> {
+    let mut text = Vec::new();
+    for v in items {
+        text.extend(serde_json::to_vec(v).unwrap());
+        text.push(b'\n');
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_on_an_open_pipe_go_out_at_once_and_an_interrupt_does_not_wait_for_the_writer() {
+    let moto = Moto::start();
+    moto.create_stream("pipe", 2).await;
+    let dir = scratch("pipe");
+    let input = records(2, 6);
+    let endpoint = one_write_at_a_time(&moto).await;
+    let mut child = spawn_backfill(&dir, &endpoint, "pipe", "-", &["--json-lines"]);
+    // Two records, and the pipe stays open (the writer is quiet, not gone).
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, &lines_of(&input)).unwrap();
+    std::io::Write::flush(&mut stdin).unwrap();
+    let written = Instant::now();
+    while moto.read_back("pipe").await.len() < 2 {
+        assert!(
+            written.elapsed() < Duration::from_secs(5),
+            "two records on an open pipe were not sent within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("sent {:?} after they were written", written.elapsed());
+    // An interrupt with the pipe still open stops promptly.
+    common::signal(&child, "INT");
+    let stopping = Instant::now();
+    let out = exit_within(child, Duration::from_secs(10), "interrupted backfill").await;
+    let took = stopping.elapsed();
+    drop(stdin);
+    assert!(took < Duration::from_secs(3), "stopped in {took:?}");
+    assert_eq!(out.status.code(), Some(1), "interrupted: {}", stderr(&out));
+    let s = summary(&out);
+    assert_eq!(
+        (s["read"].as_u64(), s["sent"].as_u64()),
+        (Some(2), Some(2)),
+        "{s}"
+    );
+    assert_eq!(s["unsent"], 0, "{s}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("backfill interrupted: sent 2 of 2"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the input was not read from its record 2 on"),
+        "{stdout}"
+    );
+    assert_exactly_once(&input, &moto.read_back_records("pipe").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_and_a_process_substitution_are_streamed_not_drained_by_the_check() {
+    let moto = Moto::start();
+    moto.create_stream("fifo", 2).await;
+    let dir = scratch("fifo");
+    let endpoint = one_write_at_a_time(&moto).await;
+
+    // A FIFO (named .jsonl): only one reader pass can ever see its records.
+    let input = records(300, 7);
+    let fifo = dir.join("export.jsonl");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo");
+    let child = spawn_backfill(&dir, &endpoint, "fifo", fifo.to_str().unwrap(), &[]);
+    let text = lines_of(&input);
+    let path = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        // Opening blocks until the child opens the FIFO for reading.
+        let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        std::io::Write::write_all(&mut f, &text).unwrap();
+    });
+    let out = exit_within(child, Duration::from_secs(30), "backfill from a FIFO").await;
+    writer.join().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(summary(&out)["sent"], 300);
+    assert_exactly_once(&input, &moto.read_back_records("fifo").await);
+
+    // `--json-file <(...)`: bash hands over /dev/fd/N, a pipe.
+    moto.create_stream("devfd", 2).await;
+    let input = records(200, 8);
+    let file = dir.join("source.jsonl");
+    write_lines(&file, &input);
+    let child = std::process::Command::new("bash")
+        .args([
+            "-c",
+            r#"exec "$BIN" --log-format json stream --stream-name devfd -i 0 --json-lines \
+                 --endpoint-url "$EP" --json-file <(cat "$IN")"#,
+        ])
+        .env("BIN", env!("CARGO_BIN_EXE_bookstream"))
+        .env("EP", &endpoint)
+        .env("IN", &file)
+        .envs(
+            bookstream()
+                .get_envs()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = exit_within(child, Duration::from_secs(30), "backfill from <(...)").await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(summary(&out)["sent"], 200);
+    assert_exactly_once(&input, &moto.read_back_records("devfd").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kinesis_that_throttles_like_kinesis_slows_the_backfill_and_loses_nothing() {
+    let moto = Moto::start();
+    // The proxy enforces per-shard limits far below what the backfill's own limiter allows
+    // (its default caps are 1,000 records/s and 1 MiB/s per shard): moto takes ~1,200 entries/s
+    // in all, so AWS's own figures could not be reached here; the mechanism is the same.
+    let cases = [
+        ("by-records", 100, 1024 * 1024, 2_000),
+        ("by-bytes", 1_000, 64 * 1024, 1_500),
+    ];
+    for (stream, records_per_sec, bytes_per_sec, n) in cases {
+        moto.create_stream(stream, 2).await;
+        let (proxy, stats) = fault_proxy::spawn(
+            moto.addr,
+            FaultPlan::repeat(
+                "",
+                Fault::ShardLimits {
+                    records_per_sec,
+                    bytes_per_sec,
+                },
+            ),
+        )
+        .await
+        .unwrap();
+        let dir = scratch(stream);
+        let input = records(n, 9);
+        let file = dir.join("books.json");
+        write_array(&file, &input);
+        let started = Instant::now();
+        let out = backfill(
+            &format!("http://{proxy}"),
+            stream,
+            file.to_str().unwrap(),
+            &[],
+        );
+        let took = started.elapsed();
+        assert!(out.status.success(), "{stream}: {}", stderr(&out));
+        let s = summary(&out);
+        eprintln!("{stream}: {took:?}, {s}");
+        assert_eq!(s["sent"], n, "{s}");
+        assert!(
+            stats.over_limit() > 0,
+            "{stream}: the proxy never throttled"
+        );
+        assert_eq!(s["throttled"], stats.over_limit(), "{stream}: {s}");
+        assert_eq!(
+            stats.within_limit(),
+            n as u64,
+            "{stream}: each record let in once"
+        );
+        let landed = moto.read_back_records(stream).await;
+        assert_exactly_once(&input, &landed);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_for_longer_than_ten_attempts_is_waited_out_not_counted() {
+    let moto = Moto::start();
+    moto.create_stream("busy", 1).await;
+    // The first 12 PutRecords calls have every entry throttled; one request at a time on one
+    // shard, so each of them carries the same 50 records: 12 throttles each.
+    let (proxy, stats) = fault_proxy::spawn(
+        moto.addr,
+        FaultPlan::new("PutRecords", vec![Fault::FailEntries { one_in: 1 }; 12]),
+    )
+    .await
+    .unwrap();
+    let dir = scratch("busy");
+    let input = records(50, 10);
+    let file = dir.join("books.json");
+    write_array(&file, &input);
+    let out = backfill(
+        &format!("http://{proxy}"),
+        "busy",
+        file.to_str().unwrap(),
+        &["--partition-key", "No", "--in-flight", "1"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = summary(&out);
+    assert_eq!(stats.failed_entries(), 12 * 50);
+    assert_eq!(s["throttled"], 12 * 50, "{s}");
+    assert_eq!(s["sent"], 50, "{s}");
+    assert_exactly_once(&input, &moto.read_back_records("busy").await);
+}
+
+/// The resume file a stopped backfill names in its summary, read as JSON Lines.
+fn resume_file(out: &Output) -> (std::path::PathBuf, Vec<Value>) {
+    let s = summary(out);
+    let path = std::path::PathBuf::from(
+        s["resume_file"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no resume file in the summary: {s}")),
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let records = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect();
+    (path, records)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_that_makes_no_progress_gives_up_and_its_resume_file_sends_the_rest() {
+    let moto = Moto::start();
+    moto.create_stream("stuck", 2).await;
+    // The first PutRecords goes through, every later entry is throttled for ever.
+    let (proxy, _) = fault_proxy::spawn(
+        moto.addr,
+        FaultPlan::new(
+            "PutRecords",
+            [
+                Fault::Pass,
+                Fault::Repeat(Box::new(Fault::FailEntries { one_in: 1 })),
+            ],
+        ),
+    )
+    .await
+    .unwrap();
+    let dir = scratch("stuck");
+    let input = records(3_000, 11);
+    let file = dir.join("books.json");
+    write_array(&file, &input);
+    let child = spawn_backfill(
+        &dir,
+        &format!("http://{proxy}"),
+        "stuck",
+        file.to_str().unwrap(),
+        &["--give-up-after", "3s", "--in-flight", "1"],
+    );
+    let out = exit_within(
+        child,
+        Duration::from_secs(30),
+        "a backfill with no progress",
+    )
+    .await;
+    let log = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("no record acknowledged by stream `stuck` for 3 s"),
+        "{log}"
+    );
+    let s = summary(&out);
+    let sent = s["sent"].as_u64().unwrap();
+    assert!(sent > 0 && sent < 3_000, "{s}");
+    let (path, rest) = resume_file(&out);
+    assert_eq!(rest.len() as u64, 3_000 - sent, "{s}");
+    assert_eq!(s["resume_records"], 3_000 - sent);
+    assert!(
+        path.starts_with(&dir),
+        "in the working directory: {}",
+        path.display()
+    );
+
+    // The rerun on the resume file sends exactly the rest.
+    let out = backfill(
+        &one_write_at_a_time(&moto).await,
+        "stuck",
+        path.to_str().unwrap(),
+        &["--json-lines"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(summary(&out)["sent"], 3_000 - sent);
+    assert_exactly_once(&input, &moto.read_back_records("stuck").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_backfill_leaves_a_resume_file_that_sends_exactly_the_rest() {
+    let moto = Moto::start();
+    moto.create_stream("resume", 2).await;
+    let dir = scratch("resume");
+    let input = records(6_000, 12);
+    let file = dir.join("books.json");
+    write_array(&file, &input);
+    let endpoint = one_write_at_a_time(&moto).await;
+    // ~240 records/s over 2 shards: about 25 s in all; interrupted after 3 s.
+    let child = spawn_backfill(
+        &dir,
+        &endpoint,
+        "resume",
+        file.to_str().unwrap(),
+        &["--shard-records-per-sec", "150"],
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // SIGTERM (systemd, `kill`) stops as Ctrl-C does; the pipe test above sends SIGINT.
+    common::signal(&child, "TERM");
+    let stopping = Instant::now();
+    let out = exit_within(child, Duration::from_secs(20), "interrupted backfill").await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        stopping.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let s = summary(&out);
+    let sent = s["sent"].as_u64().unwrap();
+    assert!(sent > 0 && sent < 6_000, "interrupted mid-backfill: {s}");
+    let (path, rest) = resume_file(&out);
+    assert_eq!(
+        rest.len() as u64,
+        6_000 - sent,
+        "the rest, read on from the file: {s}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&path.display().to_string()), "{stdout}");
+
+    let out = backfill(&endpoint, "resume", path.to_str().unwrap(), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(summary(&out)["sent"], 6_000 - sent);
+    // Every record landed; a copy only where the first run said one was possible.
+    let landed = moto.read_back_records("resume").await;
+    let counts = upc_counts(landed.iter().map(|r| r.data.as_slice()));
+    assert_eq!(counts.len(), 6_000, "every record landed");
+    let copies: usize = counts.values().map(|n| n - 1).sum();
+    assert!(
+        copies as u64 <= s["possibly_duplicated"].as_u64().unwrap(),
+        "{copies} copies, {s}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_interrupt_ends_the_process_at_once() {
+    let moto = Moto::start();
+    moto.create_stream("hung", 1).await;
+    // Every PutRecords is held 30 s by the proxy: the first interrupt waits (a little) for
+    // the requests in flight; the second does not wait at all.
+    let (proxy, stats) = fault_proxy::spawn(
+        moto.addr,
+        FaultPlan::repeat("PutRecords", Fault::Delay(Duration::from_secs(30))),
+    )
+    .await
+    .unwrap();
+    let dir = scratch("hung");
+    let file = dir.join("books.json");
+    write_array(&file, &records(100, 13));
+    let child = spawn_backfill(
+        &dir,
+        &format!("http://{proxy}"),
+        "hung",
+        file.to_str().unwrap(),
+        &[],
+    );
+    let started = Instant::now();
+    while stats.delayed() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "no PutRecords");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    common::signal(&child, "INT");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    common::signal(&child, "INT");
+    let second = Instant::now();
+    let out = exit_within(child, Duration::from_secs(20), "twice interrupted backfill").await;
+    assert!(
+        second.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        second.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_error_with_the_pipe_still_open_ends_the_backfill_at_once() {
+    let moto = Moto::start();
+    let dir = scratch("fatal");
+    let endpoint = one_write_at_a_time(&moto).await;
+    // No such stream: the backfill cannot start; the input's writer is quiet but still there.
+    let mut child = spawn_backfill(&dir, &endpoint, "missing", "-", &["--json-lines"]);
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, &lines_of(&records(3, 14))).unwrap();
+    let out = exit_within(
+        child,
+        Duration::from_secs(10),
+        "backfill to a missing stream",
+    )
+    .await;
+    drop(stdin);
+    let log = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("`missing` not found"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_refusal_mid_backfill_leaves_every_unsent_record_in_the_resume_file() {
+    let moto = Moto::start();
+    moto.create_stream("denied", 2).await;
+    // The first PutRecords goes through; then Kinesis refuses for good (access withdrawn).
+    let (proxy, stats) = fault_proxy::spawn(
+        moto.addr,
+        FaultPlan::new(
+            "PutRecords",
+            [
+                Fault::Pass,
+                Fault::Repeat(Box::new(Fault::Reject("AccessDeniedException"))),
+            ],
+        ),
+    )
+    .await
+    .unwrap();
+    let dir = scratch("denied");
+    let input = records(2_000, 15);
+    let file = dir.join("books.json");
+    write_array(&file, &input);
+    let child = spawn_backfill(
+        &dir,
+        &format!("http://{proxy}"),
+        "denied",
+        file.to_str().unwrap(),
+        &["--in-flight", "1"],
+    );
+    let out = exit_within(child, Duration::from_secs(30), "a refused backfill").await;
+    let log = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("AccessDeniedException"), "{log}");
+    assert!(stats.rejected() > 0);
+    let s = summary(&out);
+    let sent = s["sent"].as_u64().unwrap();
+    assert!(sent > 0 && sent < 2_000, "{s}");
+    // The refused request's records too, not only those never sent.
+    let (path, rest) = resume_file(&out);
+    assert_eq!(rest.len() as u64, 2_000 - sent, "{s}");
+    let out = backfill(
+        &one_write_at_a_time(&moto).await,
+        "denied",
+        path.to_str().unwrap(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_exactly_once(&input, &moto.read_back_records("denied").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_throttling_proxy_refuses_past_a_shards_second_and_only_that_shard() {
+    use aws_sdk_kinesis::primitives::Blob;
+    use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+    let moto = Moto::start();
+    moto.create_stream("rig", 2).await;
+    let (proxy, stats) = fault_proxy::spawn(
+        moto.addr,
+        FaultPlan::repeat(
+            "",
+            Fault::ShardLimits {
+                records_per_sec: 100,
+                bytes_per_sec: 1024 * 1024,
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    // The SDK's own retries off: a throttled call must come back as it was answered.
+    let client = aws_sdk_kinesis::Client::from_conf(
+        common::client_for(&format!("http://{proxy}"))
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    // Keys whose MD5 is in the lower half (the first shard) or the upper half (the second).
+    let first_half = |key: &String| Md5::digest(key.as_bytes())[0] < 0x80;
+    let keys: Vec<String> = (0..).map(|i| format!("k{i}")).take(1000).collect();
+    let low: Vec<&String> = keys.iter().filter(|k| first_half(k)).take(150).collect();
+    let high: Vec<&String> = keys.iter().filter(|k| !first_half(k)).take(10).collect();
+    let entries: Vec<_> = low
+        .iter()
+        .chain(&high)
+        .enumerate()
+        .map(|(i, key)| {
+            PutRecordsRequestEntry::builder()
+                .data(Blob::new(format!("{{\"n\":{i}}}")))
+                .partition_key(key.as_str())
+                .build()
+                .unwrap()
+        })
+        .collect();
+    // moto's first write is slow; warm it up directly, past the proxy.
+    moto.client()
+        .put_record()
+        .stream_name("rig")
+        .data(Blob::new("{}"))
+        .partition_key("warm-up")
+        .send()
+        .await
+        .expect("PutRecord to moto");
+    let sent_at = Instant::now();
+    let answer = client
+        .put_records()
+        .stream_name("rig")
+        .set_records(Some(entries))
+        .send()
+        .await
+        .expect("PutRecords through the proxy");
+    assert_eq!(answer.failed_record_count, Some(50));
+    for (i, r) in answer.records.iter().enumerate() {
+        let throttled = r.error_code.as_deref() == Some("ProvisionedThroughputExceededException");
+        assert_eq!(throttled, (100..150).contains(&i), "entry {i}: {r:?}");
+    }
+    assert_eq!((stats.within_limit(), stats.over_limit()), (110, 50));
+    // PutRecord on the full shard: a 400; a second later the shard takes records again.
+    let put = |key: &str| {
+        client
+            .put_record()
+            .stream_name("rig")
+            .data(Blob::new("{}"))
+            .partition_key(key)
+            .send()
+    };
+    let result = put(low[0]).await;
+    assert!(
+        sent_at.elapsed() < Duration::from_millis(900),
+        "moto too slow for this test"
+    );
+    let err = result.expect_err("the shard's second is full");
+    assert!(
+        err.as_service_error()
+            .is_some_and(|e| e.is_provisioned_throughput_exceeded_exception()),
+        "{err:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    put(low[1]).await.expect("a new second");
+    assert_eq!(moto.read_back("rig").await.len(), 1 + 110 + 1);
 }

@@ -375,3 +375,306 @@ fn diff_prints_the_events_between_two_saved_catalogues() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("/nonexistent.json"));
 }
+
+/// The test site on `port`, switchable while it runs (`RunningSite::switch`).
+fn live_site(args: &[&str]) -> bookstream_testsite::RunningSite {
+    let argv = std::iter::once("bookstream-testsite").chain(args.iter().copied());
+    <bookstream_testsite::SiteArgs as clap::Parser>::try_parse_from(argv)
+        .unwrap_or_else(|e| panic!("bad test-site arguments {args:?}: {e}"))
+        .start()
+        .unwrap_or_else(|e| panic!("cannot start the test site {args:?}: {e}"))
+}
+
+/// Waits until the daemon has taken at least `n` refreshes that started from now on: a
+/// refresh starts (with listing page 1) only once the one before it was taken, so page 1
+/// asked for `n + 1` more times means `n` whole refreshes in between were judged.
+async fn refreshes(site: &bookstream_testsite::RunningSite, n: u64) {
+    let page1 = "/catalogue/page-1.html";
+    let from = site.stats().hits(page1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while site.stats().hits(page1) < from + n + 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon took fewer than {n} refreshes within 90 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Returns just after a refresh has walked the site, well before the next one starts: the
+/// next starts a second after this one is taken, and a walk of the small test sites here
+/// takes a few tens of milliseconds.
+async fn between_refreshes(site: &bookstream_testsite::RunningSite) {
+    refreshes(site, 0).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+}
+
+/// A changes-mode daemon refreshing every second, with `env` added.
+fn spawn_changes_with(config: &Path, env: &[(&str, &str)]) -> std::process::Child {
+    let mut all = vec![
+        ("BOOKSTREAM__SITE__REFRESH", "1s"),
+        ("BOOKSTREAM__SCHEDULE__CRON", "* * * * * *"),
+    ];
+    all.extend_from_slice(env);
+    spawn_daemon_with(config, None, None, &all)
+}
+
+fn product_path(book: &SiteBook) -> String {
+    format!("/catalogue/{}_{}/index.html", book.slug, book.id)
+}
+
+#[tokio::test]
+async fn a_product_page_that_always_fails_makes_no_event_before_during_or_after() {
+    let moto = Moto::start();
+    moto.create_stream("product500", 1).await;
+    let base = ["--books", "30", "--per-page", "10"];
+    let site = live_site(&base);
+    let dir = scratch("product500");
+    let config = write_config(
+        &dir,
+        &site.url(),
+        &moto.endpoint,
+        "product500",
+        CHANGES_NO_SNAPSHOT,
+    );
+    let child = spawn_changes_with(&config, &[("BOOKSTREAM__SITE__ATTEMPTS", "2")]);
+    wait_for_log_file(&dir, "feed.json", Duration::from_secs(30));
+    refreshes(&site, 2).await;
+    // One product page answers 500 on every attempt, for two refreshes and more.
+    let broken = product_path(&version(30, 0)[15]);
+    site.switch(&[&base[..], &["--fail-always", &broken]].concat())
+        .unwrap();
+    refreshes(&site, 2).await;
+    assert!(
+        site.stats().hits(&broken) >= 4,
+        "the fault was met: {} requests for {broken}",
+        site.stats().hits(&broken)
+    );
+    site.switch(&base).unwrap();
+    refreshes(&site, 2).await;
+    signal(&child, "TERM");
+    let (status, log) = finish(child);
+    assert!(status.success(), "{log}");
+    let got: Vec<(String, String)> = events(&moto, "product500")
+        .await
+        .iter()
+        .map(|e| {
+            let key = e["upc"].as_str().or(e["url"].as_str()).unwrap_or_default();
+            (
+                e["event"].as_str().unwrap_or_default().to_owned(),
+                key.to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        got.is_empty(),
+        "a product page that failed is no change: {got:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_walk_that_ends_before_the_pagers_last_page_removes_nothing() {
+    let moto = Moto::start();
+    moto.create_stream("shortwalk", 1).await;
+    // 50 listing pages of 2 books.
+    let base = ["--books", "100", "--per-page", "2"];
+    let site = live_site(&base);
+    let dir = scratch("shortwalk");
+    let config = write_config(
+        &dir,
+        &site.url(),
+        &moto.endpoint,
+        "shortwalk",
+        CHANGES_NO_SNAPSHOT,
+    );
+    let child = spawn_changes(&config);
+    wait_for_log_file(&dir, "feed.json", Duration::from_secs(30));
+    // Page 45 of 50 loses its "next" link: the walk ends there, 10 books (10%, within
+    // max_shrink) short.
+    site.switch(&[&base[..], &["--no-next-on", "45"]].concat())
+        .unwrap();
+    refreshes(&site, 2).await;
+    assert!(site.stats().hits("/catalogue/page-46.html") <= 1);
+    site.switch(&base).unwrap();
+    refreshes(&site, 2).await;
+    signal(&child, "TERM");
+    let (status, log) = finish(child);
+    assert!(status.success(), "{log}");
+    let said: Vec<Said> = events(&moto, "shortwalk").await.iter().map(said).collect();
+    let removed: Vec<&Said> = said.iter().filter(|s| s.1 == "removed").collect();
+    assert!(removed.is_empty(), "an incomplete walk removed {removed:?}");
+    assert!(said.is_empty(), "and nothing else changed: {said:?}");
+}
+
+#[tokio::test]
+async fn a_change_that_happens_again_gets_a_new_event_id() {
+    let moto = Moto::start();
+    moto.create_stream("recur", 1).await;
+    let at = |v: &'static str| ["--books", "40", "--per-page", "10", "--version", v];
+    let site = live_site(&at("0"));
+    let dir = scratch("recur");
+    let config = write_config(
+        &dir,
+        &site.url(),
+        &moto.endpoint,
+        "recur",
+        CHANGES_NO_SNAPSHOT,
+    );
+    let child = spawn_changes(&config);
+    wait_for_log_file(&dir, "feed.json", Duration::from_secs(30));
+    let (v0, v1) = (version(40, 0), version(40, 1));
+    let forth = expected(&v0, &v1).len();
+    let back = expected(&v1, &v0).len();
+    assert!(forth > 0 && back > 0, "version 1 changes something");
+    // v0 -> v1 -> v0 -> v1: the third step's changes are the first step's again.
+    let mut want = 0;
+    for (v, n) in [("1", forth), ("0", back), ("1", forth)] {
+        // Between two walks, so that none sees half of one version and half of the other.
+        between_refreshes(&site).await;
+        site.switch(&at(v)).unwrap();
+        want += n;
+        wait_for_records(&moto, "recur", want, Duration::from_secs(90)).await;
+    }
+    refreshes(&site, 2).await;
+    signal(&child, "TERM");
+    let (status, log) = finish(child);
+    assert!(status.success(), "{log}");
+    let got = events(&moto, "recur").await;
+    assert_eq!(
+        got.len(),
+        want,
+        "each step's events once: {:?}",
+        got.iter().map(said).collect::<Vec<_>>()
+    );
+    let ids: BTreeSet<&str> = got
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        got.len(),
+        "a change that recurs is another change, with another event_id"
+    );
+    // The same book's same change, the first and the third time: two ids.
+    let first = said(&got[0]);
+    let same: Vec<&str> = got
+        .iter()
+        .filter(|e| said(e) == first)
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(same.len(), 2, "{first:?} happened twice");
+    assert_ne!(same[0], same[1]);
+}
+
+#[tokio::test]
+async fn a_corrupt_feed_json_is_kept_and_changes_mode_refuses_to_start_until_the_operator_chooses()
+{
+    let rig = Rig::new(
+        "corruptfeed",
+        &["--books", "20", "--per-page", "10"],
+        CHANGES,
+    )
+    .await;
+    let state = rig.dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let feed = state.join("feed.json");
+    let garbage = b"{\"baseline\":null,\"pending\":[{\"seq\":1,\"ev".to_vec();
+    std::fs::write(&feed, &garbage).unwrap();
+    for command in ["once", "run"] {
+        let out = bookstream()
+            .args([command, "--config", rig.config.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(65), "{command}: {stderr}");
+        assert!(
+            stderr.contains(&feed.display().to_string())
+                && stderr.contains("not valid JSON")
+                && stderr.contains("restore")
+                && stderr.contains("move it aside"),
+            "{command}: {stderr}"
+        );
+        assert_eq!(std::fs::read(&feed).unwrap(), garbage, "kept as it was");
+    }
+    let names: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("corrupt")), "{names:?}");
+    assert!(rig.upcs().await.is_empty(), "nothing was sent");
+
+    // Catalogue mode does not need the feed: it streams, and leaves the file alone.
+    let out = bookstream()
+        .args(["once", "--config", rig.config.to_str().unwrap()])
+        .env("BOOKSTREAM__STREAM__MODE", "catalogue")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&feed).unwrap(), garbage, "still kept");
+    assert_eq!(rig.upcs().await.len(), 5, "one cycle of catalogue mode");
+
+    // The operator's choice: moved aside, changes mode starts a fresh feed (from a refresh:
+    // the catalogue is over a second old).
+    std::fs::rename(&feed, state.join("feed.json.bad")).unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = bookstream()
+        .args(["once", "--config", rig.config.to_str().unwrap()])
+        .env("BOOKSTREAM__SITE__REFRESH", "1s")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(feed.exists(), "a fresh feed");
+}
+
+#[tokio::test]
+async fn a_corrupt_feed_json_is_never_overwritten_after_a_reload_into_changes_mode() {
+    let catalogue = "[stream]\ninterval = \"50ms\"\nmax_records = 5\n";
+    let rig = Rig::new(
+        "heldfeed",
+        &["--books", "20", "--per-page", "10"],
+        catalogue,
+    )
+    .await;
+    let state = rig.dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let feed = state.join("feed.json");
+    let garbage = b"{\"pending\":[{\"seq\":1,".to_vec();
+    std::fs::write(&feed, &garbage).unwrap();
+    let child = spawn_changes(&rig.config);
+    wait_for_records(&rig.moto, "heldfeed", 5, Duration::from_secs(30)).await;
+    // The operator switches to changes mode without having dealt with the file.
+    write_config(
+        &rig.dir,
+        &rig.site_url,
+        &rig.moto.endpoint,
+        "heldfeed",
+        CHANGES,
+    );
+    signal(&child, "HUP");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    signal(&child, "TERM");
+    let (status, log) = finish(child);
+    assert!(status.success(), "{log}");
+    assert_eq!(
+        std::fs::read(&feed).unwrap(),
+        garbage,
+        "kept as it was: {log}"
+    );
+    assert!(
+        log.contains("not writing") && log.contains("feed.json"),
+        "the refusal is logged: {log}"
+    );
+    let got = events(&rig.moto, "heldfeed").await;
+    assert!(
+        got.iter().all(|r| r.get("event").is_none()),
+        "no change event without a feed to commit it to"
+    );
+}

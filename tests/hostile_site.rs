@@ -299,3 +299,26 @@ fn sigint_during_a_scrape_ends_it_within_2_s() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_page_that_lost_its_next_link_ends_the_walk_as_incomplete_by_its_pager() {
+    let site = Site::start(&["--books", "50", "--per-page", "10", "--no-next-on", "3"]);
+    let (out, books, _) = scrape(&site, &[]);
+    let log = stderr(&out);
+    assert!(out.status.success(), "{log}");
+    assert_eq!(books.len(), 30, "pages 1 to 3: {log}");
+    assert_eq!(site.stats().hits("/catalogue/page-4.html"), 0);
+    let warned = events(&log, "listing walk incomplete");
+    assert_eq!(warned.len(), 1, "{log}");
+    let message = warned[0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("page-3.html") && message.contains("\"Page 3 of 5\""),
+        "{message}"
+    );
+    // The faithful site: a complete walk, no warning.
+    let whole = Site::start(&["--books", "50", "--per-page", "10"]);
+    let (out, books, _) = scrape(&whole, &[]);
+    let log = stderr(&out);
+    assert_eq!(books.len(), 50, "{log}");
+    assert!(events(&log, "listing walk incomplete").is_empty(), "{log}");
+}

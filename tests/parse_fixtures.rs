@@ -44,6 +44,8 @@ fn home_page_lists_twenty_books_with_links_under_catalogue() {
         listing.next.unwrap().as_str(),
         "http://127.0.0.1:9/catalogue/page-2.html"
     );
+    let pager = listing.pager.expect("the real pager's \"Page 1 of 50\"");
+    assert_eq!((pager.page, pager.of), (1, 50));
 }
 
 #[test]

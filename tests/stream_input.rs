@@ -125,3 +125,88 @@ fn absurd_numbers_are_clear_errors_never_panics() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_lines_line_past_the_cap_is_refused_early_in_bounded_memory() {
+    let moto = Moto::start();
+    moto.create_stream("huge", 1).await;
+    // A 200 MiB line with no newline, streamed through a pipe: refused at the cap (64 MiB,
+    // that of an array element), not read whole. The child's peak RSS comes from its parent,
+    // a small Python wrapper (getrusage of its one child).
+    const LINE: usize = 200 * 1024 * 1024;
+    const CAP: usize = 64 * 1024 * 1024;
+    let wrapper = "import resource, subprocess, sys\n\
+        code = subprocess.run(sys.argv[1:]).returncode\n\
+        print('maxrss_kib=%d' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n\
+        sys.exit(code)";
+    let binary = env!("CARGO_BIN_EXE_bookstream");
+    let mut child = std::process::Command::new("python3")
+        .args([
+            "-c",
+            wrapper,
+            binary,
+            "stream",
+            "--stream-name",
+            "huge",
+            "-i",
+            "0",
+        ])
+        .args([
+            "--json-file",
+            "-",
+            "--json-lines",
+            "--endpoint-url",
+            &moto.endpoint,
+        ])
+        .envs(
+            bookstream()
+                .get_envs()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (moto's interpreter) runs the child");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let block = vec![b'a'; 1024 * 1024];
+        let mut written = std::io::Write::write_all(&mut stdin, b"{\"title\": \"").map(|_| 11);
+        while let Ok(n) = written {
+            if n >= LINE {
+                break;
+            }
+            // A broken pipe once the child has refused the line ends the writing.
+            written = std::io::Write::write_all(&mut stdin, &block).map(|_| n + block.len());
+        }
+        written.is_ok()
+    });
+    let out = child.wait_with_output().unwrap();
+    let wrote_all = writer.join().unwrap();
+    let log = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains(&format!(
+            "<stdin>: line 1 (from byte offset 0) is longer than {CAP} bytes"
+        )),
+        "{log}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(!wrote_all, "refused before the whole line was read");
+    let peak_kib: usize = log
+        .lines()
+        .find_map(|l| l.strip_prefix("maxrss_kib="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no maxrss from the wrapper: {log}"));
+    eprintln!(
+        "peak RSS {} MiB for a {} MiB line",
+        peak_kib / 1024,
+        LINE >> 20
+    );
+    assert!(
+        peak_kib * 1024 < CAP * 2,
+        "peak RSS {} MiB: the line was held well past the cap",
+        peak_kib / 1024
+    );
+    assert!(moto.read_back("huge").await.is_empty(), "nothing was sent");
+}

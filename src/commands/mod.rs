@@ -15,17 +15,21 @@ use crate::kinesis;
 use crate::kinesis::backfill::BackfillError;
 use crate::kinesis::producer::PutError;
 use crate::kinesis::reader::{self, ReadError};
+use crate::kinesis::setup::SetupError;
 use crate::scrape::fetch::{FetchError, FetchPolicy, Fetcher};
 use crate::scrape::{ScrapeError, ScrapePlan, Scraper};
 use tokio_util::sync::CancellationToken;
 
 pub use stream::stream;
 
-/// Why a subcommand failed. `main` maps `Config` to exit status 78 (EX_CONFIG).
+/// Why a subcommand failed. `main` maps `Config` and `Setup` to exit status 78 (EX_CONFIG).
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// No AWS region or no credentials at all.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
     #[error(transparent)]
     Scrape(#[from] ScrapeError),
     #[error(transparent)]
@@ -41,6 +45,14 @@ pub enum CommandError {
     },
     #[error("{input}: {count} record(s) refused and not sent (the rest were): {details}")]
     Refused {
+        input: String,
+        count: usize,
+        details: String,
+    },
+    #[error(
+        "{input}: {count} record(s) sent twice without an answer from Kinesis (each may be in the stream once, twice or not at all; the rest were sent): {details}"
+    )]
+    Unconfirmed {
         input: String,
         count: usize,
         details: String,
@@ -74,7 +86,7 @@ impl CommandError {
     /// directory that cannot be read or is in use (see `EngineError::exit_code`), 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CommandError::Config(_) => 78,
+            CommandError::Config(_) | CommandError::Setup(_) => 78,
             CommandError::Usage(_) => 2,
             CommandError::Daemon(crate::daemon::DaemonError::Engine(e)) => e.exit_code(),
             _ => 1,
@@ -132,9 +144,16 @@ pub async fn scrape(args: ScrapeArgs, shutdown: CancellationToken) -> Result<(),
     Ok(())
 }
 
+/// Stops a command at start when the AWS chain finds no region or no credentials (see
+/// [`crate::kinesis::setup`]); `option` says how this command's user sets the region.
+pub async fn check_aws(region: Option<&str>, option: &str) -> Result<(), CommandError> {
+    Ok(kinesis::setup::check(region, option).await?)
+}
+
 /// `bookstream tail`: one line per record (its data), every shard; KPL aggregates (from
 /// `stream --aggregate`) are split into the records they hold.
 pub async fn tail(args: TailArgs, shutdown: CancellationToken) -> Result<(), CommandError> {
+    check_aws(args.region.as_deref(), "--region").await?;
     let client = kinesis::client(args.region.as_deref(), args.endpoint_url.as_ref()).await;
     let mut out = std::io::stdout().lock();
     // A closed stdout (`| head`) ends the output.

@@ -1,7 +1,9 @@
 //! How a backfill shows its progress: a bar on a terminal (records, bytes, records/s,
-//! throttles, ETA), a log line every few seconds otherwise, and always a summary at the end.
+//! throttles, ETA), a log line every few seconds otherwise, and always a summary at the end
+//! (with the resume point a stopped backfill leaves).
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -95,8 +97,48 @@ fn bar(total: Option<u64>) -> ProgressBar {
     bar
 }
 
+/// What a stopped backfill left for a rerun.
+#[derive(Debug)]
+pub struct ResumePoint {
+    /// The JSON Lines file of the records not acknowledged (`None` if it could not be written).
+    pub path: Option<PathBuf>,
+    pub records: u64,
+    /// Of those, records Kinesis may hold already (a rerun may make a copy of each).
+    pub possibly_written: u64,
+    /// The input was not read from this record on (a pipe, stdin or URL that was still open):
+    /// the rest of it is not in the file.
+    pub unread_from: Option<u64>,
+    pub error: Option<String>,
+}
+
+impl ResumePoint {
+    fn describe(&self) -> String {
+        let mut text = match (&self.path, &self.error) {
+            (Some(path), _) => format!(
+                "; resume: {} record(s) not acknowledged are in {} (rerun with --json-file on it)",
+                self.records,
+                path.display()
+            ),
+            (None, Some(e)) => format!("; NO resume file could be written: {e}"),
+            (None, None) => String::new(),
+        };
+        if self.possibly_written > 0 {
+            text.push_str(&format!(
+                ", {} of them possibly written already",
+                self.possibly_written
+            ));
+        }
+        if let Some(n) = self.unread_from {
+            text.push_str(&format!(
+                "; the input was not read from its record {n} on (not in the resume file)"
+            ));
+        }
+        text
+    }
+}
+
 /// The final word on a backfill: on stdout for the operator, and in the log with fields.
-pub fn summary(stream: &str, report: &Report, elapsed: Duration) {
+pub fn summary(stream: &str, report: &Report, elapsed: Duration, resume: Option<&ResumePoint>) {
     let s = &report.stats;
     let secs = elapsed.as_secs_f64();
     let rate = s.sent as f64 / secs.max(1e-3);
@@ -112,6 +154,12 @@ pub fn summary(stream: &str, report: &Report, elapsed: Duration) {
     } else {
         String::new()
     };
+    let resumed = resume.map(ResumePoint::describe).unwrap_or_default();
+    let resume_file = resume
+        .and_then(|r| r.path.as_ref())
+        .map(|p| p.display().to_string());
+    let possibly_duplicated =
+        s.possibly_duplicated + resume.map_or(report.unacked_maybe_written, |r| r.possibly_written);
     tracing::info!(
         stream,
         sent = s.sent,
@@ -124,14 +172,18 @@ pub fn summary(stream: &str, report: &Report, elapsed: Duration) {
         refused = s.refused,
         unsent = report.unsent,
         reshards = s.reshards,
+        possibly_duplicated,
+        resume_file,
+        resume_records = resume.map(|r| r.records),
+        unread_from = resume.and_then(|r| r.unread_from),
         elapsed_ms = elapsed.as_millis() as u64,
         records_per_sec = rate as u64,
-        "backfill {how}: {} records sent to {stream}{aggregated} in {secs:.1} s ({rate:.0} records/s)",
+        "backfill {how}: {} records sent to {stream}{aggregated} in {secs:.1} s ({rate:.0} records/s){resumed}",
         s.sent
     );
     println!(
         "backfill {how}: sent {} of {} record(s) to {stream}{aggregated}, {} bytes, in {secs:.1} s ({rate:.0} records/s); \
-         {} retried, {} throttled, {} refused (over 1 MiB), {} not sent, {} PutRecords requests, {} reshard(s)",
+         {} retried, {} throttled, {} refused (over 1 MiB), {} not sent, {} possibly duplicated, {} PutRecords requests, {} reshard(s){resumed}",
         s.sent,
         s.read,
         s.bytes,
@@ -139,6 +191,7 @@ pub fn summary(stream: &str, report: &Report, elapsed: Duration) {
         s.throttled,
         s.refused,
         report.unsent,
+        possibly_duplicated,
         s.requests,
         s.reshards
     );

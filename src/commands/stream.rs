@@ -3,16 +3,17 @@
 //! the stream's shards allow (the backfill).
 
 use std::ops::ControlFlow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::CommandError;
-use super::progress::Progress;
+use super::progress::{Progress, ResumePoint};
 use crate::cli::StreamArgs;
 use crate::input::{self, Format, Source};
-use crate::kinesis::backfill::{Backfill, Item, Options};
+use crate::kinesis::backfill::resume::ResumeWriter;
+use crate::kinesis::backfill::{Backfill, Item, Options, Report};
 use crate::kinesis::limit::Limits;
 use crate::kinesis::pace::Pacer;
 use crate::kinesis::producer::{Outcome, Producer, RetryPolicy, SendStats};
@@ -53,16 +54,18 @@ pub async fn stream(args: StreamArgs, shutdown: CancellationToken) -> Result<(),
             "--aggregate needs --interval 0 (aggregation is for backfills)".into(),
         ));
     }
+    super::check_aws(args.region.as_deref(), "--region").await?;
+    stop_on_signals(shutdown.clone());
     let (source, format) = source_of(&args);
-    // A file can be read twice: it is checked whole first, so that a bad element anywhere
-    // means nothing was sent. (A URL or stdin is checked as it streams.)
-    let total = match &source {
-        Source::File(_) => {
-            let (s, f) = (source.clone(), format);
-            let checked = tokio::task::spawn_blocking(move || input::check(&s, f)).await;
-            Some(checked.map_err(|e| CommandError::Usage(format!("input check failed: {e}")))??)
-        }
-        _ => None,
+    // A regular file can be read twice: it is checked whole first, so that a bad element
+    // anywhere means nothing was sent. A FIFO, `/dev/fd/N` (`<(...)`), stdin or a URL can be
+    // read only once: it is checked as it streams.
+    let total = if source.is_regular_file() {
+        let (s, f) = (source.clone(), format);
+        let checked = tokio::task::spawn_blocking(move || input::check(&s, f)).await;
+        Some(checked.map_err(|e| CommandError::Usage(format!("input check failed: {e}")))??)
+    } else {
+        None
     };
     let max = args
         .max_records
@@ -74,6 +77,39 @@ pub async fn stream(args: StreamArgs, shutdown: CancellationToken) -> Result<(),
     } else {
         run_paced(args, source, format, max, client, shutdown).await
     }
+}
+
+/// SIGINT and SIGTERM stop the command (the backfill then leaves a resume point); a second one
+/// ends the process at once, whatever it is waiting for.
+fn stop_on_signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::warn!("cannot listen for SIGINT/SIGTERM; only the first Ctrl-C stops");
+        return;
+    };
+    tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            if first {
+                first = false;
+                tracing::info!(
+                    signal = name,
+                    "{name}: stopping (a second signal stops at once)"
+                );
+                shutdown.cancel();
+            } else {
+                tracing::warn!(signal = name, "second {name}: exiting at once");
+                std::process::exit(130);
+            }
+        }
+    });
 }
 
 /// The input's records in order, encoded as the arguments say.
@@ -100,12 +136,17 @@ async fn run_paced(
     // bad input from any source means nothing was sent.
     let (mut rx, reader) = input::spawn(source.clone(), format, max, CHANNEL, encoder(&args));
     let mut records: Vec<Outgoing> = Vec::new();
-    while let Some(chunk) = rx.recv().await {
-        records.extend(chunk.into_iter().map(|item| item.record));
+    loop {
+        tokio::select! {
+            chunk = rx.recv() => match chunk {
+                Some(chunk) => records.extend(chunk.into_iter().map(|item| item.record)),
+                None => break,
+            },
+            // Nothing was sent yet: stop without waiting for the input's writer.
+            _ = shutdown.cancelled() => return Err(CommandError::Interrupted),
+        }
     }
-    reader
-        .await
-        .map_err(|e| CommandError::Usage(format!("input reader failed: {e}")))??;
+    reader.finish().await?;
     tracing::info!(source = %source, to_send = records.len(), stream = %args.stream_name, "streaming {} records from {source} to {}", records.len(), args.stream_name);
     let producer = Producer::new(
         client,
@@ -114,7 +155,7 @@ async fn run_paced(
         RetryPolicy::default(),
     );
     let pacer = Pacer::new(tokio::time::Instant::now(), args.interval);
-    let mut refused = Vec::new();
+    let (mut refused, mut unconfirmed) = (Vec::new(), Vec::new());
     let mut stats = SendStats::default();
     let result = producer
         .send_paced(
@@ -130,6 +171,10 @@ async fn run_paced(
                         "element {k} of {source} refused, not sent: {e}"
                     );
                     refused.push(format!("element {k}: {e}"));
+                }
+                if let Outcome::Unconfirmed(e) = outcome {
+                    tracing::error!(element = k, upc = %records[k].label, error = %e, "element {k} of {source} not sent again: {e}");
+                    unconfirmed.push(format!("element {k}: {e}"));
                 }
                 ControlFlow::Continue(())
             },
@@ -148,6 +193,13 @@ async fn run_paced(
                 records.len(),
                 args.stream_name
             );
+            if !unconfirmed.is_empty() {
+                return Err(CommandError::Unconfirmed {
+                    input: source.to_string(),
+                    count: unconfirmed.len(),
+                    details: unconfirmed.join("; "),
+                });
+            }
             refusals(&source, refused)
         }
         Err((sent, source)) => Err(CommandError::Put { sent, source }),
@@ -184,6 +236,7 @@ async fn run_backfill(
         remap_every: args
             .shard_map_every
             .max(std::time::Duration::from_millis(100)),
+        give_up_after: args.give_up_after.max(std::time::Duration::from_secs(1)),
         ..Options::default()
     };
     tracing::info!(
@@ -192,7 +245,7 @@ async fn run_backfill(
         to_send.map_or_else(|| "all".to_owned(), |n| n.to_string()),
         args.stream_name
     );
-    let (rx, reader) = input::spawn(source.clone(), format, max, CHANNEL, encoder(&args));
+    let (mut rx, reader) = input::spawn(source.clone(), format, max, CHANNEL, encoder(&args));
     let backfill = Backfill::new(
         client,
         args.stream_name.clone(),
@@ -202,14 +255,20 @@ async fn run_backfill(
     let (progress_tx, progress_rx) = watch::channel(Default::default());
     let display = Progress::start(to_send, progress_rx);
     let started = std::time::Instant::now();
-    let report = backfill.run(rx, &shutdown, &progress_tx).await;
+    let mut report = backfill.run(&mut rx, &shutdown, &progress_tx).await;
     display.finish().await;
     let elapsed = started.elapsed();
-    // The reader's verdict: a bad element in a streamed input stops the backfill there.
-    let read_result = reader
-        .await
-        .map_err(|e| CommandError::Usage(format!("input reader failed: {e}")))?;
-    super::progress::summary(&args.stream_name, &report, elapsed);
+    let stopped = report.error.is_some() || report.interrupted;
+    // Stopped: never wait for the input (a pipe's writer may hold it open for ever); leave
+    // what was not acknowledged as a resume point instead. Not stopped: the input has ended,
+    // and its verdict is ready (a bad element in a streamed input ends the backfill there).
+    let (read_result, resume) = if stopped {
+        let resume = leave_resume_point(&args, &source, &mut report, &mut rx).await;
+        (Ok(0), resume)
+    } else {
+        (reader.finish().await, None)
+    };
+    super::progress::summary(&args.stream_name, &report, elapsed, resume.as_ref());
     let s = &report.stats;
     if let Some(source) = report.error {
         return Err(CommandError::Backfill {
@@ -243,6 +302,73 @@ async fn run_backfill(
     refusals(&source, refused)
 }
 
+/// Writes the records a stopped backfill did not get acknowledged, then those read but not
+/// yet taken in, as a JSON Lines file in the current directory. A regular file is read on to
+/// its end (or `--max-records`) into it, so the resume file is the whole rest; any other input
+/// only up to what has already arrived (the summary says from which record on it was not
+/// read). No file when nothing was sent from an input that can simply be read again.
+async fn leave_resume_point(
+    args: &StreamArgs,
+    source: &Source,
+    report: &mut Report,
+    rx: &mut tokio::sync::mpsc::Receiver<Vec<Item>>,
+) -> Option<ResumePoint> {
+    let regular = source.is_regular_file();
+    let rereadable = regular || matches!(source, Source::Url(_));
+    if report.stats.sent == 0 && rereadable {
+        tracing::info!(source = %source, "nothing was sent: no resume file (rerun with {source} itself)");
+        return None;
+    }
+    let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let delimiter = args.record_delimiter.bytes();
+    let written = async {
+        let mut out = ResumeWriter::create(&dir, &args.stream_name, delimiter)?;
+        for record in std::mem::take(&mut report.unacked) {
+            out.write(&record.data)?;
+        }
+        let mut taken = report.stats.read;
+        let mut complete = false;
+        loop {
+            let chunk = if regular {
+                rx.recv().await
+            } else {
+                match rx.try_recv() {
+                    Ok(chunk) => Some(chunk),
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => None,
+                }
+            };
+            let Some(chunk) = chunk else {
+                complete = true;
+                break;
+            };
+            for item in chunk {
+                taken += 1;
+                out.write(&item.record.data)?;
+            }
+        }
+        let records = out.records();
+        let path = out.finish()?;
+        Ok::<_, crate::kinesis::backfill::resume::ResumeError>(ResumePoint {
+            path: Some(path),
+            records,
+            possibly_written: report.unacked_maybe_written,
+            unread_from: (!complete).then_some(taken),
+            error: None,
+        })
+    };
+    Some(written.await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot write the resume file: {e}");
+        ResumePoint {
+            path: None,
+            records: 0,
+            possibly_written: report.unacked_maybe_written,
+            unread_from: None,
+            error: Some(e.to_string()),
+        }
+    }))
+}
+
 /// A streamed input that turned bad after some records were sent.
 struct InputAfter {
     sent: u64,
@@ -251,11 +377,15 @@ struct InputAfter {
 
 impl From<InputAfter> for CommandError {
     fn from(e: InputAfter) -> CommandError {
-        CommandError::Input(input::InputError {
-            message: format!(
-                "{}; the {} record(s) before it were sent, none after",
-                e.error.message, e.sent
+        let message = match e.sent {
+            0 => format!("{}; nothing was sent", e.error.message),
+            n => format!(
+                "{}; the {n} record(s) before it were sent, none after",
+                e.error.message
             ),
+        };
+        CommandError::Input(input::InputError {
+            message,
             source_name: e.error.source_name,
         })
     }

@@ -45,20 +45,33 @@ impl Engine {
         self.refresher.start_if_due(cfg, scraped_at);
     }
 
-    /// Takes a finished scrape: a new catalogue is saved and used; a failure is reported and
-    /// the last good catalogue kept.
+    /// The catalogue a new scrape is judged against and, in changes mode, compared with: the
+    /// feed's baseline (or after a switch from catalogue mode the last good catalogue).
+    fn last_good(&self, cfg: &Config) -> Option<&Snapshot> {
+        match cfg.stream.mode {
+            Mode::Changes => self.feed.baseline.as_ref().or(self.catalogue.as_ref()),
+            Mode::Catalogue => self.catalogue.as_ref(),
+        }
+    }
+
+    /// Takes a finished scrape, judged against the last good catalogue (a book whose product
+    /// page failed, or that a short walk did not reach, is kept as it was known): the new
+    /// catalogue is saved and used; a failure is reported and the last good catalogue kept.
     pub(super) fn accept(&mut self, cfg: &Config, result: ScrapeResult) -> Result<(), String> {
+        let last = self.last_good(cfg).map(|s| &s.books[..]);
         // (what happened, why), for the log line and STATUS.
-        let result = result.map_err(|e| ("scrape failed", e.to_string()));
+        let result = result
+            .map(|scraped| scraped.against(last))
+            .map_err(|e| ("scrape failed", e.to_string()));
         let result = match (result, &self.catalogue) {
-            (Ok((books, _)), Some(last))
-                if shrinks_too_much(last.books.len(), books.len(), cfg.site.max_shrink) =>
+            (Ok(taken), Some(last))
+                if shrinks_too_much(last.books.len(), taken.books.len(), cfg.site.max_shrink) =>
             {
                 Err((
                     "scrape refused",
                     format!(
                         "it found {} books, more than {:.0}% fewer than the last good catalogue's {} ([site] max_shrink = {}); a broken or redesigned site must not replace it",
-                        books.len(),
+                        taken.books.len(),
                         cfg.site.max_shrink * 100.0,
                         last.books.len(),
                         cfg.site.max_shrink
@@ -68,25 +81,43 @@ impl Engine {
             (result, _) => result,
         };
         match result {
-            Ok((books, stats)) => {
+            Ok(taken) => {
+                let stats = &taken.stats;
                 self.scrape_counts.product_pages_failed += stats.product_failures;
                 tracing::info!(
-                    books = books.len(),
+                    books = taken.books.len(),
                     listing_pages = stats.listing_pages,
                     requests = stats.requests,
                     not_modified = stats.not_modified,
                     product_failures = stats.product_failures,
-                    "catalogue refreshed: {} books from {} listing pages ({} requests, {} not modified, {} product pages failed)",
-                    books.len(),
+                    kept_unread = taken.kept_unread,
+                    listing_only = taken.listing_only,
+                    walk_complete = taken.walk.complete(),
+                    kept_missing = taken.kept_missing,
+                    "catalogue refreshed: {} books from {} listing pages ({} requests, {} not modified, {} product pages failed: {} kept as last known, {} listing fields only){}",
+                    taken.books.len(),
                     stats.listing_pages,
                     stats.requests,
                     stats.not_modified,
-                    stats.product_failures
+                    stats.product_failures,
+                    taken.kept_unread,
+                    taken.listing_only,
+                    match (taken.proves_removals, taken.walk.complete()) {
+                        (true, _) => String::new(),
+                        (false, true) => format!(
+                            "; a book could not be identified, so {} books not listed are kept as last known",
+                            taken.kept_missing
+                        ),
+                        (false, false) => format!(
+                            "; walk incomplete, {} books it did not reach kept as last known",
+                            taken.kept_missing
+                        ),
+                    }
                 );
                 let snapshot = Snapshot {
                     scraped_at: crate::now_rfc3339(),
                     site: self.site.clone(),
-                    books,
+                    books: taken.books,
                 };
                 if cfg.stream.mode == Mode::Changes {
                     // Not committed, not taken: the next refresh compares with the same
@@ -124,9 +155,12 @@ impl Engine {
     /// catalogue mode the last good catalogue; with neither, the initial snapshot) and commits
     /// the events together with `new` as the next baseline, in one atomic write.
     fn detect_changes(&mut self, cfg: &Config, new: &Snapshot) -> Result<(), String> {
-        let events = match self.feed.baseline.as_ref().or(self.catalogue.as_ref()) {
-            Some(base) => changes::diff(&base.books, &new.books, &new.scraped_at),
-            None if cfg.stream.initial_snapshot => changes::snapshot(&new.books, &new.scraped_at),
+        let generation = self.feed.generation(self.cursor.acked_seq);
+        let events = match self.last_good(cfg) {
+            Some(base) => changes::diff_in(&base.books, &new.books, &new.scraped_at, generation),
+            None if cfg.stream.initial_snapshot => {
+                changes::snapshot(&new.books, &new.scraped_at, generation)
+            }
             None => Vec::new(),
         };
         let detected = events.len();

@@ -74,10 +74,12 @@ pub enum EngineError {
 impl EngineError {
     /// The exit status for `main`: sysexits' EX_IOERR (74) for a state directory that cannot
     /// be read (systemd does not restart on it: restarting cannot fix it, and must not start
-    /// from book 0), EX_TEMPFAIL (75) when another process holds it, 1 otherwise.
+    /// from book 0), EX_DATAERR (65) for a corrupt `feed.json` in changes mode (nor on this:
+    /// the operator chooses), EX_TEMPFAIL (75) when another process holds it, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
             EngineError::State(StateFileError::Locked { .. }) => 75,
+            EngineError::State(StateFileError::FeedCorrupt { .. }) => 65,
             EngineError::State(_) => 74,
             EngineError::Http(_) => 1,
         }
@@ -90,7 +92,7 @@ impl Engine {
     pub async fn new(cfg: &Config) -> Result<Self, EngineError> {
         let mut store = StateStore::open(&cfg.state.dir)?;
         store.set_dead_letter_limits(cfg.state.dead_letter_max_bytes, cfg.state.dead_letter_files);
-        let loaded = store.load()?;
+        let loaded = store.load(cfg.stream.mode)?;
         for problem in &loaded.problems {
             tracing::warn!(state_dir = %store.dir().display(), "{problem}");
         }

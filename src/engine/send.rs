@@ -1,6 +1,6 @@
 //! Sending a cycle's records with a checkpoint after each: an acknowledged record advances the
-//! cursor, one Kinesis can never accept goes to the dead-letter file, and a checkpoint that
-//! cannot be written stops sending until one can.
+//! cursor, one Kinesis can never accept (or one sent twice without an answer) goes to the
+//! dead-letter file, and a checkpoint that cannot be written stops sending until one can.
 
 use std::ops::ControlFlow;
 
@@ -47,7 +47,9 @@ impl Engine {
 
     /// Sends the planned records, checkpointing after each: an acknowledged record advances
     /// the cursor, one Kinesis can never accept goes to the dead-letter file and the cursor
-    /// moves past it. A failed save (or dead-letter write) stops sending.
+    /// moves past it, and so does one whose resend went unanswered too (it may be in the
+    /// stream up to twice: sending it every cycle would make a copy every cycle; the file
+    /// keeps it for a replay). A failed save (or dead-letter write) stops sending.
     pub(super) async fn send(
         &mut self,
         records: &[Outgoing],
@@ -72,14 +74,14 @@ impl Engine {
                     (Outcome::Sent(ack), Position::Event(seq)) => {
                         cursor.ack_event(seq, &ack.sequence_number)
                     }
-                    (Outcome::Refused(e), position) => {
+                    (Outcome::Refused(e) | Outcome::Unconfirmed(e), position) => {
                         let entry = dead_letter_entry(&records[k], &cfg.kinesis.stream_name, e);
                         if let Err(write) = store.append_dead_letter(&entry) {
                             failed_save = Some(write);
                             return ControlFlow::Break(());
                         }
                         tracing::error!(
-                            upc = %records[k].label, error = %e, dead_letter = %store.dead_letter_path().display(),
+                            stream = %cfg.kinesis.stream_name, upc = %records[k].label, error = %e, dead_letter = %store.dead_letter_path().display(),
                             "record {} dead-lettered in {}: {e}", records[k].label, store.dead_letter_path().display()
                         );
                         match position {

@@ -32,6 +32,10 @@ impl Default for Limits {
 /// Share of the limit the meters aim at, and the burst they allow (of one second's worth).
 const RATE_SHARE: f64 = 0.80;
 const BURST_SHARE: f64 = 0.05;
+/// After a throttle, a shard waits 100 ms, doubling (with jitter) while it stays throttled, at
+/// most this long.
+const THROTTLE_BASE: Duration = Duration::from_millis(100);
+const MAX_THROTTLE_HOLD: Duration = Duration::from_secs(1);
 
 /// One GCRA meter: `tat` is when the meter would be empty again.
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +76,8 @@ struct ShardMeters {
     bytes: Meter,
     /// After a throttle: nothing goes to the shard before this.
     hold_until: Instant,
+    /// Answers in a row that found the shard throttled.
+    throttles: u32,
 }
 
 /// The meters of every shard of the current shard map (by index).
@@ -97,6 +103,7 @@ impl Limiter {
             records: Meter::new(f64::from(self.limits.records_per_sec), now),
             bytes: Meter::new(self.limits.bytes_per_sec as f64, now),
             hold_until: now,
+            throttles: 0,
         };
         self.shards = vec![fresh; shards];
     }
@@ -115,6 +122,26 @@ impl Limiter {
         let m = &mut self.shards[shard];
         m.records.take(1, now);
         m.bytes.take(bytes as u64, now);
+    }
+
+    /// Kinesis throttled `shard` (again): it waits a backoff that grows while it stays
+    /// throttled, [`MAX_THROTTLE_HOLD`] at most. Returns the wait.
+    pub fn throttled(&mut self, shard: usize, now: Instant) -> Duration {
+        let m = &mut self.shards[shard];
+        m.throttles = m.throttles.saturating_add(1);
+        let wait = crate::backoff::delay(THROTTLE_BASE, m.throttles).min(MAX_THROTTLE_HOLD);
+        self.hold(shard, now + wait);
+        wait
+    }
+
+    /// `shard` took a record: its throttle backoff starts again from the bottom.
+    pub fn clear_throttles(&mut self, shard: usize) {
+        self.shards[shard].throttles = 0;
+    }
+
+    /// Whether any shard is in a throttle backoff.
+    pub fn any_throttled(&self) -> bool {
+        self.shards.iter().any(|m| m.throttles > 0)
     }
 
     /// After Kinesis throttled `shard`: send it nothing before `until`.
@@ -186,6 +213,25 @@ mod tests {
         assert!(l.ready_at(1) <= t0, "shard 1 is untouched");
         l.hold(1, t0 + Duration::from_secs(2));
         assert_eq!(l.ready_at(1), t0 + Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_throttled_shard_backs_off_more_while_it_stays_throttled_and_not_forever() {
+        let t0 = Instant::now();
+        let mut l = Limiter::new(Limits::default(), 2, t0);
+        let waits: Vec<Duration> = (0..12).map(|_| l.throttled(0, t0)).collect();
+        assert!(
+            waits[0] <= THROTTLE_BASE && waits[3] >= THROTTLE_BASE * 4,
+            "{waits:?}"
+        );
+        assert!(waits.iter().all(|&w| w <= MAX_THROTTLE_HOLD), "{waits:?}");
+        assert!(
+            l.any_throttled() && l.ready_at(1) <= t0,
+            "shard 1 untouched"
+        );
+        l.clear_throttles(0);
+        assert!(!l.any_throttled());
+        assert!(l.throttled(0, t0) <= THROTTLE_BASE, "back to the bottom");
     }
 
     #[test]

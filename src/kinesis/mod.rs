@@ -5,9 +5,11 @@
 pub mod aggregate;
 pub mod backfill;
 pub mod limit;
+mod outcome;
 pub mod pace;
 pub mod producer;
 pub mod reader;
+pub mod setup;
 pub mod shards;
 
 use std::time::Duration;
@@ -20,18 +22,28 @@ use url::Url;
 
 use crate::config::Delimiter;
 
+/// How long a request may wait for its answer, unless the caller says otherwise (the paced
+/// producer's PutRecord does: [`producer::attempt_budget`]).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The client's timeouts with `attempt` for a whole attempt (the SDK's retries are off, so an
+/// attempt is the whole operation). Given whole, also per request: an override replaces them.
+pub(crate) fn timeouts(attempt: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(attempt)
+        .build()
+}
+
 /// Builds a client from the standard AWS chain (env, profile, IMDS on EC2), optionally with a
 /// fixed region and a local endpoint. The SDK's own retries are off: [`producer::Producer`]
-/// retries itself so that every attempt is logged and bounded.
+/// retries itself so that every attempt is logged and bounded. [`setup::check`] says at start
+/// whether the chain finds a region and credentials at all.
 pub async fn client(region: Option<&str>, endpoint: Option<&Url>) -> aws_sdk_kinesis::Client {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .build(),
-        );
+        .timeout_config(timeouts(ATTEMPT_TIMEOUT));
     if let Some(region) = region {
         loader = loader.region(Region::new(region.to_owned()));
     }

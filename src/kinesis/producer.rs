@@ -1,22 +1,44 @@
 //! PutRecord with retries, and the paced send loop built on it.
 //!
-//! Throttling, 5xx and network errors are retried with backoff and jitter; a missing stream or
-//! a rejected request is a clear error at once. A record is never skipped silently: a put that
-//! fails for good stops the loop (the caller's cursor still points at that record), except for
-//! a record Kinesis can never accept (over 1 MiB, or refused as invalid), which the caller
-//! sets aside (the daemon's dead-letter file) before the loop goes on.
+//! Throttling, 5xx and refused connections are retried with backoff and jitter; a missing
+//! stream or a rejected request is a clear error at once. An attempt waits for its answer as
+//! long as the slot allows (see [`attempt_budget`]); an attempt whose answer never comes (or is
+//! lost) has an unknown outcome, the record may be in the stream, and it is resent once, no
+//! more, counted as a possible duplicate. A record is never skipped silently: a put that fails
+//! for good stops the loop (the caller's cursor still points at that record), except for a
+//! record Kinesis can never accept (over 1 MiB, or refused as invalid) or one whose resend went
+//! unanswered too, which the caller sets aside (the daemon's dead-letter file) before the loop
+//! goes on.
 
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_kinesis::operation::put_record::PutRecordError;
 use aws_sdk_kinesis::primitives::Blob;
 use tokio::time::Instant;
 
 use super::Outgoing;
+pub use super::outcome::PutError;
+use super::outcome::{Failure, Target, classify};
 use super::pace::{Pacer, lateness_us};
 use tokio_util::sync::CancellationToken;
+
+/// The longest one attempt waits for Kinesis's answer (an answer normally takes milliseconds);
+/// also the wait without a slot (`stream`, `once`).
+pub const ATTEMPT_MAX: Duration = Duration::from_secs(45);
+/// The shortest: an attempt at the end of a slot may still wait this long (the next cycle
+/// waits for it), so that a slow answer is not taken for a lost one.
+pub const ATTEMPT_MIN: Duration = Duration::from_secs(15);
+
+/// How long an attempt started `now` may wait for its answer: until the slot ends, within
+/// [`ATTEMPT_MIN`]..=[`ATTEMPT_MAX`].
+pub fn attempt_budget(stop_by: Option<Instant>, now: Instant) -> Duration {
+    match stop_by {
+        Some(end) => end
+            .saturating_duration_since(now)
+            .clamp(ATTEMPT_MIN, ATTEMPT_MAX),
+        None => ATTEMPT_MAX,
+    }
+}
 
 /// How hard to try one record.
 #[derive(Debug, Clone, Copy)]
@@ -43,73 +65,12 @@ pub struct Ack {
     pub sequence_number: String,
     pub shard_id: String,
     pub attempts: u32,
-}
-
-/// A put that did not succeed.
-#[derive(Debug, thiserror::Error)]
-pub enum PutError {
-    #[error(
-        "Kinesis stream `{stream}` not found at {endpoint} (create it, or check [kinesis] stream_name and region)"
-    )]
-    StreamNotFound { stream: String, endpoint: String },
-    #[error(
-        "record {label} is {bytes} bytes with its partition key; a Kinesis record holds at most {MAX_RECORD_BYTES} (1 MiB)"
-    )]
-    TooLarge { label: String, bytes: usize },
-    #[error("Kinesis refused record {label} for stream `{stream}` as invalid: {message}")]
-    Invalid {
-        stream: String,
-        label: String,
-        message: String,
-    },
-    #[error("Kinesis rejected the put to stream `{stream}` at {endpoint}: {message}")]
-    Rejected {
-        stream: String,
-        endpoint: String,
-        message: String,
-    },
-    #[error("PutRecord to `{stream}` at {endpoint} failed {attempts} times; last error: {message}")]
-    Exhausted {
-        stream: String,
-        endpoint: String,
-        attempts: u32,
-        message: String,
-    },
-    #[error("shutdown requested while retrying a put to `{stream}`")]
-    Interrupted { stream: String },
-    #[error(
-        "the slot ended while retrying a put to `{stream}` ({attempts} attempt(s), last error: {message}); the record carries over to the next cycle"
-    )]
-    SlotOver {
-        stream: String,
-        attempts: u32,
-        message: String,
-    },
-}
-
-impl PutError {
-    /// Attempts made before giving up (1 for errors that are never retried).
-    pub fn attempts(&self) -> u32 {
-        match self {
-            PutError::Exhausted { attempts, .. } | PutError::SlotOver { attempts, .. } => *attempts,
-            _ => 1,
-        }
-    }
-
-    /// Whether the record itself can never be accepted (too large, or refused as invalid), as
-    /// opposed to the stream, the credentials or the network being at fault: such a record is
-    /// set aside, and the ones after it go on.
-    pub fn is_record_fault(&self) -> bool {
-        matches!(self, PutError::TooLarge { .. } | PutError::Invalid { .. })
-    }
+    /// Earlier attempts whose outcome stayed unknown: copies that may be in the stream too.
+    pub unknown: u32,
 }
 
 /// Kinesis's limit on one record: data plus partition key (UTF-8 bytes).
 pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
-
-/// Error codes with which Kinesis refuses the record itself; any other refusal (AccessDenied,
-/// KMS, credentials, an unknown code) is about the account or the stream, and the record waits.
-const RECORD_FAULT_CODES: &[&str] = &["InvalidArgumentException", "ValidationException"];
 
 /// What the sends of one [`Producer::send_paced`] cost, for the metrics.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -120,6 +81,8 @@ pub struct SendStats {
     pub max_lateness: Duration,
     /// Latency of each acknowledged put, from its first attempt: count, sum, min, max (ms).
     pub latency_ms: (u32, f64, f64, f64),
+    /// Attempts whose outcome stayed unknown (each may have left a copy in the stream).
+    pub possible_duplicates: u32,
 }
 
 impl SendStats {
@@ -139,11 +102,9 @@ pub enum Outcome<'a> {
     Sent(&'a Ack),
     /// Refused for good ([`PutError::is_record_fault`]); the records after it go on.
     Refused(&'a PutError),
-}
-
-enum Failure {
-    Retry(String),
-    Fatal(PutError),
+    /// Sent and resent without an answer ([`PutError::Unconfirmed`]): not sent a third time;
+    /// the records after it go on.
+    Unconfirmed(&'a PutError),
 }
 
 /// Sends records to one stream.
@@ -174,7 +135,11 @@ impl Producer {
 
     /// Puts one record, retrying transient failures. A shutdown interrupts only the backoff
     /// sleeps, never a request already on the wire; so does `stop_by` (the slot's end), so that
-    /// retries through an outage do not run into the next cycle's slot.
+    /// retries through an outage do not run into the next cycle's slot. Each attempt waits for
+    /// its answer as [`attempt_budget`] says; the first attempt whose outcome is unknown is
+    /// followed by one resend at once (even past the slot's end: the record may already be in
+    /// the stream, and a later cycle would only resend it again), a second ends the put with
+    /// [`PutError::Unconfirmed`].
     pub async fn put(
         &self,
         record: &Outgoing,
@@ -188,14 +153,26 @@ impl Producer {
                 bytes,
             });
         }
+        let target = Target {
+            stream: &self.stream,
+            endpoint: &self.endpoint,
+            label: &record.label,
+        };
         let mut attempt = 1;
+        let mut unknown = 0;
         loop {
+            let budget = attempt_budget(stop_by, Instant::now());
+            let started = Instant::now();
             let result = self
                 .client
                 .put_record()
                 .stream_name(&self.stream)
                 .partition_key(&record.partition_key)
                 .data(Blob::new(record.data.clone()))
+                .customize()
+                .config_override(
+                    aws_sdk_kinesis::config::Builder::new().timeout_config(super::timeouts(budget)),
+                )
                 .send()
                 .await;
             let message = match result {
@@ -204,10 +181,37 @@ impl Producer {
                         sequence_number: out.sequence_number,
                         shard_id: out.shard_id,
                         attempts: attempt,
+                        unknown,
                     });
                 }
-                Err(e) => match self.classify(e, &record.label) {
+                Err(e) => match classify(e, &target) {
                     Failure::Fatal(e) => return Err(e),
+                    Failure::Unknown(message) if unknown > 0 => {
+                        return Err(PutError::Unconfirmed {
+                            stream: self.stream.clone(),
+                            label: record.label.clone(),
+                            attempts: attempt,
+                            message,
+                        });
+                    }
+                    Failure::Unknown(message) => {
+                        unknown += 1;
+                        tracing::warn!(
+                            stream = %self.stream, upc = %record.label, attempt, error = %message,
+                            waited_ms = started.elapsed().as_millis() as u64,
+                            budget_ms = budget.as_millis() as u64, possible_duplicate = true,
+                            "put outcome unknown; resending once: upc {} attempt {} to {} got no answer after {} ms ({message}); the record may be in the stream, the resend can make a copy",
+                            record.label, attempt, self.stream, started.elapsed().as_millis()
+                        );
+                        if shutdown.is_cancelled() {
+                            return Err(PutError::Interrupted {
+                                stream: self.stream.clone(),
+                                unknown,
+                            });
+                        }
+                        attempt += 1;
+                        continue;
+                    }
                     Failure::Retry(m) => m,
                 },
             };
@@ -216,6 +220,7 @@ impl Producer {
                     stream: self.stream.clone(),
                     endpoint: self.endpoint.clone(),
                     attempts: attempt,
+                    unknown,
                     message,
                 });
             }
@@ -224,6 +229,7 @@ impl Producer {
                 return Err(PutError::SlotOver {
                     stream: self.stream.clone(),
                     attempts: attempt,
+                    unknown,
                     message,
                 });
             }
@@ -235,49 +241,9 @@ impl Producer {
             );
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.cancelled() => return Err(PutError::Interrupted { stream: self.stream.clone() }),
+                _ = shutdown.cancelled() => return Err(PutError::Interrupted { stream: self.stream.clone(), unknown }),
             }
             attempt += 1;
-        }
-    }
-
-    fn classify(&self, err: SdkError<PutRecordError>, label: &str) -> Failure {
-        let stream = self.stream.clone();
-        match &err {
-            SdkError::ServiceError(se) => {
-                let e = se.err();
-                let status = se.raw().status().as_u16();
-                if e.is_resource_not_found_exception() {
-                    Failure::Fatal(PutError::StreamNotFound {
-                        stream,
-                        endpoint: self.endpoint.clone(),
-                    })
-                } else if super::is_transient(e.code(), status) {
-                    Failure::Retry(format!("{} (HTTP {status})", e.code().unwrap_or("error")))
-                } else {
-                    let message = format!(
-                        "{}: {}",
-                        e.code().unwrap_or("error"),
-                        e.message().unwrap_or("no message")
-                    );
-                    Failure::Fatal(if RECORD_FAULT_CODES.contains(&e.code().unwrap_or("")) {
-                        PutError::Invalid {
-                            stream,
-                            label: label.to_owned(),
-                            message,
-                        }
-                    } else {
-                        PutError::Rejected {
-                            stream,
-                            endpoint: self.endpoint.clone(),
-                            message,
-                        }
-                    })
-                }
-            }
-            // Dispatch failures, timeouts and unreadable responses: the record may or may not
-            // have been written; retrying can duplicate it but never loses it.
-            _ => Failure::Retry(crate::error_chain(&err)),
         }
     }
 
@@ -324,6 +290,10 @@ impl Producer {
                 Ok(ack) => ack.attempts - 1,
                 Err(e) => e.attempts() - 1,
             };
+            stats.possible_duplicates += match &put {
+                Ok(ack) => ack.unknown,
+                Err(e) => e.unknown_outcomes(),
+            };
             let outcome = match put {
                 Ok(ack) => {
                     sent += 1;
@@ -334,6 +304,7 @@ impl Producer {
                         shard_id = %ack.shard_id,
                         upc = %record.label,
                         attempt = ack.attempts,
+                        possible_duplicates = ack.unknown,
                         index = k,
                         lateness_us = lateness_us(due, started),
                         put_ms = started.elapsed().as_millis() as u64,
@@ -343,6 +314,7 @@ impl Producer {
                     on_outcome(i, Outcome::Sent(&ack))
                 }
                 Err(e) if e.is_record_fault() => on_outcome(i, Outcome::Refused(&e)),
+                Err(e @ PutError::Unconfirmed { .. }) => on_outcome(i, Outcome::Unconfirmed(&e)),
                 Err(e) => return Err((sent, e)),
             };
             if outcome.is_break() {

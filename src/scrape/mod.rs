@@ -5,6 +5,8 @@
 
 pub mod fetch;
 pub mod parse;
+mod values;
+pub mod walk;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -16,6 +18,7 @@ use url::Url;
 use crate::catalogue::Book;
 use fetch::{FetchError, Fetched, Fetcher, Validators};
 use parse::{ListingPage, ParseError, ProductDetails};
+pub use walk::{Duplicate, Found, ScrapeStats, Scraped, Taken, Walk, WalkEnd, dedupe};
 
 /// What to walk.
 #[derive(Debug, Clone)]
@@ -56,50 +59,6 @@ pub const MAX_LISTING_PAGES: u32 = 1000;
 /// Most pages kept in the conditional-request cache (the real site has 1050).
 pub const MAX_CACHE_ENTRIES: usize = 20_000;
 
-/// A book whose key (UPC, else URL) an earlier book of the same scrape already had.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Duplicate {
-    pub key: String,
-    pub first_url: String,
-    pub dropped_url: String,
-}
-
-/// Keeps the first book of each key, in listing order; the others are returned to be reported.
-/// The cursor follows keys, so a key listed twice would otherwise send the walk back.
-pub fn dedupe(books: Vec<Book>) -> (Vec<Book>, Vec<Duplicate>) {
-    let mut first: HashMap<String, String> = HashMap::new();
-    let mut kept = Vec::with_capacity(books.len());
-    let mut dropped = Vec::new();
-    for book in books {
-        match first.get(book.key()) {
-            Some(url) => dropped.push(Duplicate {
-                key: book.key().to_owned(),
-                first_url: url.clone(),
-                dropped_url: book.url.clone(),
-            }),
-            None => {
-                first.insert(book.key().to_owned(), book.url.clone());
-                kept.push(book);
-            }
-        }
-    }
-    (kept, dropped)
-}
-
-/// Counts from one scrape, for logs and benchmarks.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ScrapeStats {
-    pub listing_pages: u32,
-    /// Product links to another origin, not followed (their books are left out).
-    pub foreign_links: u32,
-    /// Books listed again under a key already seen (left out).
-    pub duplicates: u32,
-    pub products: u32,
-    pub requests: u32,
-    pub not_modified: u32,
-    pub product_failures: u32,
-}
-
 #[derive(Debug, Clone)]
 enum Parsed {
     Listing(ListingPage),
@@ -127,10 +86,19 @@ impl Scraper {
         }
     }
 
-    /// Walks the catalogue and returns its books in listing order, each key once. Only links
-    /// on the site's own origin are followed; a "next" link back to a page already walked ends
-    /// the walk.
+    /// [`Scraper::walk`] as plain books (a failed product page's book with the listing's
+    /// fields only), for `bookstream scrape`.
     pub async fn scrape(&self, plan: &ScrapePlan) -> Result<(Vec<Book>, ScrapeStats), ScrapeError> {
+        let scraped = self.walk(plan).await?;
+        let books = scraped.books.into_iter().map(Found::into_book).collect();
+        Ok((books, scraped.stats))
+    }
+
+    /// Walks the catalogue and returns its books in listing order, each key once, each marked
+    /// with whether its product page was read, and how far the walk went. Only links on the
+    /// site's own origin are followed; a "next" link back to a page already walked ends the
+    /// walk.
+    pub async fn walk(&self, plan: &ScrapePlan) -> Result<Scraped, ScrapeError> {
         let mut url = plan
             .site
             .join("catalogue/page-1.html")
@@ -141,7 +109,8 @@ impl Scraper {
         let mut items = Vec::new();
         let mut visited = HashSet::new();
         let mut details: JoinSet<(usize, Option<ProductDetails>, Counted)> = JoinSet::new();
-        loop {
+        let mut last_pager;
+        let end = loop {
             if stats.listing_pages >= MAX_LISTING_PAGES {
                 return Err(ScrapeError::TooManyPages);
             }
@@ -152,6 +121,7 @@ impl Scraper {
             };
             counted.add_to(&mut stats);
             stats.listing_pages += 1;
+            last_pager = page.pager;
             if page.items.is_empty() {
                 return Err(ScrapeError::Empty {
                     url: url.to_string(),
@@ -191,11 +161,27 @@ impl Scraper {
                         page = %url, link = %next,
                         "listing page {url} links back to {next}, already walked; the walk ends there"
                     );
-                    break;
+                    break WalkEnd::LoopedBack;
                 }
                 Some(next) if plan.pages.is_none_or(|n| stats.listing_pages < n) => url = next,
-                _ => break,
+                Some(_) => break WalkEnd::PageLimit,
+                None => break WalkEnd::NoNext,
             }
+        };
+        let walk = Walk {
+            pages: stats.listing_pages,
+            last_pager,
+            end,
+        };
+        if !walk.complete() {
+            let says = last_pager.map_or("no \"Page N of M\"".to_owned(), |p| {
+                format!("\"Page {} of {}\"", p.page, p.of)
+            });
+            tracing::warn!(
+                page = %url, listing_pages = walk.pages,
+                "listing walk incomplete: it ended at {url} ({says}) after {} pages; no book it did not reach counts as removed",
+                walk.pages
+            );
         }
         let mut found: Vec<Option<ProductDetails>> = vec![None; items.len()];
         while let Some(joined) = details.join_next().await {
@@ -209,12 +195,15 @@ impl Scraper {
             found[index] = d;
         }
         let now = crate::now_rfc3339();
-        let merged: Vec<Book> = items
+        let merged: Vec<Found> = items
             .iter()
             .zip(&found)
-            .map(|(item, d)| parse::merge(item, d.as_ref(), &now))
+            .map(|(item, d)| match d {
+                Some(d) => Found::Whole(parse::merge(item, Some(d), &now)),
+                None => Found::ListingOnly(parse::merge(item, None, &now)),
+            })
             .collect();
-        let (books, duplicates) = dedupe(merged);
+        let (books, duplicates) = walk::dedupe_by(merged, Found::book);
         for d in &duplicates {
             tracing::warn!(
                 key = %d.key, first = %d.first_url, dropped = %d.dropped_url,
@@ -223,7 +212,7 @@ impl Scraper {
         }
         stats.duplicates = duplicates.len() as u32;
         stats.products = books.len() as u32;
-        Ok((books, stats))
+        Ok(Scraped { books, walk, stats })
     }
 
     async fn listing(&self, url: &Url) -> Result<(ListingPage, Counted), ScrapeError> {
@@ -324,38 +313,5 @@ impl Counted {
     fn add_to(&self, stats: &mut ScrapeStats) {
         stats.requests += self.requests;
         stats.not_modified += self.not_modified;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn book(upc: &str, url: &str) -> Book {
-        Book {
-            url: url.into(),
-            ..Book::sample(upc)
-        }
-    }
-
-    #[test]
-    fn a_key_listed_twice_is_kept_once_at_its_first_place() {
-        let books = vec![
-            book("a", "u1"),
-            book("b", "u2"),
-            book("a", "u3"),
-            book("c", "u4"),
-        ];
-        let (kept, dropped) = dedupe(books);
-        let keys: Vec<_> = kept.iter().map(Book::key).collect();
-        assert_eq!(keys, ["a", "b", "c"]);
-        assert_eq!(
-            dropped,
-            [Duplicate {
-                key: "a".into(),
-                first_url: "u1".into(),
-                dropped_url: "u3".into()
-            }]
-        );
     }
 }

@@ -1,5 +1,6 @@
-//! HTML -> records, with no I/O: listing pages, product pages, the values on them (money, the
-//! star word, stock) and the merge into a [`Book`].
+//! HTML -> records, with no I/O: listing pages (their products, "next" link and pager),
+//! product pages, and the merge into a [`Book`]; the values on them (money, the star word,
+//! stock) are read in `values`.
 //!
 //! Kept pure so it is tested on the real saved pages without any server.
 
@@ -9,6 +10,8 @@ use scraper::{ElementRef, Html, Selector};
 use url::Url;
 
 use crate::catalogue::Book;
+
+pub use super::values::{normalise_availability, parse_money, rating_from_word, stock_count};
 
 /// One `article.product_pod` of a listing page.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +30,23 @@ pub struct ListingPage {
     pub items: Vec<ListingItem>,
     /// The "next" link, absolute; `None` on the last page.
     pub next: Option<Url>,
+    /// The pager's "Page N of M"; `None` when the page has none (a catalogue of one page) or
+    /// it does not read as such.
+    pub pager: Option<Pager>,
+}
+
+/// Where a listing page says it stands: "Page `page` of `of`" (1 <= page <= of).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pager {
+    pub page: u32,
+    pub of: u32,
+}
+
+impl Pager {
+    /// Whether this is the last page the pager announces.
+    pub fn is_last(&self) -> bool {
+        self.page == self.of
+    }
 }
 
 /// What a product page adds to the listing.
@@ -88,6 +108,7 @@ static POD_PRICE: Sel = LazyLock::new(|| sel("p.price_color"));
 static POD_STARS: Sel = LazyLock::new(|| sel("p.star-rating"));
 static POD_AVAILABILITY: Sel = LazyLock::new(|| sel("p.availability"));
 static NEXT: Sel = LazyLock::new(|| sel("li.next a"));
+static PAGER: Sel = LazyLock::new(|| sel("ul.pager li.current"));
 static PRODUCT_TITLE: Sel = LazyLock::new(|| sel(".product_main h1"));
 static TABLE_ROW: Sel = LazyLock::new(|| sel("table.table-striped tr"));
 static TH: Sel = LazyLock::new(|| sel("th"));
@@ -175,46 +196,22 @@ pub fn parse_listing(html: &str, page_url: &Url) -> Result<ListingPage, ParseErr
         }
         None => None,
     };
-    Ok(ListingPage { items, next })
+    let pager = doc
+        .select(&PAGER)
+        .next()
+        .and_then(|li| parse_pager(&text_of(li)));
+    Ok(ListingPage { items, next, pager })
 }
 
-/// Star word ("One".."Five") to a number.
-pub fn rating_from_word(word: &str) -> Option<u8> {
-    match word {
-        "One" => Some(1),
-        "Two" => Some(2),
-        "Three" => Some(3),
-        "Four" => Some(4),
-        "Five" => Some(5),
-        _ => None,
-    }
-}
-
-/// "£51.77" (or "Â£51.77" from a mis-decoded page) to 51.77.
-pub fn parse_money(text: &str) -> Option<f64> {
-    let digits: String = text
-        .chars()
-        .filter(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    digits.parse().ok()
-}
-
-/// "In stock (22 available)" -> "In stock"; anything mentioning "out of stock" -> "Out of stock".
-pub fn normalise_availability(text: &str) -> String {
-    if text.to_ascii_lowercase().contains("out of stock") || !text.contains("In stock") {
-        "Out of stock".to_owned()
-    } else {
-        "In stock".to_owned()
-    }
-}
-
-/// "In stock (22 available)" -> 22; "Out of stock" -> 0.
-pub fn stock_count(text: &str) -> Option<u32> {
-    if normalise_availability(text) == "Out of stock" {
-        return Some(0);
-    }
-    let start = text.find('(')? + 1;
-    text[start..].split_whitespace().next()?.parse().ok()
+/// "Page 45 of 50" (whitespace as it comes) -> 45 of 50; anything else, or a page past the
+/// end, is `None`.
+pub fn parse_pager(text: &str) -> Option<Pager> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let ["Page", page, "of", of] = words[..] else {
+        return None;
+    };
+    let (page, of) = (page.parse().ok()?, of.parse().ok()?);
+    (1 <= page && page <= of).then_some(Pager { page, of })
 }
 
 /// Parses a product page. Only the UPC row is required: it is the record's identity.
@@ -283,39 +280,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn money_parses_pound_sign_and_mojibake() {
-        assert_eq!(parse_money("£51.77"), Some(51.77));
-        assert_eq!(parse_money("Â£0.00"), Some(0.0));
-        assert_eq!(parse_money("n/a"), None);
-    }
-
-    #[test]
-    fn star_words_map_to_ratings() {
-        let got: Vec<_> = ["One", "Two", "Three", "Four", "Five", "Six"]
-            .iter()
-            .map(|w| rating_from_word(w))
-            .collect();
-        assert_eq!(
-            got,
-            [Some(1), Some(2), Some(3), Some(4), Some(5), None].to_vec()
-        );
-    }
-
-    #[test]
-    fn availability_vocabulary_is_the_old_one() {
-        assert_eq!(
-            normalise_availability("In stock (22 available)"),
-            "In stock"
-        );
-        assert_eq!(normalise_availability("In stock"), "In stock");
-        assert_eq!(normalise_availability("Out of stock"), "Out of stock");
-        assert_eq!(stock_count("In stock (22 available)"), Some(22));
-        assert_eq!(stock_count("In stock (1 available)"), Some(1));
-        assert_eq!(stock_count("Out of stock"), Some(0));
-        assert_eq!(stock_count("In stock"), None);
-    }
-
-    #[test]
     fn oversized_fields_and_pages_are_errors_not_records() {
         let base = Url::parse("http://127.0.0.1/catalogue/page-1.html").unwrap();
         let pod = |title: &str| {
@@ -357,10 +321,36 @@ mod tests {
             <p class="price_color">£1.50</p></article>"#;
         let page = parse_listing(html, &base).unwrap();
         assert_eq!(page.next, None);
+        assert_eq!(page.pager, None, "no pager at all");
         assert_eq!(page.items[0].title, "X & Y");
         assert_eq!(
             page.items[0].url.as_str(),
             "http://127.0.0.1/catalogue/x_1/index.html"
         );
+    }
+
+    #[test]
+    fn the_pager_says_where_the_page_stands() {
+        let base = Url::parse("http://127.0.0.1/catalogue/page-45.html").unwrap();
+        let html = r#"<article class="product_pod"><p class="star-rating Two"></p>
+            <h3><a href="x_1/index.html" title="X">X</a></h3><p class="price_color">£1.50</p>
+            </article><ul class="pager"><li class="previous"><a href="page-44.html">previous</a></li>
+            <li class="current">
+                Page 45 of 50
+            </li></ul>"#;
+        let page = parse_listing(html, &base).unwrap();
+        assert_eq!(page.pager, Some(Pager { page: 45, of: 50 }));
+        assert!(!page.pager.unwrap().is_last());
+        assert_eq!(page.next, None, "a page 45 of 50 without its next link");
+        assert!(parse_pager("Page 50 of 50").unwrap().is_last());
+        for bad in [
+            "Page 51 of 50",
+            "Page 0 of 3",
+            "Seite 1 von 3",
+            "Page x of 3",
+            "Page 1 of",
+        ] {
+            assert_eq!(parse_pager(bad), None, "{bad}");
+        }
     }
 }

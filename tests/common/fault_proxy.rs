@@ -7,6 +7,8 @@
 //! hangs up without answering, so the record exists upstream while the client saw a failure.
 //! A `PutRecords` call can also partly fail ([`Fault::FailEntries`]): some entries come back
 //! with `ProvisionedThroughputExceededException` inside a 200, and only the others are written.
+//! [`Fault::ShardLimits`] throttles like Kinesis: per shard, by the records and bytes of the
+//! last second.
 //!
 //! Writes reach moto one at a time (see `Shared::writes`): tests that keep several
 //! PutRecords in flight go through this proxy even without faults.
@@ -18,12 +20,14 @@
 
 #![allow(dead_code)]
 
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use md5::{Digest, Md5};
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -96,6 +100,10 @@ pub enum Fault {
     /// Forward after this delay. The request is forwarded even if the client gave up in the
     /// meantime, as a slow server would still process it.
     Delay(Duration),
+    /// Forward at once (so the record IS written), then answer after this delay: a Kinesis
+    /// that stores the record but acknowledges it late. The answer goes to a client that may
+    /// have given up meanwhile. Counted in [`ProxyStats::delayed`].
+    DelayResponse(Duration),
     /// For a `PutRecords` call: fail the entries whose number, counted from 1 across every
     /// entry this fault has examined in this proxy (all requests), is a multiple of `one_in`
     /// (so a call of at least `one_in` entries always has a failure; 0 fails none). Only the
@@ -105,12 +113,32 @@ pub enum Fault {
     /// failure. An upstream answer other than 200 is passed through unchanged; a request that
     /// is not a readable `PutRecords` call is forwarded untouched.
     FailEntries { one_in: u32 },
+    /// Kinesis's per-shard write limits, enforced over a sliding second: a shard takes at most
+    /// `records_per_sec` records and `bytes_per_sec` bytes (data plus partition key) in any one
+    /// second. The shard of an entry is found as Kinesis finds it (MD5 of the partition key, or
+    /// the ExplicitHashKey, into the hash-key ranges of upstream's open shards from ListShards,
+    /// read again every 2 s), independently of the product's own map. A `PutRecords` entry past
+    /// a limit comes back with `ProvisionedThroughputExceededException` inside a 200 (only the
+    /// others are forwarded, as with [`Fault::FailEntries`]); a `PutRecord` past it gets a 400.
+    /// Other calls are forwarded. [`Fault::kinesis_limits`] has AWS's figures.
+    ShardLimits {
+        records_per_sec: u32,
+        bytes_per_sec: u64,
+    },
     /// Applies the inner fault to this and every later matching request (faults listed after
     /// it are never reached). See [`FaultPlan::repeat`].
     Repeat(Box<Fault>),
 }
 
 impl Fault {
+    /// [`Fault::ShardLimits`] at AWS's limits: 1,000 records and 1 MiB per shard per second.
+    pub fn kinesis_limits() -> Fault {
+        Fault::ShardLimits {
+            records_per_sec: 1000,
+            bytes_per_sec: 1024 * 1024,
+        }
+    }
+
     /// The fault itself, without any [`Fault::Repeat`] around it.
     fn unrepeated(&self) -> Fault {
         match self {
@@ -136,6 +164,8 @@ pub struct ProxyStats {
     failed_entries: AtomicU64,
     partial_failures: AtomicU64,
     upstream_errors: AtomicU64,
+    over_limit: AtomicU64,
+    within_limit: AtomicU64,
 }
 
 impl ProxyStats {
@@ -189,6 +219,14 @@ impl ProxyStats {
     pub fn upstream_errors(&self) -> u64 {
         self.upstream_errors.load(Ordering::SeqCst)
     }
+    /// Entries (of `PutRecords` or `PutRecord`) refused by [`Fault::ShardLimits`].
+    pub fn over_limit(&self) -> u64 {
+        self.over_limit.load(Ordering::SeqCst)
+    }
+    /// Entries [`Fault::ShardLimits`] let through.
+    pub fn within_limit(&self) -> u64 {
+        self.within_limit.load(Ordering::SeqCst)
+    }
     /// Requests disturbed by a fault (everything but [`Fault::Pass`] and plan exhaustion).
     /// Counts requests, not entries: a partly failed `PutRecords` call counts once (see
     /// [`ProxyStats::partial_failures`]; its entries are in [`ProxyStats::failed_entries`]).
@@ -217,6 +255,7 @@ pub async fn spawn(
         plan,
         stats: Arc::clone(&stats),
         writes: tokio::sync::Mutex::new(()),
+        shard_windows: Mutex::default(),
     });
     tokio::spawn(async move {
         loop {
@@ -239,6 +278,8 @@ struct Shared {
     /// silently replaces the other; a reshard moves records while a put runs. Kinesis has no such flaw, so the proxy hands moto one
     /// write at a time while clients keep several requests in flight.
     writes: tokio::sync::Mutex<()>,
+    /// [`Fault::ShardLimits`]: each stream's shard map and each shard's last second.
+    shard_windows: Mutex<ShardWindows>,
 }
 
 /// One HTTP message with its body already de-framed.
@@ -365,7 +406,17 @@ async fn handle(shared: &Shared, request: &Message) -> Option<Message> {
             tokio::time::sleep(delay).await;
             Some(forward(shared, request).await)
         }
+        Fault::DelayResponse(delay) => {
+            stats.delayed.fetch_add(1, Ordering::SeqCst);
+            let response = forward(shared, request).await;
+            tokio::time::sleep(delay).await;
+            Some(response)
+        }
         Fault::FailEntries { one_in } => Some(fail_entries(shared, request, one_in).await),
+        Fault::ShardLimits {
+            records_per_sec,
+            bytes_per_sec,
+        } => Some(shard_limits(shared, request, records_per_sec, bytes_per_sec).await),
         Fault::Repeat(_) => unreachable!("FaultPlan::fault_for removes Repeat"),
     }
 }
@@ -378,7 +429,7 @@ async fn fail_entries(shared: &Shared, request: &Message, one_in: u32) -> Messag
         .header("x-amz-target")
         .is_some_and(|target| target.ends_with(".PutRecords"));
     let parsed = is_put_records.then(|| parse_put_records(&request.body));
-    let Some((mut call, entries)) = parsed.flatten() else {
+    let Some((call, entries)) = parsed.flatten() else {
         return forward(shared, request).await;
     };
     let first = stats
@@ -388,10 +439,33 @@ async fn fail_entries(shared: &Shared, request: &Message, one_in: u32) -> Messag
     let failed: Vec<bool> = (first..first + entries.len() as u64)
         .map(|number| one_in != 0 && number.is_multiple_of(u64::from(one_in)))
         .collect();
+    match answer_failing(shared, request, call, entries, &failed).await {
+        Ok(answer) => {
+            let injected = failed.iter().filter(|failed| **failed).count() as u64;
+            if injected > 0 {
+                stats.partial_failures.fetch_add(1, Ordering::SeqCst);
+                stats.failed_entries.fetch_add(injected, Ordering::SeqCst);
+            }
+            answer
+        }
+        Err(upstream) => upstream,
+    }
+}
+
+/// Forwards the entries of a `PutRecords` call not marked in `failed` and answers for all of
+/// them in the caller's order (`Err`: upstream's answer, passed on as it is).
+async fn answer_failing(
+    shared: &Shared,
+    request: &Message,
+    mut call: Map<String, Value>,
+    entries: Vec<Value>,
+    failed: &[bool],
+) -> Result<Message, Message> {
+    let stats = &shared.stats;
     let stream = stream_name(&call);
     let passing: Vec<Value> = entries
         .into_iter()
-        .zip(&failed)
+        .zip(failed)
         .filter(|(_, failed)| !**failed)
         .map(|(entry, _)| entry)
         .collect();
@@ -409,7 +483,7 @@ async fn fail_entries(shared: &Shared, request: &Message, one_in: u32) -> Messag
         };
         let response = forward(shared, &forwarded).await;
         if response.status() != Some(200) {
-            return response;
+            return Err(response);
         }
         let Some(upstream) = UpstreamEntries::parse(&response.body, expected) else {
             stats.upstream_errors.fetch_add(1, Ordering::SeqCst);
@@ -417,7 +491,7 @@ async fn fail_entries(shared: &Shared, request: &Message, one_in: u32) -> Messag
                 "fault proxy: upstream {} answered PutRecords unreadably",
                 shared.upstream
             );
-            return aws_error(502, "BadGateway", Some(&message));
+            return Err(aws_error(502, "BadGateway", Some(&message)));
         };
         let mut answer = response;
         // The body changes; a checksum of the old one would be wrong.
@@ -429,7 +503,7 @@ async fn fail_entries(shared: &Shared, request: &Message, one_in: u32) -> Messag
 
     let mut upstream_records = upstream.records.into_iter();
     let mut records = Vec::with_capacity(failed.len());
-    for &failed in &failed {
+    for &failed in failed {
         if failed {
             records.push(failed_entry(&stream));
         } else {
@@ -438,10 +512,6 @@ async fn fail_entries(shared: &Shared, request: &Message, one_in: u32) -> Messag
         }
     }
     let injected = failed.iter().filter(|failed| **failed).count() as u64;
-    if injected > 0 {
-        stats.partial_failures.fetch_add(1, Ordering::SeqCst);
-        stats.failed_entries.fetch_add(injected, Ordering::SeqCst);
-    }
     let mut body = Map::new();
     body.insert(
         "FailedRecordCount".to_string(),
@@ -452,7 +522,157 @@ async fn fail_entries(shared: &Shared, request: &Message, one_in: u32) -> Messag
         body.insert("EncryptionType".to_string(), encryption);
     }
     answer.body = Value::Object(body).to_string().into_bytes();
-    answer
+    Ok(answer)
+}
+
+/// Open shards as (id, first hash key, last hash key).
+type OpenShards = Vec<(String, u128, u128)>;
+
+/// [`Fault::ShardLimits`]'s state.
+#[derive(Default)]
+struct ShardWindows {
+    /// Per stream: when its open shards were read, and their (id, first, last hash key).
+    maps: HashMap<String, (Instant, OpenShards)>,
+    /// Per "stream/shard": the (time, bytes) of each record taken in the last second.
+    windows: HashMap<String, VecDeque<(Instant, u64)>>,
+}
+
+impl ShardWindows {
+    /// Takes a record of `bytes` into `shard`'s second at `now`, or says it is over a limit.
+    fn admit(&mut self, shard: String, bytes: u64, now: Instant, records: u32, limit: u64) -> bool {
+        let window = self.windows.entry(shard).or_default();
+        while window
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) >= Duration::from_secs(1))
+        {
+            window.pop_front();
+        }
+        let used: u64 = window.iter().map(|(_, b)| b).sum();
+        if window.len() >= records as usize || used + bytes > limit {
+            return false;
+        }
+        window.push_back((now, bytes));
+        true
+    }
+}
+
+/// [`Fault::ShardLimits`]: throttles the entries past their shard's limits.
+async fn shard_limits(shared: &Shared, request: &Message, records: u32, bytes: u64) -> Message {
+    let target = request.header("x-amz-target").unwrap_or_default();
+    let single = target.ends_with(".PutRecord");
+    let parsed = if single {
+        serde_json::from_slice::<Map<String, Value>>(&request.body)
+            .ok()
+            .map(|call| (call.clone(), vec![Value::Object(call)]))
+    } else if target.ends_with(".PutRecords") {
+        parse_put_records(&request.body)
+    } else {
+        None
+    };
+    let Some((call, entries)) = parsed else {
+        return forward(shared, request).await;
+    };
+    let stream = stream_name(&call);
+    let Some(map) = open_shards(shared, request, &stream).await else {
+        shared.stats.upstream_errors.fetch_add(1, Ordering::SeqCst);
+        let message = format!("fault proxy: ListShards of {stream} upstream failed");
+        return aws_error(502, "BadGateway", Some(&message));
+    };
+    let now = Instant::now();
+    let over: Vec<bool> = {
+        let mut windows = shared.shard_windows.lock().unwrap();
+        entries
+            .iter()
+            .map(|entry| {
+                let text = |k: &str| entry.get(k).and_then(Value::as_str);
+                let hash = match text("ExplicitHashKey").and_then(|h| h.parse::<u128>().ok()) {
+                    Some(h) => h,
+                    None => {
+                        let key = text("PartitionKey").unwrap_or_default();
+                        u128::from_be_bytes(Md5::digest(key.as_bytes()).into())
+                    }
+                };
+                let shard = map.iter().find(|(_, lo, hi)| *lo <= hash && hash <= *hi);
+                let shard = shard.map_or("unmapped", |(id, _, _)| id.as_str());
+                // Base64: 4 characters for 3 bytes, less the padding.
+                let data = text("Data").unwrap_or_default();
+                let padding = data.bytes().rev().take_while(|&b| b == b'=').count();
+                let size = (data.len() / 4 * 3).saturating_sub(padding)
+                    + text("PartitionKey").unwrap_or_default().len();
+                let key = format!("{stream}/{shard}");
+                !windows.admit(key, size as u64, now, records, bytes)
+            })
+            .collect()
+    };
+    let refused = over.iter().filter(|o| **o).count() as u64;
+    let stats = &shared.stats;
+    stats.over_limit.fetch_add(refused, Ordering::SeqCst);
+    stats
+        .within_limit
+        .fetch_add(over.len() as u64 - refused, Ordering::SeqCst);
+    if single {
+        return if refused > 0 {
+            let message =
+                format!("Rate exceeded for shard in stream {stream} under account {ACCOUNT}.");
+            aws_error(
+                400,
+                "ProvisionedThroughputExceededException",
+                Some(&message),
+            )
+        } else {
+            forward(shared, request).await
+        };
+    }
+    match answer_failing(shared, request, call, entries, &over).await {
+        Ok(answer) | Err(answer) => answer,
+    }
+}
+
+/// The open shards of `stream` upstream as (id, first, last hash key), read with ListShards
+/// (with the client's own headers) at most every 2 s; `None` if upstream could not say.
+async fn open_shards(shared: &Shared, request: &Message, stream: &str) -> Option<OpenShards> {
+    if let Some((at, map)) = shared.shard_windows.lock().unwrap().maps.get(stream)
+        && at.elapsed() < Duration::from_secs(2)
+    {
+        return Some(map.clone());
+    }
+    let mut headers: Vec<(String, String)> = request
+        .headers
+        .iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("x-amz-target"))
+        .cloned()
+        .collect();
+    headers.push(("X-Amz-Target".into(), "Kinesis_20131202.ListShards".into()));
+    let list = Message {
+        start: "POST / HTTP/1.1".into(),
+        headers,
+        body: json!({ "StreamName": stream }).to_string().into_bytes(),
+    };
+    let response = exchange_upstream(shared.upstream, &list).await.ok()?;
+    let answer: Value = serde_json::from_slice(&response.body).ok()?;
+    let mut map = Vec::new();
+    for shard in answer.get("Shards")?.as_array()? {
+        if shard["SequenceNumberRange"]
+            .get("EndingSequenceNumber")
+            .is_some()
+        {
+            continue; // closed
+        }
+        let range = &shard["HashKeyRange"];
+        let key = |k: &str| range[k].as_str()?.parse::<u128>().ok();
+        map.push((
+            shard["ShardId"].as_str()?.to_string(),
+            key("StartingHashKey")?,
+            key("EndingHashKey")?,
+        ));
+    }
+    shared
+        .shard_windows
+        .lock()
+        .unwrap()
+        .maps
+        .insert(stream.to_string(), (Instant::now(), map.clone()));
+    Some(map)
 }
 
 /// A `PutRecords` request body: the call without its entries, and the entries.

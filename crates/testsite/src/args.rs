@@ -10,7 +10,8 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::on_thread::OnThread;
-use crate::{Content, ServeOptions, Site, Stats, serve};
+use crate::server::{LiveOptions, serve_live};
+use crate::{Content, LiveSite, ServeOptions, Site, Stats};
 
 /// Serve the generated test catalogue (or a directory of saved pages) on 127.0.0.1.
 #[derive(Debug, Clone, Parser)]
@@ -65,6 +66,9 @@ pub struct SiteArgs {
     /// This listing page (1-based) shows no products, pager unchanged (repeatable).
     #[arg(long, value_name = "PAGE", value_parser = parse_page, conflicts_with = "root")]
     pub no_products_on: Vec<usize>,
+    /// This listing page (1-based) has no "next" link, "Page N of M" unchanged (repeatable).
+    #[arg(long, value_name = "PAGE", value_parser = parse_page, conflicts_with = "root")]
+    pub no_next_on: Vec<usize>,
     /// Serve only the first N books of the catalogue, as if the site had shrunk.
     #[arg(long, value_name = "N", conflicts_with = "root")]
     pub drop_books: Option<usize>,
@@ -129,6 +133,9 @@ impl SiteArgs {
         for &page in &self.no_products_on {
             site = site.without_products_on(page);
         }
+        for &page in &self.no_next_on {
+            site = site.without_next_on(page);
+        }
         match self.drop_books {
             Some(keep) => site.truncated(keep),
             None => site,
@@ -152,15 +159,32 @@ impl SiteArgs {
 
     /// Binds 127.0.0.1:`port` and serves on a thread of its own until the returned handle is
     /// dropped (which closes the listener and every connection, so the port can be reused).
+    /// A generated catalogue and every fault can be switched while it runs
+    /// ([`RunningSite::switch`]).
     pub fn start(&self) -> std::io::Result<RunningSite> {
         let stats = Arc::new(Stats::default());
-        let (content, options) = (self.content(), self.options(Arc::clone(&stats)));
+        let live = match &self.root {
+            Some(_) => None,
+            None => Some(LiveSite::new(self.site())),
+        };
+        let content = match &live {
+            Some(site) => Content::Live(Arc::clone(site)),
+            None => self.content(),
+        };
+        let options = LiveOptions::new(self.options(Arc::clone(&stats)));
+        let serving = Arc::clone(&options);
         let server = OnThread::start(
             "testsite",
             SocketAddr::from(([127, 0, 0, 1], self.port)),
-            move |listener| serve(listener, content, options),
+            move |listener| serve_live(listener, content, serving),
         )?;
-        Ok(RunningSite { server, stats })
+        Ok(RunningSite {
+            server,
+            stats,
+            live,
+            options,
+            root: self.root.clone(),
+        })
     }
 }
 
@@ -169,7 +193,32 @@ impl SiteArgs {
 pub struct RunningSite {
     server: OnThread,
     stats: Arc<Stats>,
+    /// The generated catalogue being served (`None` for `--root`).
+    live: Option<Arc<LiveSite>>,
+    options: Arc<LiveOptions>,
+    root: Option<PathBuf>,
 }
+
+/// Why [`RunningSite::switch`] refused new arguments.
+#[derive(Debug)]
+pub enum SwitchError {
+    Args(clap::Error),
+    Root { served: Option<PathBuf> },
+}
+
+impl std::fmt::Display for SwitchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SwitchError::Args(e) => write!(f, "bad test-site arguments: {e}"),
+            SwitchError::Root { served } => write!(
+                f,
+                "--root cannot be switched while the site runs (it serves {served:?})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SwitchError {}
 
 impl RunningSite {
     pub fn addr(&self) -> SocketAddr {
@@ -183,6 +232,25 @@ impl RunningSite {
 
     pub fn stats(&self) -> &Arc<Stats> {
         &self.stats
+    }
+
+    /// From the next request on, serves as if started with `args` (the same words as the
+    /// command line, without the program name): another `--version`, other quirks
+    /// (`--no-next-on 45`), other faults (`--fail-always PATH`), or none. The port stays and
+    /// `--port` is ignored; the counters go on. Requests being answered finish as before.
+    pub fn switch(&self, args: &[&str]) -> Result<(), SwitchError> {
+        let argv = std::iter::once("bookstream-testsite").chain(args.iter().copied());
+        let next = SiteArgs::try_parse_from(argv).map_err(SwitchError::Args)?;
+        if next.root != self.root {
+            return Err(SwitchError::Root {
+                served: self.root.clone(),
+            });
+        }
+        if let Some(live) = &self.live {
+            live.replace(next.site());
+        }
+        self.options.replace(next.options(Arc::clone(&self.stats)));
+        Ok(())
     }
 }
 

@@ -12,13 +12,13 @@ use tokio::net::TcpStream;
 
 use super::http::{self, Request};
 use super::render::escape;
-use super::server::{Reply, State};
+use super::server::{Reply, ServeOptions, State};
 
 impl State {
     /// Decides the response: injected faults first (in the order delay, 405, 429, 500, 503,
     /// 302), then the page with its validators.
     pub(super) async fn respond(&self, request: &Request) -> Reply {
-        let options = &self.options;
+        let options = &*self.options.current();
         let path = request.path();
         options.stats.received(path);
         if !options.delay.is_zero() {
@@ -44,7 +44,7 @@ impl State {
                 .fetch_add(1, Ordering::Relaxed);
             return Reply::error(500);
         }
-        if self.fails_first(path) {
+        if self.fails_first(options, path) {
             options
                 .stats
                 .injected_failures
@@ -82,13 +82,13 @@ impl State {
     }
 
     /// Whether `path` still owes a 503 under `fail_first`; counts the one it gives.
-    fn fails_first(&self, path: &str) -> bool {
-        if self.options.fail_first == 0 {
+    fn fails_first(&self, options: &ServeOptions, path: &str) -> bool {
+        if options.fail_first == 0 {
             return false;
         }
         let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         let given = failures.entry(path.to_string()).or_default();
-        if *given < self.options.fail_first {
+        if *given < options.fail_first {
             *given += 1;
             true
         } else {
@@ -97,8 +97,8 @@ impl State {
     }
 
     /// Whether the body of a response for `path` goes out byte by byte.
-    pub(super) fn trickles(&self, path: &str) -> bool {
-        self.options
+    pub(super) fn trickles(&self, options: &ServeOptions, path: &str) -> bool {
+        options
             .trickle
             .iter()
             .any(|part| path.contains(part.as_str()))

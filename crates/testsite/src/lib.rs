@@ -38,9 +38,9 @@ mod stats;
 mod tests;
 mod words;
 
-pub use args::{RunningSite, SiteArgs};
+pub use args::{RunningSite, SiteArgs, SwitchError};
 pub use content::{Content, LiveSite};
 pub use generate::{Site, SiteBook, rating_word, slugify};
 pub use render::{escape, truncate_words};
-pub use server::{ServeOptions, TestServer, serve};
+pub use server::{LiveOptions, ServeOptions, TestServer, serve, serve_live};
 pub use stats::Stats;

@@ -138,8 +138,14 @@ impl Site {
         }
         html.push_str("</ol>\n");
         if pages > 1 || self.quirks.next_loop {
-            let looping = self.quirks.next_loop;
-            html.push_str(&pager(listing.page, pages, listing.pager_prefix, looping));
+            let next = if self.quirks.drops_next(listing.page) {
+                Next::None
+            } else if self.quirks.next_loop {
+                Next::Looping
+            } else {
+                Next::Faithful
+            };
+            html.push_str(&pager(listing.page, pages, listing.pager_prefix, next));
         }
         html.push_str("</div>\n</section>\n</div>\n</div><!-- /row -->\n");
         html.push_str(FOOT);
@@ -191,8 +197,19 @@ fn product_pod(book: &SiteBook, root: &str, href: &str) -> String {
     )
 }
 
-/// The pager; `looping` gives the last page a "next" link back to page 1.
-fn pager(page: usize, pages: usize, prefix: &str, looping: bool) -> String {
+/// Which "next" link a pager shows.
+#[derive(Clone, Copy)]
+enum Next {
+    /// To the following page; none on the last.
+    Faithful,
+    /// As `Faithful`, and the last page links back to page 1.
+    Looping,
+    /// None at all.
+    None,
+}
+
+/// The pager ("Page N of M" and the links around it).
+fn pager(page: usize, pages: usize, prefix: &str, next: Next) -> String {
     let mut html = String::from("<div>\n<ul class=\"pager\">\n");
     if page > 1 {
         html.push_str(&format!(
@@ -203,10 +220,11 @@ fn pager(page: usize, pages: usize, prefix: &str, looping: bool) -> String {
     html.push_str(&format!(
         "<li class=\"current\">\n    \n        Page {page} of {pages}\n    \n    </li>\n"
     ));
-    let next = if page < pages {
-        Some(page + 1)
-    } else {
-        looping.then_some(1)
+    let next = match next {
+        Next::None => None,
+        _ if page < pages => Some(page + 1),
+        Next::Looping => Some(1),
+        Next::Faithful => None,
     };
     if let Some(next) = next {
         html.push_str(&format!(

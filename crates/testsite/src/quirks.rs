@@ -19,6 +19,8 @@ pub(super) struct Quirks {
     duplicate_listing: bool,
     /// Listing pages (1-based) rendered without any product.
     empty_pages: Vec<usize>,
+    /// Listing pages (1-based) whose pager has no "next" link (its "Page N of M" stays).
+    no_next: Vec<usize>,
 }
 
 impl Site {
@@ -59,6 +61,16 @@ impl Site {
         self
     }
 
+    /// Listing page `page` (1-based) is rendered without its "next" link, its "Page N of M"
+    /// unchanged, as when a template bug drops the link: a crawler that only follows "next"
+    /// stops there, short of the end the pager announces.
+    pub fn without_next_on(mut self, page: usize) -> Site {
+        if !self.quirks.no_next.contains(&page) {
+            self.quirks.no_next.push(page);
+        }
+        self
+    }
+
     /// Only the first `books` books in listing order remain (pagination follows, the other
     /// product pages answer 404), to simulate a site that suddenly shrinks.
     pub fn truncated(mut self, books: usize) -> Site {
@@ -85,6 +97,11 @@ impl Quirks {
             pods.extend(all.get(per_page).copied());
         }
         pods
+    }
+
+    /// Whether listing page `page` loses its "next" link.
+    pub(super) fn drops_next(&self, page: usize) -> bool {
+        self.no_next.contains(&page)
     }
 
     /// Link of the `at`-th product (from 0) of a listing page whose own links start `prefix`.
@@ -164,6 +181,22 @@ mod tests {
         assert!(page2.contains("<a href=\"page-3.html\">next</a>"));
         assert!(page2.contains("Page 2 of 5"));
         assert_eq!(pods(&site.render("/").expect("home")), 20);
+    }
+
+    #[test]
+    fn a_page_without_next_keeps_its_pager_text() {
+        let site = Site::generate(100, 20).without_next_on(3);
+        let page3 = site.render("/catalogue/page-3.html").expect("page 3");
+        assert!(page3.contains("Page 3 of 5"), "{page3}");
+        assert!(!page3.contains("class=\"next\""), "{page3}");
+        assert!(page3.contains("<a href=\"page-2.html\">previous</a>"));
+        assert_eq!(pods(&page3), 20);
+        let page2 = site.render("/catalogue/page-2.html").expect("page 2");
+        assert!(page2.contains("<a href=\"page-3.html\">next</a>"));
+        let page4 = site
+            .render("/catalogue/page-4.html")
+            .expect("page 4 is still served");
+        assert!(page4.contains("<a href=\"page-5.html\">next</a>"));
     }
 
     #[test]

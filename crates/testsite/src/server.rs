@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -51,6 +51,32 @@ pub struct ServeOptions {
     pub stats: Arc<Stats>,
 }
 
+/// Faults that can be switched while the server runs: each request is answered under the
+/// options current when it arrives.
+#[derive(Debug)]
+pub struct LiveOptions {
+    current: RwLock<Arc<ServeOptions>>,
+}
+
+impl LiveOptions {
+    pub fn new(options: ServeOptions) -> Arc<LiveOptions> {
+        Arc::new(LiveOptions {
+            current: RwLock::new(Arc::new(options)),
+        })
+    }
+
+    /// Answers the next requests under `options`.
+    pub fn replace(&self, options: ServeOptions) {
+        // A poisoned lock only means a panic elsewhere; the Arc inside is still whole.
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(options);
+    }
+
+    /// The options in force now.
+    pub fn current(&self) -> Arc<ServeOptions> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
 /// Serves `content` on `listener` until the task running it is dropped or aborted (which also
 /// ends every connection it opened). Each connection runs in its own task and one that
 /// misbehaves only ends itself. Returns only if accepting fails for a reason other than a
@@ -59,6 +85,15 @@ pub async fn serve(
     listener: TcpListener,
     content: Content,
     options: ServeOptions,
+) -> io::Result<()> {
+    serve_live(listener, content, LiveOptions::new(options)).await
+}
+
+/// As [`serve`], under options the caller can switch while it serves.
+pub async fn serve_live(
+    listener: TcpListener,
+    content: Content,
+    options: Arc<LiveOptions>,
 ) -> io::Result<()> {
     let state = Arc::new(State {
         content,
@@ -134,7 +169,7 @@ fn is_per_connection(error: &io::Error) -> bool {
 
 pub(super) struct State {
     pub content: Content,
-    pub options: ServeOptions,
+    pub options: Arc<LiveOptions>,
     /// Requests seen by the throttle, numbered from 1.
     pub sequence: AtomicU64,
     /// 503s already given per path, for `fail_first`.
@@ -165,8 +200,8 @@ impl Reply {
 }
 
 async fn connection(mut stream: TcpStream, state: Arc<State>) {
-    let stats = &state.options.stats;
-    stats.connections.fetch_add(1, Ordering::Relaxed);
+    let options = state.options.current();
+    options.stats.connections.fetch_add(1, Ordering::Relaxed);
     // Responses are written whole; without this, Nagle plus delayed ACKs stall keep-alive.
     let _ = stream.set_nodelay(true);
     let _ = serve_connection(&mut stream, &state).await;
@@ -246,8 +281,9 @@ fn body_length(request: &Request) -> Result<usize, u16> {
 
 /// Answers a request that could not be read and closes the connection.
 async fn reject(stream: &mut TcpStream, state: &State, status: u16) -> io::Result<()> {
-    state.options.stats.received_unreadable();
-    state.options.stats.answered(status);
+    let options = state.options.current();
+    options.stats.received_unreadable();
+    options.stats.answered(status);
     let reply = Reply::error(status);
     let head = response_head(&reply, reply.body.len(), false, true);
     stream
@@ -263,7 +299,8 @@ async fn write_reply(
     reply: Reply,
     keep_alive: bool,
 ) -> io::Result<()> {
-    let stats = &state.options.stats;
+    let options = state.options.current();
+    let stats = &options.stats;
     stats.answered(reply.status);
     let head = response_head(&reply, reply.body.len(), keep_alive, request.http11);
     let body: &[u8] = if request.method != "HEAD" && reply.status != 304 {
@@ -271,10 +308,10 @@ async fn write_reply(
     } else {
         &[]
     };
-    if !body.is_empty() && state.trickles(request.path()) {
+    if !body.is_empty() && state.trickles(&options, request.path()) {
         stats.trickled.fetch_add(1, Ordering::Relaxed);
         stream.write_all(head.as_bytes()).await?;
-        return trickle(stream, body, state.options.trickle_interval).await;
+        return trickle(stream, body, options.trickle_interval).await;
     }
     let mut bytes = head.into_bytes();
     bytes.extend_from_slice(body);

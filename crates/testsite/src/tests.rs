@@ -292,3 +292,43 @@ async fn serves_a_directory_and_refuses_to_leave_it() -> std::io::Result<()> {
     std::fs::remove_dir_all(&root)?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_running_site_switches_version_quirks_and_faults_on_one_connection() -> std::io::Result<()>
+{
+    use clap::Parser;
+    let args = super::SiteArgs::try_parse_from(["t", "--books", "100", "--per-page", "20"])
+        .map_err(std::io::Error::other)?;
+    let site = args.start()?;
+    let mut stream = TcpStream::connect(site.addr()).await?;
+    let book = Site::generate(100, 20).books()[30].clone();
+    let product = format!("/catalogue/{}_{}/index.html", book.slug, book.id);
+    let page2 = exchange(&mut stream, &get("/catalogue/page-2.html", "")).await?;
+    assert!(page2.body.contains("<a href=\"page-3.html\">next</a>"));
+    assert_eq!(exchange(&mut stream, &get(&product, "")).await?.status, 200);
+
+    let faulty = ["--books", "100", "--per-page", "20", "--version", "1"];
+    let faulty = [
+        &faulty[..],
+        &["--no-next-on", "2", "--fail-always", &product],
+    ]
+    .concat();
+    site.switch(&faulty).map_err(std::io::Error::other)?;
+    let page2 = exchange(&mut stream, &get("/catalogue/page-2.html", "")).await?;
+    assert!(page2.body.contains("Page 2 of"), "{}", page2.body);
+    assert!(!page2.body.contains("class=\"next\""), "{}", page2.body);
+    assert_eq!(exchange(&mut stream, &get(&product, "")).await?.status, 500);
+    let home = exchange(&mut stream, &get("/", "")).await?;
+    let v1 = Site::generate_version(100, 20, 1)
+        .render("/")
+        .unwrap_or_default();
+    assert_eq!(home.body, v1, "version 1 from the switch on");
+
+    site.switch(&["--books", "100", "--per-page", "20"])
+        .map_err(std::io::Error::other)?;
+    assert_eq!(exchange(&mut stream, &get(&product, "")).await?.status, 200);
+    assert_eq!(site.stats().hits(&product), 3, "the counters go on");
+    assert!(site.switch(&["--root", "/tmp"]).is_err());
+    assert!(site.switch(&["--no-next-on", "0"]).is_err());
+    Ok(())
+}

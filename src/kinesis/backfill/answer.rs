@@ -1,6 +1,11 @@
 //! Filing PutRecords answers: acknowledged entries are counted, failed entries go back to the
 //! front of their shard's queue (a throttled shard also waits), a request that failed whole is
 //! sent again after a backoff, and what can never succeed stops the backfill.
+//!
+//! A throttle (`ProvisionedThroughputExceededException` on an entry, or a whole request refused
+//! as throttled) is not an attempt: the shard is busy, the record is fine. Only other failures
+//! count toward `Options::attempts`; a shard throttled without end is caught by the
+//! no-progress limit instead (`Options::give_up_after`).
 
 use std::time::Duration;
 
@@ -21,8 +26,17 @@ impl Backfill {
     ) -> Result<(), BackfillError> {
         let now = Instant::now();
         let output = match result {
-            Ok(output) => output,
-            Err(e) => return self.request_failed(run, batch, e, now),
+            Some(Ok(output)) => output,
+            Some(Err(e)) => return self.request_failed(run, batch, e, now),
+            None => {
+                // Abandoned at a stop: not an attempt, and the outcome is unknown.
+                for mut pending in batch.into_iter().rev() {
+                    pending.attempts = pending.attempts.saturating_sub(1);
+                    pending.maybe_written = true;
+                    run.requeue_front(pending);
+                }
+                return Ok(());
+            }
         };
         if output.records.len() != batch.len() {
             let message = format!(
@@ -33,9 +47,19 @@ impl Backfill {
             return self.retry_batch(run, batch, message, now);
         }
         let mut retry: Vec<(Pending, String)> = Vec::new();
-        for (pending, entry) in batch.into_iter().zip(output.records) {
+        let mut throttled_shards: Vec<usize> = Vec::new();
+        let mut acked = false;
+        for (mut pending, entry) in batch.into_iter().zip(output.records) {
             match entry.error_code {
                 None => {
+                    acked = true;
+                    if pending.maybe_written {
+                        run.stats.possibly_duplicated += pending.user_records;
+                    }
+                    if run.limiter.any_throttled() {
+                        let shard = run.map.shard_for(&pending.record.partition_key);
+                        run.limiter.clear_throttles(shard);
+                    }
                     run.stats.sent += pending.user_records;
                     run.stats.kinesis_records += 1;
                     run.stats.bytes += pending.record.data.len() as u64;
@@ -49,11 +73,10 @@ impl Backfill {
                     let shard = run.map.shard_for(&pending.record.partition_key);
                     if code == "ProvisionedThroughputExceededException" {
                         run.stats.throttled += 1;
-                        let attempt = pending.attempts;
-                        run.limiter.hold(
-                            shard,
-                            now + crate::backoff::delay(Duration::from_millis(100), attempt.max(1)),
-                        );
+                        pending.attempts = pending.attempts.saturating_sub(1);
+                        if !throttled_shards.contains(&shard) {
+                            throttled_shards.push(shard);
+                        }
                     }
                     let message = match entry.error_message {
                         Some(m) => format!("{code}: {m}"),
@@ -63,10 +86,20 @@ impl Backfill {
                 }
             }
         }
-        for (pending, message) in retry.into_iter().rev() {
-            self.requeue(run, pending, message)?;
+        if acked {
+            run.last_progress = now;
+            run.throttle_streak = 0;
         }
-        Ok(())
+        // One backoff per throttled shard and answer, growing while the shard stays busy.
+        for shard in throttled_shards {
+            run.limiter.throttled(shard, now);
+        }
+        let mut first_error = Ok(());
+        for (pending, message) in retry.into_iter().rev() {
+            let requeued = self.requeue(run, pending, message);
+            first_error = first_error.and(requeued);
+        }
+        first_error
     }
 
     fn request_failed(
@@ -76,21 +109,30 @@ impl Backfill {
         err: SdkError<PutRecordsError>,
         now: Instant,
     ) -> Result<(), BackfillError> {
-        let retryable = match &err {
+        // (retryable, throttled, maybe written)
+        let (retryable, throttled, maybe_written) = match &err {
             SdkError::ServiceError(se) => {
                 let e = se.err();
                 let status = se.raw().status().as_u16();
                 if e.is_resource_not_found_exception() {
+                    // Kept (not sent): they belong in the resume file.
+                    keep(run, batch);
                     return Err(BackfillError::StreamNotFound {
                         stream: self.stream.clone(),
                         endpoint: self.endpoint.clone(),
                     });
                 }
-                crate::kinesis::is_transient(e.code(), status)
+                let throttled = is_throttle(e.code(), status);
+                (
+                    throttled || crate::kinesis::is_transient(e.code(), status),
+                    throttled,
+                    status >= 500,
+                )
             }
             // Dispatch failures, timeouts, unreadable answers: the records may or may not have
             // been written; sending them again can duplicate but never loses them.
-            _ => true,
+            SdkError::ConstructionFailure(_) => (true, false, false),
+            _ => (true, false, true),
         };
         let message = match &err {
             SdkError::ServiceError(se) => format!(
@@ -101,11 +143,23 @@ impl Backfill {
             other => crate::error_chain(other),
         };
         if !retryable {
+            keep(run, batch);
             return Err(BackfillError::Rejected {
                 stream: self.stream.clone(),
                 endpoint: self.endpoint.clone(),
                 message,
             });
+        }
+        let mut batch = batch;
+        for pending in &mut batch {
+            pending.maybe_written |= maybe_written;
+            if throttled {
+                pending.attempts = pending.attempts.saturating_sub(1);
+            }
+        }
+        if throttled {
+            run.stats.throttled += batch.len() as u64;
+            run.throttle_streak += 1;
         }
         self.retry_batch(run, batch, message, now)
     }
@@ -118,7 +172,12 @@ impl Backfill {
         message: String,
         now: Instant,
     ) -> Result<(), BackfillError> {
-        let attempt = batch.iter().map(|p| p.attempts).max().unwrap_or(1);
+        let attempt = batch
+            .iter()
+            .map(|p| p.attempts)
+            .max()
+            .unwrap_or(1)
+            .max(run.throttle_streak);
         let delay =
             crate::backoff::delay(Duration::from_millis(200), attempt).min(Duration::from_secs(10));
         tracing::warn!(
@@ -128,31 +187,59 @@ impl Backfill {
             batch.len(), self.stream, delay.as_millis()
         );
         run.hold_until = run.hold_until.max(now + delay);
+        let mut first_error = Ok(());
         for pending in batch.into_iter().rev() {
-            self.requeue(run, pending, message.clone())?;
+            let requeued = self.requeue(run, pending, message.clone());
+            first_error = first_error.and(requeued);
         }
-        Ok(())
+        first_error
     }
 
+    /// Queues a failed record again; `Err` (the record still queued, for the resume file)
+    /// when it has used up its attempts.
     fn requeue(
         &self,
         run: &mut Run,
         pending: Pending,
         message: String,
     ) -> Result<(), BackfillError> {
+        run.last_error.clone_from(&message);
         if pending.attempts >= self.options.attempts {
-            return Err(BackfillError::Exhausted {
+            let exhausted = BackfillError::Exhausted {
                 stream: self.stream.clone(),
-                label: pending.record.label,
+                label: pending.record.label.clone(),
                 attempts: pending.attempts,
                 message,
-            });
+            };
+            run.requeue_front(pending);
+            return Err(exhausted);
         }
         run.stats.retried += 1;
-        let shard = run.map.shard_for(&pending.record.partition_key);
-        run.queued += 1;
-        run.queued_bytes += pending.bytes();
-        run.queues[shard].push_front(pending);
+        run.requeue_front(pending);
         Ok(())
     }
+}
+
+/// Puts a batch that was not written back in its queues, unsent: the backfill is stopping,
+/// and these records go into the resume file.
+fn keep(run: &mut Run, batch: Vec<Pending>) {
+    for pending in batch.into_iter().rev() {
+        run.requeue_front(pending);
+    }
+}
+
+/// Whether Kinesis refused a whole request as throttled (the stream's or KMS's throughput),
+/// which is not an attempt. Kept here rather than in `kinesis::is_transient`, which does not
+/// tell throttling from other transient failures.
+fn is_throttle(code: Option<&str>, status: u16) -> bool {
+    status == 429
+        || matches!(
+            code,
+            Some(
+                "ProvisionedThroughputExceededException"
+                    | "KMSThrottlingException"
+                    | "ThrottlingException"
+                    | "LimitExceededException"
+            )
+        )
 }

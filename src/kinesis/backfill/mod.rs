@@ -7,12 +7,23 @@
 //! shard also waits out a backoff. A whole request that fails in transit is sent again, which
 //! may duplicate records (the response was lost) but never loses one.
 //!
+//! Throttling is not failure: an entry refused as over its shard's throughput goes back to its
+//! queue without counting as an attempt, however long the shard stays busy. What stops a
+//! backfill is an entry failing [`Options::attempts`] times for other reasons, or nothing at
+//! all being acknowledged for [`Options::give_up_after`] ([`GIVE_UP_AFTER`] by default) while
+//! records wait. A stop (that, a fatal error, an interrupt) hands back every record not
+//! acknowledged ([`Report::unacked`]), so the caller can leave a resume point.
+//!
 //! Memory stays flat: the input is read only while fewer than [`MAX_QUEUED`] records (and
 //! [`MAX_QUEUED_BYTES`]) wait (plus one chunk from the input), and at most `in_flight` requests
 //! are out at once.
 
 mod answer;
 mod queues;
+mod report;
+pub mod resume;
+
+pub use report::{BackfillError, Refused, Report, Stats};
 
 use std::time::Duration;
 
@@ -37,6 +48,13 @@ pub const MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
 /// Records (or aggregates) waiting to be sent before the input is held back.
 pub const MAX_QUEUED: usize = 10_000;
 pub const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
+/// How long the backfill goes on with records waiting and none acknowledged (a shard throttled
+/// without end, every request failing) before it gives up: long enough for any burst of
+/// throttling the retries are meant to absorb, short enough that a dead stream is noticed.
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(300);
+/// At a stop, how long requests in flight may take to answer before they are abandoned (their
+/// records count as not sent and possibly written).
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// How the backfill behaves.
 #[derive(Debug, Clone)]
@@ -48,8 +66,13 @@ pub struct Options {
     pub aggregate: bool,
     /// How long admissible records may wait for more to fill a request.
     pub linger: Duration,
-    /// Sends of one entry before the backfill gives up on it (and stops).
+    /// Failed sends of one entry (throttles not counted) before the backfill gives up on it
+    /// (and stops).
     pub attempts: u32,
+    /// With records waiting, how long without any acknowledgement before the backfill stops.
+    pub give_up_after: Duration,
+    /// At a stop, how long requests in flight may still answer.
+    pub stop_grace: Duration,
     /// How often the shard map is read again (it is also read when an answer names a shard
     /// the map does not hold).
     pub remap_every: Duration,
@@ -63,6 +86,8 @@ impl Default for Options {
             aggregate: false,
             linger: Duration::from_millis(50),
             attempts: 10,
+            give_up_after: GIVE_UP_AFTER,
+            stop_grace: STOP_GRACE,
             remap_every: Duration::from_secs(30),
         }
     }
@@ -75,77 +100,10 @@ pub struct Item {
     pub record: Outgoing,
 }
 
-/// Running totals, published after every answer (for the progress display).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Stats {
-    /// Input records taken in.
-    pub read: u64,
-    /// Input records acknowledged by Kinesis.
-    pub sent: u64,
-    /// Kinesis records acknowledged (fewer than `sent` when aggregating).
-    pub kinesis_records: u64,
-    /// Data bytes acknowledged.
-    pub bytes: u64,
-    pub requests: u64,
-    /// Entries sent again after a failure.
-    pub retried: u64,
-    /// Entries Kinesis refused as over its shard's throughput.
-    pub throttled: u64,
-    /// Records set aside because Kinesis can never take them (over 1 MiB with the key).
-    pub refused: u64,
-    /// Times the shard map was found changed.
-    pub reshards: u32,
-    pub shards: usize,
-}
-
-/// A record Kinesis can never take.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Refused {
-    pub index: u64,
-    pub label: String,
-    pub bytes: usize,
-}
-
-/// Why the backfill stopped before the end of its input.
-#[derive(Debug, thiserror::Error)]
-pub enum BackfillError {
-    #[error(transparent)]
-    ShardMap(#[from] ShardMapError),
-    #[error("Kinesis stream `{stream}` not found at {endpoint}")]
-    StreamNotFound { stream: String, endpoint: String },
-    #[error("Kinesis rejected PutRecords to stream `{stream}` at {endpoint}: {message}")]
-    Rejected {
-        stream: String,
-        endpoint: String,
-        message: String,
-    },
-    #[error("a PutRecords task failed: {0}")]
-    Internal(String),
-    #[error(
-        "record {label} failed {attempts} times on stream `{stream}` (last error: {message}); stopping"
-    )]
-    Exhausted {
-        stream: String,
-        label: String,
-        attempts: u32,
-        message: String,
-    },
-}
-
-/// How the backfill ended.
-#[derive(Debug)]
-pub struct Report {
-    pub stats: Stats,
-    pub refused: Vec<Refused>,
-    /// Records taken in but not acknowledged (interrupted, or stopped by `error`).
-    pub unsent: u64,
-    pub interrupted: bool,
-    pub error: Option<BackfillError>,
-}
-
+/// A request's batch with its answer; `None` when it was abandoned at a stop.
 type Answer = (
     Vec<Pending>,
-    Result<PutRecordsOutput, SdkError<PutRecordsError>>,
+    Option<Result<PutRecordsOutput, SdkError<PutRecordsError>>>,
 );
 
 /// Sends records to one stream as fast as its shards allow.
@@ -200,7 +158,7 @@ impl Backfill {
     /// published on `progress` as they change.
     pub async fn run(
         &self,
-        mut input: mpsc::Receiver<Vec<Item>>,
+        input: &mut mpsc::Receiver<Vec<Item>>,
         shutdown: &CancellationToken,
         progress: &watch::Sender<Stats>,
     ) -> Report {
@@ -212,7 +170,9 @@ impl Backfill {
                     stats: Stats::default(),
                     refused: Vec::new(),
                     unsent: 0,
-                    interrupted: false,
+                    unacked: Vec::new(),
+                    unacked_maybe_written: 0,
+                    interrupted: shutdown.is_cancelled(),
                     error: Some(e),
                 };
             }
@@ -227,8 +187,26 @@ impl Backfill {
         let mut input_open = true;
         let mut error = None;
         let mut interrupted = false;
+        // Cancelled once a stop's grace is over: requests still out give up their batches.
+        let abandon = CancellationToken::new();
+        let mut abandon_at: Option<Instant> = None;
         loop {
             let stopping = error.is_some() || interrupted;
+            let now = Instant::now();
+            if stopping {
+                abandon_at.get_or_insert(now + self.options.stop_grace);
+            } else if run.is_drained() && in_flight.is_empty() {
+                // Nothing waits: no progress is due.
+                run.last_progress = now;
+            } else if now >= run.last_progress + self.options.give_up_after {
+                error = Some(BackfillError::NoProgress {
+                    stream: self.stream.clone(),
+                    after: self.options.give_up_after,
+                    waiting: run.stats.read - run.stats.sent - run.stats.refused,
+                    last_error: run.last_error.clone(),
+                });
+                continue;
+            }
             // Take in what the queues have room for.
             while input_open && !stopping && run.has_room() {
                 match input.try_recv() {
@@ -271,7 +249,7 @@ impl Backfill {
                         now
                     };
                     run.stats.requests += 1;
-                    in_flight.spawn(self.put(batch));
+                    in_flight.spawn(self.put(batch, abandon.clone()));
                 }
             }
             if in_flight.is_empty() && (stopping || (!input_open && run.is_drained())) {
@@ -280,7 +258,11 @@ impl Backfill {
             // With every request slot taken, only an answer (or input) can let more go out:
             // waking for a due shard then would spin.
             let slots_free = in_flight.len() < self.options.in_flight;
-            let wake = run.next_wake(self.options.linger, slots_free);
+            let give_up_at = run.last_progress + self.options.give_up_after;
+            let wake = Some(
+                run.next_wake(self.options.linger, slots_free)
+                    .map_or(give_up_at, |w| w.min(give_up_at)),
+            );
             let accept = input_open && !stopping && run.has_room();
             tokio::select! {
                 items = input.recv(), if accept => match items {
@@ -299,15 +281,26 @@ impl Backfill {
                     progress.send_replace(run.stats.clone());
                 }
                 _ = sleep_until_opt(wake), if wake.is_some() && !stopping => {}
+                _ = sleep_until_opt(abandon_at), if abandon_at.is_some() && !abandon.is_cancelled() => {
+                    tracing::warn!(
+                        stream = %self.stream, requests = in_flight.len(),
+                        "stopping: {} PutRecords request(s) to {} unanswered after {} s; their records count as not sent (and possibly written)",
+                        in_flight.len(), self.stream, self.options.stop_grace.as_secs()
+                    );
+                    abandon.cancel();
+                }
                 _ = shutdown.cancelled(), if !interrupted => interrupted = true,
             }
         }
         progress.send_replace(run.stats.clone());
         let unsent = run.stats.read - run.stats.sent - run.stats.refused;
+        let (unacked, unacked_maybe_written) = report::unacked(&mut run);
         Report {
             stats: run.stats,
             refused: run.refused,
             unsent,
+            unacked,
+            unacked_maybe_written,
             interrupted,
             error,
         }
@@ -364,6 +357,7 @@ impl Backfill {
                 record,
                 user_records: 1,
                 attempts: 0,
+                maybe_written: false,
             },
         );
     }
@@ -390,8 +384,13 @@ impl Backfill {
         Ok(())
     }
 
-    /// One PutRecords request; the batch comes back with the answer.
-    fn put(&self, batch: Vec<Pending>) -> impl Future<Output = Answer> + Send + 'static {
+    /// One PutRecords request; the batch comes back with the answer (or without one, when
+    /// `abandon` is cancelled first).
+    fn put(
+        &self,
+        batch: Vec<Pending>,
+        abandon: CancellationToken,
+    ) -> impl Future<Output = Answer> + Send + 'static {
         let request = self.client.put_records().stream_name(&self.stream);
         let entries: Vec<PutRecordsRequestEntry> = batch
             .iter()
@@ -404,6 +403,11 @@ impl Backfill {
             })
             .collect();
         let request = request.set_records(Some(entries));
-        async move { (batch, request.send().await) }
+        async move {
+            tokio::select! {
+                answer = request.send() => (batch, Some(answer)),
+                _ = abandon.cancelled() => (batch, None),
+            }
+        }
     }
 }

@@ -21,7 +21,12 @@ use crate::kinesis::shards::ShardMap;
 pub(super) struct Pending {
     pub(super) record: Outgoing,
     pub(super) user_records: u64,
+    /// Sends so far, less those Kinesis refused as throttled (a throttle is not an attempt:
+    /// see `answer.rs`).
     pub(super) attempts: u32,
+    /// An earlier send's outcome is unknown (lost in transit, a 5xx, abandoned at a stop):
+    /// Kinesis may hold it already, so sending it again may make a copy.
+    pub(super) maybe_written: bool,
 }
 
 impl Pending {
@@ -53,6 +58,13 @@ pub(super) struct Run {
     pub(super) remap_now: bool,
     /// Round-robin start for the next request.
     pub(super) next_shard: usize,
+    /// The last acknowledgement, or the last time nothing was waiting: the backfill gives up
+    /// when nothing has been acknowledged for `Options::give_up_after` while records wait.
+    pub(super) last_progress: Instant,
+    /// Whole requests refused as throttled in a row (the backoff grows with it).
+    pub(super) throttle_streak: u32,
+    /// The last failure seen, for the message when the backfill gives up.
+    pub(super) last_error: String,
 }
 
 impl Pending {
@@ -65,6 +77,7 @@ impl Pending {
                 partition_key: done.partition_key,
             },
             attempts: 0,
+            maybe_written: false,
         }
     }
 }
@@ -90,6 +103,9 @@ impl Run {
             remapped_at: now,
             remap_now: false,
             next_shard: 0,
+            last_progress: now,
+            throttle_streak: 0,
+            last_error: "none".to_owned(),
             map,
             blind,
         }
@@ -101,6 +117,14 @@ impl Run {
 
     pub(super) fn is_drained(&self) -> bool {
         self.queued == 0 && self.aggregators.iter().all(|(a, _)| a.is_empty())
+    }
+
+    /// Puts a record back at the front of its shard's queue (it goes next, in its order).
+    pub(super) fn requeue_front(&mut self, pending: Pending) {
+        let shard = self.map.shard_for(&pending.record.partition_key);
+        self.queued += 1;
+        self.queued_bytes += pending.bytes();
+        self.queues[shard].push_front(pending);
     }
 
     pub(super) fn push(&mut self, shard: usize, pending: Pending) {
@@ -192,6 +216,21 @@ impl Run {
             }
         }
         wake
+    }
+
+    /// Everything still waiting (queues, then unfinished aggregates), taken out: what a
+    /// stopped backfill leaves unsent.
+    pub(super) fn take_waiting(&mut self) -> Vec<Pending> {
+        let mut waiting: Vec<Pending> = self.queues.iter_mut().flat_map(|q| q.drain(..)).collect();
+        for (aggregator, _) in &mut self.aggregators {
+            if let Some(done) = aggregator.finish() {
+                waiting.push(Pending::aggregate(done));
+            }
+        }
+        self.queued = 0;
+        self.queued_bytes = 0;
+        self.aggregated_bytes = 0;
+        waiting
     }
 
     /// Re-files every waiting record under a new shard map.

@@ -1,213 +1,46 @@
-//! The input of `bookstream stream`, read as a stream: a JSON array of objects (parsed element
-//! by element) or JSON Lines, from a file, a URL or stdin. Never held whole in memory: the
-//! parser runs on a thread of its own and hands each element over a bounded channel, so a slow
-//! consumer holds the reader back instead of the input piling up.
-//!
-//! Every refusal names the input and says what was expected instead.
+//! The input's grammar: a JSON array of objects split by a byte scan (depth, strings, escapes),
+//! each element decoded alone; or JSON Lines, each line capped like an element. Pure over a
+//! `Read`: the threads and channels are in the parent module.
 
-use std::fmt;
 use std::io::{self, BufRead, Read};
-use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::de;
 
+use super::{Format, InputError, Source};
 use crate::json_text::Strings;
-use tokio::sync::mpsc;
-use url::Url;
-
-/// Where the records come from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Source {
-    File(PathBuf),
-    Url(Url),
-    Stdin,
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::File(p) => write!(f, "{}", p.display()),
-            Source::Url(u) => write!(f, "{u}"),
-            Source::Stdin => f.write_str("<stdin>"),
-        }
-    }
-}
-
-/// How the records are laid out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// One JSON array of objects.
-    Array,
-    /// One JSON object per line; blank lines are skipped.
-    Lines,
-}
-
-/// The input could not be read, or is not what `stream` takes.
-#[derive(Debug, thiserror::Error)]
-#[error("{source_name}: {message}")]
-pub struct InputError {
-    pub source_name: String,
-    pub message: String,
-}
 
 /// What to expect, in every message.
-const EXPECTED_ARRAY: &str = "expected a JSON array of objects";
-const EXPECTED_LINES: &str = "expected JSON Lines (one JSON object per line)";
+pub(super) const EXPECTED_ARRAY: &str = "expected a JSON array of objects";
+pub(super) const EXPECTED_LINES: &str = "expected JSON Lines (one JSON object per line)";
 
-/// Parses the whole input and counts its records, sending nothing: `stream` checks a file this
-/// way before the first put, so that a bad element anywhere means nothing was sent.
-pub fn check(source: &Source, format: Format) -> Result<u64, InputError> {
-    let reader = open_blocking(source)?;
-    parse(reader, format, source, &mut |_, bytes| {
-        serde_json::from_slice::<de::IgnoredAny>(bytes)
-            .map(|_| true)
-            .map_err(|e| e.to_string())
-    })
+/// What the sink says after an element: read on, or stop here (`max` reached, or the
+/// consumer is gone). A stop is not an error of the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step {
+    More,
+    Stop,
+}
+
+/// How a parse ended, with the number of elements handed to the sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ended {
+    /// The whole input was read.
+    Eof(u64),
+    /// The sink said stop after this many elements.
+    Stopped(u64),
+}
+
+impl Ended {
+    pub(super) fn count(self) -> u64 {
+        match self {
+            Ended::Eof(n) | Ended::Stopped(n) => n,
+        }
+    }
 }
 
 /// What [`parse`] hands each element: its index and its bytes (one JSON object, found but not
-/// yet decoded). The sink decodes them: `Ok(false)` stops the parse, `Err` is a decode error.
-type Sink<'a> = &'a mut dyn FnMut(u64, &[u8]) -> Result<bool, String>;
-
-/// Elements handed over at once: one wake-up of the consumer per chunk, not per record.
-pub const CHUNK: usize = 256;
-
-/// Starts reading `source` on a thread of its own. Each element's bytes (one JSON object) go
-/// through `map` there (the caller's decoding and encoding, off the async runtime; an `Err` is
-/// a decode error of that element) and then, in chunks of up to [`CHUNK`], into the returned
-/// channel, in order; at most `max` elements are read. The handle's result is the number of
-/// elements read or the reason reading stopped. Dropping the receiver stops the reader.
-pub fn spawn<T, F>(
-    source: Source,
-    format: Format,
-    max: Option<u64>,
-    capacity: usize,
-    mut map: F,
-) -> (
-    mpsc::Receiver<Vec<T>>,
-    tokio::task::JoinHandle<Result<u64, InputError>>,
-)
-where
-    T: Send + 'static,
-    F: FnMut(u64, &[u8]) -> Result<T, String> + Send + 'static,
-{
-    let (tx, rx) = mpsc::channel(capacity.max(1));
-    let handle = tokio::runtime::Handle::current();
-    let task = tokio::task::spawn_blocking(move || {
-        let reader = match &source {
-            Source::Url(url) => handle.block_on(open_url(url))?,
-            _ => open_blocking(&source)?,
-        };
-        let mut chunk = Vec::with_capacity(CHUNK);
-        let mut sink = |i: u64, bytes: &[u8]| -> Result<bool, String> {
-            if max.is_some_and(|m| i >= m) {
-                return Ok(false);
-            }
-            chunk.push(map(i, bytes)?);
-            if chunk.len() == CHUNK {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                return Ok(tx.blocking_send(full).is_ok());
-            }
-            Ok(true)
-        };
-        let result = match parse(reader, format, &source, &mut sink) {
-            // The sink said stop: `max` reached, or the consumer is gone.
-            Err(e) if e.message == STOPPED => Ok(max.unwrap_or(0)),
-            other => other,
-        };
-        // What was read before the end (or before a bad element) still goes out.
-        if !chunk.is_empty() {
-            let _ = tx.blocking_send(chunk);
-        }
-        result
-    });
-    (rx, task)
-}
-
-/// The sink refused an element; not an error of the input.
-const STOPPED: &str = "\u{0}stopped";
-
-fn open_blocking(source: &Source) -> Result<Box<dyn Read + Send>, InputError> {
-    match source {
-        Source::File(path) => std::fs::File::open(path)
-            .map(|f| Box::new(f) as Box<dyn Read + Send>)
-            .map_err(|e| InputError {
-                source_name: source.to_string(),
-                message: e.to_string(),
-            }),
-        Source::Stdin => Ok(Box::new(io::stdin())),
-        Source::Url(_) => unreachable!("URLs are opened on the runtime"),
-    }
-}
-
-/// GETs `url` and returns its body as a reader that pulls chunks from the network as the parser
-/// needs them (at most a few chunks buffered).
-async fn open_url(url: &Url) -> Result<Box<dyn Read + Send>, InputError> {
-    let fail = |message: String| InputError {
-        source_name: url.to_string(),
-        message,
-    };
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .read_timeout(Duration::from_secs(60))
-        .user_agent(crate::config::default_user_agent())
-        .build()
-        .map_err(|e| fail(format!("cannot build the HTTP client: {e}")))?;
-    let mut response = client
-        .get(url.clone())
-        .send()
-        .await
-        .map_err(|e| fail(format!("GET failed: {}", crate::error_chain(&e))))?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(fail(format!(
-            "GET answered HTTP {status}; {EXPECTED_ARRAY}"
-        )));
-    }
-    let (tx, rx) = mpsc::channel::<io::Result<bytes::Bytes>>(4);
-    tokio::spawn(async move {
-        loop {
-            let chunk = match response.chunk().await {
-                Ok(Some(chunk)) => Ok(chunk),
-                Ok(None) => break,
-                Err(e) => Err(io::Error::other(format!(
-                    "reading the body failed: {}",
-                    crate::error_chain(&e)
-                ))),
-            };
-            let failed = chunk.is_err();
-            // The channel is bounded: waiting here is the back-pressure on the download.
-            if tx.send(chunk).await.is_err() || failed {
-                break;
-            }
-        }
-    });
-    Ok(Box::new(ChunkReader {
-        rx,
-        current: bytes::Bytes::new(),
-    }))
-}
-
-/// A blocking `Read` over body chunks arriving on a channel.
-struct ChunkReader {
-    rx: mpsc::Receiver<io::Result<bytes::Bytes>>,
-    current: bytes::Bytes,
-}
-
-impl Read for ChunkReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(chunk) => self.current = chunk?,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current.split_to(n));
-        Ok(n)
-    }
-}
+/// yet decoded). The sink decodes them; `Err` is a decode error of that element.
+pub(super) type Sink<'a> = &'a mut dyn FnMut(u64, &[u8]) -> Result<Step, String>;
 
 /// A buffered reader that passes on only UTF-8 text: a bad byte is an error naming its offset,
 /// and a character split across two reads is held back until it is whole.
@@ -284,13 +117,13 @@ impl<R: Read> Read for Utf8Reader<R> {
     }
 }
 
-/// Parses `reader` and hands each element to `sink`; returns how many elements there were.
-fn parse(
-    reader: Box<dyn Read + Send>,
+/// Parses `reader` and hands each element to `sink`; says how it ended and after how many.
+pub(super) fn parse(
+    reader: Box<dyn Read + '_>,
     format: Format,
     source: &Source,
     sink: Sink<'_>,
-) -> Result<u64, InputError> {
+) -> Result<Ended, InputError> {
     let fail = |message: String| InputError {
         source_name: source.to_string(),
         message,
@@ -345,11 +178,16 @@ fn json_message(e: &serde_json::Error) -> String {
     format!("not valid JSON: {e}")
 }
 
-/// Largest element accepted (a Kinesis record holds 1 MiB; a bigger element is refused by name
-/// when it is sent, but it must first be read whole).
-const MAX_ELEMENT_BYTES: usize = 64 * 1024 * 1024;
+/// Largest element (or JSON Lines line) accepted: a Kinesis record holds 1 MiB, and a bigger
+/// element is refused by name when it is sent, but it must first be read whole. Past this the
+/// input is refused before more of it is held in memory.
+pub const MAX_ELEMENT_BYTES: usize = 64 * 1024 * 1024;
 
-fn parse_array(mut reader: impl BufRead, first: Option<u8>, sink: Sink<'_>) -> Result<u64, String> {
+fn parse_array(
+    mut reader: impl BufRead,
+    first: Option<u8>,
+    sink: Sink<'_>,
+) -> Result<Ended, String> {
     if first != Some(b'[') {
         // Say what it is instead, once it is known to be JSON at all.
         let mut de = serde_json::Deserializer::from_reader(reader);
@@ -400,8 +238,8 @@ fn parse_array(mut reader: impl BufRead, first: Option<u8>, sink: Sink<'_>) -> R
                 scan.object(&mut reader, &mut element)
                     .map_err(|e| format!("not valid JSON in element {count} (line {line}): {e}"))?;
                 match sink(count, &element) {
-                    Ok(true) => {}
-                    Ok(false) => return Err(STOPPED.to_owned()),
+                    Ok(Step::More) => {}
+                    Ok(Step::Stop) => return Ok(Ended::Stopped(count)),
                     Err(e) => {
                         return Err(format!(
                             "not valid JSON in element {count} (from line {line}): {e}"
@@ -422,7 +260,7 @@ fn parse_array(mut reader: impl BufRead, first: Option<u8>, sink: Sink<'_>) -> R
         }
     }
     match scan.skip_space(&mut reader).map_err(|e| e.to_string())? {
-        None => Ok(count),
+        None => Ok(Ended::Eof(count)),
         Some(b) => Err(format!(
             "not valid JSON: trailing characters after the array (`{}`, line {})",
             char::from(b),
@@ -513,19 +351,27 @@ impl Scanner {
     }
 }
 
-fn parse_lines(mut reader: impl BufRead, sink: Sink<'_>) -> Result<u64, String> {
+fn parse_lines(mut reader: impl BufRead, sink: Sink<'_>) -> Result<Ended, String> {
     let mut line = Vec::new();
     let mut count = 0u64;
     let mut number = 0u64;
+    // Byte offset of the line being read.
+    let mut offset = 0u64;
     loop {
         line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| e.to_string())?;
+        let n = read_line(&mut reader, &mut line).map_err(|e| match e {
+            LineError::Io(e) => e.to_string(),
+            LineError::TooLong => format!(
+                "line {} (from byte offset {offset}) is longer than {MAX_ELEMENT_BYTES} bytes, \
+                 the most one record may take; refused before reading more of it; {EXPECTED_LINES}",
+                number + 1
+            ),
+        })?;
         if n == 0 {
-            return Ok(count);
+            return Ok(Ended::Eof(count));
         }
         number += 1;
+        offset += n as u64;
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -537,11 +383,41 @@ fn parse_lines(mut reader: impl BufRead, sink: Sink<'_>) -> Result<u64, String> 
             ));
         }
         match sink(count, &line) {
-            Ok(true) => {}
-            Ok(false) => return Err(STOPPED.to_owned()),
+            Ok(Step::More) => {}
+            Ok(Step::Stop) => return Ok(Ended::Stopped(count)),
             Err(e) => return Err(format!("line {number}: not valid JSON: {e}")),
         }
         count += 1;
+    }
+}
+
+enum LineError {
+    Io(io::Error),
+    /// Over [`MAX_ELEMENT_BYTES`] without a newline.
+    TooLong,
+}
+
+/// `read_until(b'\n')`, but refusing a line longer than [`MAX_ELEMENT_BYTES`] (plus its
+/// newline) as soon as that is known: never more than that is held. Returns the bytes taken.
+fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> Result<usize, LineError> {
+    loop {
+        let buf = reader.fill_buf().map_err(LineError::Io)?;
+        if buf.is_empty() {
+            return Ok(line.len());
+        }
+        let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        let content = line.len() + take - usize::from(done);
+        if content > MAX_ELEMENT_BYTES {
+            return Err(LineError::TooLong);
+        }
+        line.extend_from_slice(&buf[..take]);
+        reader.consume(take);
+        if done {
+            return Ok(line.len());
+        }
     }
 }
 
@@ -552,10 +428,10 @@ mod tests {
 
     fn read_all(bytes: &[u8], format: Format) -> Result<Vec<Value>, String> {
         let mut out = Vec::new();
-        let reader: Box<dyn Read + Send> = Box::new(io::Cursor::new(bytes.to_vec()));
+        let reader: Box<dyn Read> = Box::new(io::Cursor::new(bytes.to_vec()));
         parse(reader, format, &Source::Stdin, &mut |_, bytes| {
             out.push(serde_json::from_slice(bytes).map_err(|e| e.to_string())?);
-            Ok(true)
+            Ok(Step::More)
         })
         .map_err(|e| e.message)?;
         Ok(out)
@@ -589,11 +465,11 @@ mod tests {
     #[test]
     fn multibyte_characters_split_across_reads_are_whole() {
         let text = "[{\"title\": \"£51.77 — 日本\"}]".as_bytes().to_vec();
-        let reader: Box<dyn Read + Send> = Box::new(Dribble(io::Cursor::new(text)));
+        let reader: Box<dyn Read> = Box::new(Dribble(io::Cursor::new(text)));
         let mut got = Vec::new();
         parse(reader, Format::Array, &Source::Stdin, &mut |_, bytes| {
             got.push(serde_json::from_slice::<Value>(bytes).unwrap());
-            Ok(true)
+            Ok(Step::More)
         })
         .unwrap();
         assert_eq!(got[0]["title"], "£51.77 — 日本");
@@ -663,16 +539,42 @@ mod tests {
     }
 
     #[test]
-    fn a_sink_that_says_stop_stops_the_parse() {
-        let mut seen = 0;
-        let reader: Box<dyn Read + Send> =
-            Box::new(io::Cursor::new(br#"[{"a":1},{"a":2},{"a":3}]"#.to_vec()));
-        let err = parse(reader, Format::Array, &Source::Stdin, &mut |_, _| {
-            seen += 1;
-            Ok(seen < 2)
-        })
-        .unwrap_err();
-        assert_eq!(err.message, STOPPED);
-        assert_eq!(seen, 2);
+    fn a_sink_that_says_stop_stops_the_parse_with_the_exact_count() {
+        for (bytes, format) in [
+            (&br#"[{"a":1},{"a":2},{"a":3}]"#[..], Format::Array),
+            (&b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n"[..], Format::Lines),
+        ] {
+            let mut seen = 0;
+            let reader: Box<dyn Read> = Box::new(io::Cursor::new(bytes.to_vec()));
+            let ended = parse(reader, format, &Source::Stdin, &mut |_, _| {
+                seen += 1;
+                Ok(if seen < 2 { Step::More } else { Step::Stop })
+            })
+            .unwrap();
+            assert_eq!(
+                ended,
+                Ended::Stopped(1),
+                "{format:?}: one handed over in full"
+            );
+            assert_eq!(seen, 2);
+        }
+    }
+
+    #[test]
+    fn a_line_over_the_cap_is_refused_naming_its_number_and_offset() {
+        let mut text = b"{\"a\":1}\n\n".to_vec();
+        let long = MAX_ELEMENT_BYTES + 10;
+        text.push(b'{');
+        text.resize(text.len() + long, b' ');
+        let err = read_all(&text, Format::Lines).unwrap_err();
+        assert!(
+            err.contains("line 3 (from byte offset 9) is longer than 67108864 bytes"),
+            "{err}"
+        );
+        // A line of exactly the cap (plus its newline) is taken.
+        let mut ok = b"{}".to_vec();
+        ok.resize(MAX_ELEMENT_BYTES, b' ');
+        ok.push(b'\n');
+        assert_eq!(read_all(&ok, Format::Lines).unwrap().len(), 1);
     }
 }

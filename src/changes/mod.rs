@@ -3,9 +3,15 @@
 //! Each event is one record: the book's fields exactly as in catalogue mode (the old five keys
 //! first, then the typed fields; for `removed`, the last known values), then `event`,
 //! `changed_fields`, `previous` (the old values of those fields), `detected_at` and `event_id`.
-//! The id is a hash of the book's key, the event, the baseline it was detected against and the
-//! book's values, so a given change has the same id however often it is sent: downstream can
-//! drop the rare duplicate a crash causes and count each change exactly once.
+//! The id is a hash of the book's key, the event, the feed's generation and the baseline it was
+//! detected against and the book's values, so a given change has the same id however often it
+//! is sent or re-detected after a crash, and a change that happens again (a price back and
+//! forth) has a new one: downstream can drop the rare duplicate a crash causes and count each
+//! change exactly once.
+//!
+//! Only books whose product page was read (with a UPC) take part: a book known only from its
+//! listing is keyed by its URL, and counting it would report it removed and added again under
+//! its UPC once its page is read.
 
 use std::collections::HashMap;
 
@@ -13,7 +19,10 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::catalogue::{Book, Snapshot};
+use crate::catalogue::Book;
+
+mod feed;
+pub use feed::Feed;
 
 /// What happened to a book.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -83,19 +92,27 @@ pub fn baseline_id(books: &[Book]) -> String {
     hex_md5(&[&bytes])
 }
 
+/// Where a detection stands: the feed's generation and the baseline it compares with; both go
+/// into every event id.
+struct Against<'a> {
+    generation: u64,
+    baseline: &'a str,
+}
+
 fn event(
     kind: EventKind,
     book: &Book,
     changed: Vec<String>,
     previous: Map<String, Value>,
-    baseline: &str,
+    against: &Against<'_>,
     detected_at: &str,
 ) -> ChangeEvent {
     let content = serde_json::to_vec(&comparable(book)).unwrap_or_default();
     let event_id = hex_md5(&[
         book.key().as_bytes(),
         kind.as_str().as_bytes(),
-        baseline.as_bytes(),
+        &against.generation.to_le_bytes(),
+        against.baseline.as_bytes(),
         &content,
     ]);
     ChangeEvent {
@@ -108,17 +125,28 @@ fn event(
     }
 }
 
-/// The initial load: one `snapshot` event per book, in listing order.
-pub fn snapshot(books: &[Book], detected_at: &str) -> Vec<ChangeEvent> {
+/// Whether a book takes part in the feed: its product page was read (it has its UPC).
+fn known(book: &&Book) -> bool {
+    book.upc.is_some()
+}
+
+/// The initial load: one `snapshot` event per book, in listing order, in the feed's generation
+/// `generation` (see [`Feed::generation`]).
+pub fn snapshot(books: &[Book], detected_at: &str, generation: u64) -> Vec<ChangeEvent> {
+    let against = Against {
+        generation,
+        baseline: "none",
+    };
     books
         .iter()
+        .filter(known)
         .map(|b| {
             event(
                 EventKind::Snapshot,
                 b,
                 Vec::new(),
                 Map::new(),
-                "none",
+                &against,
                 detected_at,
             )
         })
@@ -127,19 +155,30 @@ pub fn snapshot(books: &[Book], detected_at: &str) -> Vec<ChangeEvent> {
 
 /// The events that turn `old` into `new`: `added` and `changed` in `new`'s listing order, then
 /// `removed` in `old`'s. Both are expected to hold each key once (the scraper deduplicates).
+/// For two saved catalogues (`bookstream diff`); the daemon's feed uses [`diff_in`].
 pub fn diff(old: &[Book], new: &[Book], detected_at: &str) -> Vec<ChangeEvent> {
+    diff_in(old, new, detected_at, 0)
+}
+
+/// [`diff`] in the feed's generation `generation` (see [`Feed::generation`]), so that the same
+/// change happening again later gets another event id.
+pub fn diff_in(old: &[Book], new: &[Book], detected_at: &str, generation: u64) -> Vec<ChangeEvent> {
     let baseline = baseline_id(old);
-    let before: HashMap<&str, &Book> = old.iter().map(|b| (b.key(), b)).collect();
-    let after: HashMap<&str, &Book> = new.iter().map(|b| (b.key(), b)).collect();
+    let against = Against {
+        generation,
+        baseline: &baseline,
+    };
+    let before: HashMap<&str, &Book> = old.iter().filter(known).map(|b| (b.key(), b)).collect();
+    let after: HashMap<&str, &Book> = new.iter().filter(known).map(|b| (b.key(), b)).collect();
     let mut events = Vec::new();
-    for book in new {
+    for book in new.iter().filter(known) {
         match before.get(book.key()) {
             None => events.push(event(
                 EventKind::Added,
                 book,
                 Vec::new(),
                 Map::new(),
-                &baseline,
+                &against,
                 detected_at,
             )),
             Some(was) => {
@@ -159,83 +198,35 @@ pub fn diff(old: &[Book], new: &[Book], detected_at: &str) -> Vec<ChangeEvent> {
                         book,
                         changed,
                         previous,
-                        &baseline,
+                        &against,
                         detected_at,
                     ));
                 }
             }
         }
     }
-    for book in old.iter().filter(|b| !after.contains_key(b.key())) {
+    for book in old
+        .iter()
+        .filter(known)
+        .filter(|b| !after.contains_key(b.key()))
+    {
         events.push(event(
             EventKind::Removed,
             book,
             Vec::new(),
             Map::new(),
-            &baseline,
+            &against,
             detected_at,
         ));
     }
     events
 }
 
-/// An event detected and committed, with its place in the feed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Pending {
-    /// 1, 2, 3, ... in detection order; the cursor's `acked_seq` says how far Kinesis has
-    /// acknowledged.
-    pub seq: u64,
-    pub event: ChangeEvent,
-}
-
-/// The change feed's durable state (`feed.json`): the catalogue the next refresh is compared
-/// with, and the events not yet acknowledged. It is written whole and atomically, so the new
-/// baseline and the events found against the old one are committed together: a crash before
-/// the commit re-detects the same events (same ids) from the same baseline, one after it never
-/// detects them again.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Feed {
-    pub baseline: Option<Snapshot>,
-    pub pending: Vec<Pending>,
-    pub next_seq: u64,
-}
-
-impl Feed {
-    /// The feed after a refresh: `baseline` becomes the new one, `events` join the backlog,
-    /// and the events up to `acked_seq` leave it.
-    pub fn committed(&self, events: Vec<ChangeEvent>, baseline: Snapshot, acked_seq: u64) -> Feed {
-        let mut next_seq = self.next_seq.max(acked_seq) + 1;
-        let mut pending: Vec<Pending> = self
-            .pending
-            .iter()
-            .filter(|p| p.seq > acked_seq)
-            .cloned()
-            .collect();
-        for event in events {
-            pending.push(Pending {
-                seq: next_seq,
-                event,
-            });
-            next_seq += 1;
-        }
-        Feed {
-            baseline: Some(baseline),
-            pending,
-            next_seq: next_seq - 1,
-        }
-    }
-
-    /// The events after `acked_seq`, in order.
-    pub fn backlog(&self, acked_seq: u64) -> impl Iterator<Item = &Pending> {
-        self.pending.iter().filter(move |p| p.seq > acked_seq)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn book(upc: &str, price: &str, stock: u32) -> Book {
+    pub(super) fn book(upc: &str, price: &str, stock: u32) -> Book {
         let gbp = price.parse().ok();
         let availability = if stock > 0 {
             "In stock"
@@ -298,7 +289,7 @@ mod tests {
 
     #[test]
     fn the_record_keeps_the_old_five_keys_first_then_the_event_fields() {
-        let e = &snapshot(&[book("a", "1.00", 1)], "2026-01-01T00:00:00Z")[0];
+        let e = &snapshot(&[book("a", "1.00", 1)], "2026-01-01T00:00:00Z", 0)[0];
         let v = serde_json::to_value(e).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
@@ -320,29 +311,6 @@ mod tests {
     }
 
     #[test]
-    fn a_commit_appends_in_order_and_drops_what_was_acknowledged() {
-        let snap = |books| Snapshot {
-            scraped_at: "t".into(),
-            site: "s".into(),
-            books,
-        };
-        let first = Feed::default().committed(
-            snapshot(&[book("a", "1.00", 1), book("b", "1.00", 1)], "t1"),
-            snap(vec![]),
-            0,
-        );
-        assert_eq!(
-            first.pending.iter().map(|p| p.seq).collect::<Vec<_>>(),
-            [1, 2]
-        );
-        assert_eq!(first.backlog(1).count(), 1);
-        let second = first.committed(snapshot(&[book("c", "1.00", 1)], "t2"), snap(vec![]), 1);
-        let seqs: Vec<u64> = second.pending.iter().map(|p| p.seq).collect();
-        assert_eq!(seqs, [2, 3], "1 was acknowledged; 3 follows 2");
-        assert_eq!(second.next_seq, 3);
-    }
-
-    #[test]
     fn an_event_id_is_stable_for_a_change_and_differs_between_changes() {
         let old = vec![book("a", "1.00", 1)];
         let new = vec![book("a", "2.00", 1)];
@@ -356,7 +324,24 @@ mod tests {
         let newer = vec![book("a", "3.00", 1)];
         let second = diff(&new, &newer, "t3");
         assert_ne!(once[0].event_id, second[0].event_id);
-        let snap = snapshot(&new, "t1");
+        let snap = snapshot(&new, "t1", 0);
         assert_ne!(snap[0].event_id, once[0].event_id);
+    }
+
+    #[test]
+    fn a_book_without_its_upc_takes_no_part() {
+        let unread = Book {
+            upc: None,
+            ..book("u", "1.00", 1)
+        };
+        assert!(snapshot(std::slice::from_ref(&unread), "t", 0).is_empty());
+        assert!(
+            diff(&[], std::slice::from_ref(&unread), "t").is_empty(),
+            "not added"
+        );
+        assert!(
+            diff(std::slice::from_ref(&unread), &[], "t").is_empty(),
+            "not removed"
+        );
     }
 }

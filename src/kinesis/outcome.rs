@@ -1,0 +1,353 @@
+//! What a failed PutRecord attempt means for the record: surely not written (a refused
+//! connection, a throttle, a 5xx: try again), perhaps written (the request left and no readable
+//! answer came in time: the outcome is unknown, and another attempt may make a copy), or never
+//! going to be written by trying again (a missing stream, a refusal, a request that cannot be
+//! built, e.g. for want of a region); and the errors a put ends with, [`PutError`].
+
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::operation::put_record::PutRecordError;
+
+use super::producer::MAX_RECORD_BYTES;
+
+/// A put that did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    #[error(
+        "Kinesis stream `{stream}` not found at {endpoint} (create it, or check [kinesis] stream_name and region)"
+    )]
+    StreamNotFound { stream: String, endpoint: String },
+    #[error(
+        "record {label} is {bytes} bytes with its partition key; a Kinesis record holds at most {MAX_RECORD_BYTES} (1 MiB)"
+    )]
+    TooLarge { label: String, bytes: usize },
+    #[error("Kinesis refused record {label} for stream `{stream}` as invalid: {message}")]
+    Invalid {
+        stream: String,
+        label: String,
+        message: String,
+    },
+    #[error("Kinesis rejected the put to stream `{stream}` at {endpoint}: {message}")]
+    Rejected {
+        stream: String,
+        endpoint: String,
+        message: String,
+    },
+    #[error("PutRecord to `{stream}` at {endpoint} failed {attempts} times; last error: {message}")]
+    Exhausted {
+        stream: String,
+        endpoint: String,
+        attempts: u32,
+        unknown: u32,
+        message: String,
+    },
+    #[error("shutdown requested while retrying a put to `{stream}`")]
+    Interrupted { stream: String, unknown: u32 },
+    #[error(
+        "the slot ended while retrying a put to `{stream}` ({attempts} attempt(s), last error: {message}); the record carries over to the next cycle"
+    )]
+    SlotOver {
+        stream: String,
+        attempts: u32,
+        unknown: u32,
+        message: String,
+    },
+    #[error(
+        "record {label} was sent to `{stream}` twice and neither answer came ({message}): it may be in the stream once, twice, or not at all, so it is not sent again"
+    )]
+    Unconfirmed {
+        stream: String,
+        label: String,
+        attempts: u32,
+        message: String,
+    },
+    #[error(
+        "cannot build a PutRecord request for `{stream}`: {message} (is an AWS region set, and are credentials available?)"
+    )]
+    Setup { stream: String, message: String },
+}
+
+impl PutError {
+    /// Attempts made before giving up (1 for errors that are never retried).
+    pub fn attempts(&self) -> u32 {
+        match self {
+            PutError::Exhausted { attempts, .. }
+            | PutError::SlotOver { attempts, .. }
+            | PutError::Unconfirmed { attempts, .. } => *attempts,
+            _ => 1,
+        }
+    }
+
+    /// Attempts whose outcome stayed unknown: the record may be in the stream that many times
+    /// (beyond any acknowledged copy).
+    pub fn unknown_outcomes(&self) -> u32 {
+        match self {
+            PutError::Exhausted { unknown, .. }
+            | PutError::SlotOver { unknown, .. }
+            | PutError::Interrupted { unknown, .. } => *unknown,
+            PutError::Unconfirmed { .. } => 2,
+            _ => 0,
+        }
+    }
+
+    /// Whether the record itself can never be accepted (too large, or refused as invalid), as
+    /// opposed to the stream, the credentials or the network being at fault: such a record is
+    /// set aside, and the ones after it go on.
+    pub fn is_record_fault(&self) -> bool {
+        matches!(self, PutError::TooLarge { .. } | PutError::Invalid { .. })
+    }
+}
+
+/// Error codes with which Kinesis refuses the record itself; any other refusal (AccessDenied,
+/// KMS, credentials, an unknown code) is about the account or the stream, and the record waits.
+const RECORD_FAULT_CODES: &[&str] = &["InvalidArgumentException", "ValidationException"];
+
+/// One attempt's failure, classified.
+#[derive(Debug)]
+pub(super) enum Failure {
+    /// Not written; another attempt may succeed.
+    Retry(String),
+    /// The request left and no readable answer came (a timeout, a connection lost mid-way, an
+    /// unreadable response): the record may be in the stream.
+    Unknown(String),
+    /// Trying again cannot help.
+    Fatal(PutError),
+}
+
+/// Where a put went, for the errors' messages.
+pub(super) struct Target<'a> {
+    pub stream: &'a str,
+    pub endpoint: &'a str,
+    pub label: &'a str,
+}
+
+pub(super) fn classify(err: SdkError<PutRecordError>, to: &Target<'_>) -> Failure {
+    let stream = to.stream.to_owned();
+    match &err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            let status = se.raw().status().as_u16();
+            if e.is_resource_not_found_exception() {
+                return Failure::Fatal(PutError::StreamNotFound {
+                    stream,
+                    endpoint: to.endpoint.to_owned(),
+                });
+            }
+            if super::is_transient(e.code(), status) {
+                return Failure::Retry(format!("{} (HTTP {status})", e.code().unwrap_or("error")));
+            }
+            let message = format!(
+                "{}: {}",
+                e.code().unwrap_or("error"),
+                e.message().unwrap_or("no message")
+            );
+            Failure::Fatal(if RECORD_FAULT_CODES.contains(&e.code().unwrap_or("")) {
+                PutError::Invalid {
+                    stream,
+                    label: to.label.to_owned(),
+                    message,
+                }
+            } else {
+                PutError::Rejected {
+                    stream,
+                    endpoint: to.endpoint.to_owned(),
+                    message,
+                }
+            })
+        }
+        // The request was never built (no region, no credentials): it never will be.
+        SdkError::ConstructionFailure(_) => Failure::Fatal(PutError::Setup {
+            stream,
+            message: crate::error_chain(&err),
+        }),
+        SdkError::DispatchFailure(_) => match http_error(&err) {
+            // The connection itself failed (DNS, refused, connect timeout): nothing was sent.
+            Some(http) if http.is_connect() => Failure::Retry(crate::error_chain(&err)),
+            // The request left; the connection was lost before the answer.
+            Some(_) => Failure::Unknown(crate::error_chain(&err)),
+            // Credentials that exist but could not be fetched this time (the metadata
+            // service slow, STS failing): that passes.
+            None if credentials_may_come(&err) => Failure::Retry(crate::error_chain(&err)),
+            // It never reached the HTTP client: no endpoint (no region), no identity.
+            None => Failure::Fatal(PutError::Setup {
+                stream,
+                message: crate::error_chain(&err),
+            }),
+        },
+        // A timeout after the request left, an answer that cannot be read.
+        _ => Failure::Unknown(crate::error_chain(&err)),
+    }
+}
+
+/// Whether the chain holds a credentials error that can pass (a timeout, a provider failing),
+/// as opposed to credentials not found or misconfigured.
+fn credentials_may_come(err: &(dyn std::error::Error + 'static)) -> bool {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if let Some(c) = e.downcast_ref::<CredentialsError>() {
+            return matches!(
+                c,
+                CredentialsError::ProviderTimedOut(_) | CredentialsError::ProviderError(_)
+            );
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// The HTTP client's own error in the chain, if the request got that far.
+fn http_error<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a hyper_util::client::legacy::Error> {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if let Some(http) = e.downcast_ref::<hyper_util::client::legacy::Error>() {
+            return Some(http);
+        }
+        source = e.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// One PutRecord with `client` against `port` on loopback, with `attempt` to wait,
+    /// classified.
+    async fn put_to(client: &aws_sdk_kinesis::Client, port: u16, attempt: Duration) -> Failure {
+        let err = client
+            .put_record()
+            .stream_name("s")
+            .partition_key("k")
+            .data(aws_sdk_kinesis::primitives::Blob::new(b"{}".to_vec()))
+            .customize()
+            .config_override(
+                aws_sdk_kinesis::config::Builder::new()
+                    .endpoint_url(format!("http://127.0.0.1:{port}"))
+                    .timeout_config(crate::kinesis::timeouts(attempt)),
+            )
+            .send()
+            .await
+            .expect_err("nothing answers");
+        let to = Target {
+            stream: "s",
+            endpoint: "here",
+            label: "r",
+        };
+        classify(err, &to)
+    }
+
+    /// A listener that reads each request and then, after `hold`, hangs up without answering.
+    async fn silent_server(hold: Duration) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let _ = conn.read(&mut buf).await;
+                    tokio::time::sleep(hold).await;
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_not_sent_and_a_lost_or_late_answer_is_unknown() {
+        let client = aws_sdk_kinesis::Client::from_conf(
+            aws_sdk_kinesis::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+                // As the product's client: each attempt is the producer's to make.
+                .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
+                .build(),
+        );
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let long = Duration::from_secs(5);
+        let refused = put_to(&client, closed, long).await;
+        assert!(matches!(refused, Failure::Retry(_)), "{refused:?}");
+        let hung_up = put_to(&client, silent_server(Duration::ZERO).await, long).await;
+        assert!(matches!(hung_up, Failure::Unknown(_)), "{hung_up:?}");
+        let late = put_to(
+            &client,
+            silent_server(long).await,
+            Duration::from_millis(300),
+        )
+        .await;
+        assert!(matches!(late, Failure::Unknown(_)), "{late:?}");
+    }
+
+    #[tokio::test]
+    async fn no_region_or_no_credentials_is_final_and_credentials_slow_to_come_are_retried() {
+        let no_region = aws_sdk_kinesis::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .build();
+        let no_credentials = aws_sdk_kinesis::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        let cases = [
+            (no_region, true),
+            (no_credentials, true),
+            (slow_credentials(), false),
+        ];
+        for (conf, fatal) in cases {
+            let err = aws_sdk_kinesis::Client::from_conf(conf)
+                .put_record()
+                .stream_name("s")
+                .partition_key("k")
+                .data(aws_sdk_kinesis::primitives::Blob::new(b"{}".to_vec()))
+                .send()
+                .await
+                .expect_err("cannot be built");
+            let to = Target {
+                stream: "s",
+                endpoint: "here",
+                label: "r",
+            };
+            let failure = classify(err, &to);
+            match failure {
+                Failure::Fatal(PutError::Setup { .. }) if fatal => {}
+                Failure::Retry(_) if !fatal => {}
+                other => panic!("fatal: {fatal}, got {other:?}"),
+            }
+        }
+    }
+
+    /// A client whose credentials provider times out, as the metadata service can.
+    fn slow_credentials() -> aws_sdk_kinesis::Config {
+        use aws_credential_types::provider::{self, error::CredentialsError, future};
+        #[derive(Debug)]
+        struct Slow;
+        impl provider::ProvideCredentials for Slow {
+            fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+            where
+                Self: 'a,
+            {
+                future::ProvideCredentials::ready(Err(CredentialsError::provider_timed_out(
+                    Duration::from_secs(5),
+                )))
+            }
+        }
+        aws_sdk_kinesis::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .credentials_provider(Slow)
+            .build()
+    }
+}

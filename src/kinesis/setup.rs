@@ -1,0 +1,92 @@
+//! The start-up check of the AWS set-up: does the standard chain (the arguments, the
+//! environment, `~/.aws/config` and `~/.aws/credentials`, the EC2 instance metadata service)
+//! give a region and credentials at all? Without a region every request fails before it is
+//! sent, and without credentials every request fails to be signed; either way nothing will
+//! ever be sent, so the commands stop at start naming what is missing (exit 78) instead of
+//! retrying as if the network were down. The CloudWatch metrics use the same chain and region,
+//! so the check covers them too. Bounded in time: the metadata service may not answer.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::provider::error::CredentialsError;
+
+/// How long each half of the check (region, credentials) may take.
+const CHECK_WITHIN: Duration = Duration::from_secs(10);
+
+/// What the chain did not find.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(
+        "no AWS region is configured{note}: set {option}, or the environment variable AWS_REGION, or `region` under profile `{profile}` in ~/.aws/config (AWS_CONFIG_FILE names another file); only on EC2 does the instance's own region apply by itself"
+    )]
+    NoRegion {
+        option: String,
+        profile: String,
+        note: String,
+    },
+    #[error(
+        "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or profile `{profile}` in ~/.aws/credentials or ~/.aws/config (AWS_PROFILE picks another), or run on EC2 with an instance role; the chain said: {detail}"
+    )]
+    NoCredentials { profile: String, detail: String },
+}
+
+/// Checks that a region and credentials can be found; `region` is the one given (config or
+/// argument), `option` how the caller's user sets it (e.g. "`[kinesis] region` in FILE").
+/// Credentials that exist but cannot be fetched right now (the metadata service slow, STS
+/// failing) are only a warning: that can pass, and the puts retry; credentials not found, or
+/// set up wrongly (a profile that names no source), are the error.
+pub async fn check(region: Option<&str>, option: &str) -> Result<(), SetupError> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region.to_owned()));
+    }
+    let profile = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".to_owned());
+    let no_region = |note: &str| SetupError::NoRegion {
+        option: option.to_owned(),
+        profile: profile.clone(),
+        note: note.to_owned(),
+    };
+    let Ok(conf) = tokio::time::timeout(CHECK_WITHIN, loader.load()).await else {
+        return Err(no_region(&format!(
+            " (the EC2 instance metadata service did not answer within {} s)",
+            CHECK_WITHIN.as_secs()
+        )));
+    };
+    if conf.region().is_none() {
+        return Err(no_region(""));
+    }
+    let Some(credentials) = conf.credentials_provider() else {
+        return Err(SetupError::NoCredentials {
+            profile,
+            detail: "no credentials provider".to_owned(),
+        });
+    };
+    match tokio::time::timeout(CHECK_WITHIN, credentials.provide_credentials()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(
+            e @ (CredentialsError::CredentialsNotLoaded(_)
+            | CredentialsError::InvalidConfiguration(_)),
+        )) => Err(SetupError::NoCredentials {
+            profile,
+            // One line: the chain lists what it tried one per line.
+            detail: crate::error_chain(&e)
+                .lines()
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" "),
+        }),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %crate::error_chain(&e), "AWS credentials cannot be fetched now ({}); starting anyway, the puts retry", crate::error_chain(&e));
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!(
+                "AWS credentials not fetched within {} s; starting anyway, the puts retry",
+                CHECK_WITHIN.as_secs()
+            );
+            Ok(())
+        }
+    }
+}
