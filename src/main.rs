@@ -68,7 +68,6 @@ async fn dispatch(command: Command) -> Result<(), CommandError> {
     if let Command::Run(arg) = command {
         // The daemon installs its own TERM/INT/HUP handlers.
         let cfg = Config::load(&arg.config)?;
-        check_aws(&cfg, &arg.config).await?;
         return Ok(daemon::run(arg.config, cfg, shutdown).await?);
     }
     let trigger = shutdown.clone();
@@ -87,21 +86,11 @@ async fn dispatch(command: Command) -> Result<(), CommandError> {
         Command::Schema(args) => Ok(bookstream::schema::run(&args)?),
         Command::Once(arg) => {
             let cfg = Config::load(&arg.config)?;
-            check_aws(&cfg, &arg.config).await?;
-            daemon::once(cfg, shutdown).await?;
+            daemon::once(&arg.config, cfg, shutdown).await?;
             Ok(())
         }
         #[cfg(feature = "demo")]
         Command::Demo(args) => Ok(bookstream::demo::run(args, shutdown).await?),
         Command::Run(_) => unreachable!("handled above"),
     }
-}
-
-/// The daemon's AWS set-up (region, credentials) found, or exit 78 naming what is missing.
-async fn check_aws(cfg: &Config, path: &std::path::Path) -> Result<(), CommandError> {
-    let option = format!(
-        "`[kinesis] region` in {} (or BOOKSTREAM__KINESIS__REGION)",
-        path.display()
-    );
-    commands::check_aws(cfg.kinesis.region.as_deref(), &option).await
 }

@@ -48,6 +48,21 @@ async fn a_second_process_on_the_same_state_dir_exits_at_once_naming_it_and_the_
         "{stderr}"
     );
     assert!(events(&stderr, "record sent").is_empty(), "{stderr}");
+    // The same from a shell with no AWS set-up at all (as an operator's `sudo bookstream once`
+    // beside the unit): the lock is named, not the missing region the unit's environment has.
+    let bare = bookstream()
+        .env_clear()
+        .env("HOME", &rig.dir)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["once", "--config", rig.config.to_str().unwrap()])
+        .output()
+        .expect("run bookstream once");
+    let bare_stderr = String::from_utf8_lossy(&bare.stderr);
+    assert_eq!(bare.status.code(), Some(75), "{bare_stderr}");
+    assert!(
+        bare_stderr.contains(&format!("PID {}", daemon.id())),
+        "{bare_stderr}"
+    );
 
     signal(&daemon, "TERM");
     let (status, daemon_stderr) = finish(daemon);

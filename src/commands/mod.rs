@@ -86,7 +86,9 @@ impl CommandError {
     /// directory that cannot be read or is in use (see `EngineError::exit_code`), 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CommandError::Config(_) | CommandError::Setup(_) => 78,
+            CommandError::Config(_)
+            | CommandError::Setup(_)
+            | CommandError::Daemon(crate::daemon::DaemonError::Setup(_)) => 78,
             CommandError::Usage(_) => 2,
             CommandError::Daemon(crate::daemon::DaemonError::Engine(e)) => e.exit_code(),
             _ => 1,

@@ -49,11 +49,31 @@ pub enum DaemonError {
     Stuck,
     #[error("cycle {cycle} failed: {message}")]
     Cycle { cycle: u64, message: String },
+    /// No region or no credentials: nothing could ever be sent (exit 78).
+    #[error(transparent)]
+    Setup(#[from] crate::kinesis::setup::SetupError),
+}
+
+/// The AWS set-up (region, credentials) found, or the error naming what is missing. Called
+/// once the engine holds the state directory, so that a second process on it is told it is
+/// in use (75), and a corrupt `feed.json` is named (65), before anything that needs the
+/// network or the instance metadata.
+async fn check_aws(cfg: &Config, path: &std::path::Path) -> Result<(), DaemonError> {
+    let option = format!(
+        "`[kinesis] region` in {} (or BOOKSTREAM__KINESIS__REGION)",
+        path.display()
+    );
+    Ok(crate::kinesis::setup::check(cfg.kinesis.region.as_deref(), &option).await?)
 }
 
 /// `bookstream once`: one cycle with no slot limit, then exit.
-pub async fn once(cfg: Config, shutdown: CancellationToken) -> Result<CycleReport, DaemonError> {
+pub async fn once(
+    path: &std::path::Path,
+    cfg: Config,
+    shutdown: CancellationToken,
+) -> Result<CycleReport, DaemonError> {
     let mut engine = Engine::new(&cfg).await?;
+    check_aws(&cfg, path).await?;
     let metrics = Metrics::start(&cfg).await;
     let report = engine.run_cycle(&cfg, None, &shutdown).await;
     engine.checkpoint();
@@ -114,6 +134,7 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let notifier = Notifier::new();
     let mut engine = Engine::new(&cfg).await?;
+    check_aws(&cfg, &path).await?;
     let schedule =
         Schedule::parse(&cfg.schedule.cron).map_err(|e| DaemonError::Scheduler(e.to_string()))?;
     let (mut ticks, job) = Ticks::start(&schedule).await?;
