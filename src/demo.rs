@@ -39,6 +39,8 @@ pub enum DemoError {
     MotoTimeout(SocketAddr),
     #[error("local port: {0}")]
     Port(std::io::Error),
+    #[error("create the demo's state folder in the temporary directory: {0}")]
+    StateDir(std::io::Error),
     #[error("create the demo stream: {0}")]
     CreateStream(String),
     #[error(transparent)]
@@ -113,7 +115,14 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> Result<(), Demo
             .map_err(|e| DemoError::CreateStream(crate::error_chain(&e)))?;
     }
 
-    let state_dir = std::env::temp_dir().join(format!("bookstream-demo-{}", std::process::id()));
+    // A folder of its own every run (kept afterwards, for the user to look at): a name from the
+    // PID alone was found again by a later demo in a container whose PIDs repeat, which then
+    // resumed the old cursor instead of starting from book 0.
+    let state_dir = tempfile::Builder::new()
+        .prefix("bookstream-demo-")
+        .tempdir()
+        .map_err(DemoError::StateDir)?
+        .keep();
     let cloudwatch = LocalCloudWatch::start(Answer::Ok).map_err(DemoError::Port)?;
     let mut cfg = demo_config(site_url, endpoint, state_dir.clone(), &args);
     cfg.metrics = MetricsConfig {
