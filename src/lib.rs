@@ -15,6 +15,7 @@ pub mod scrape;
 pub mod telemetry;
 
 // The rooms behind them.
+mod aws;
 mod backoff;
 mod catalogue;
 mod changes;
