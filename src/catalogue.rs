@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One book as it is streamed to Kinesis.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Book {
     /// Full title, from the listing's `title` attribute (the link text is truncated).
     pub title: String,

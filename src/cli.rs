@@ -47,6 +47,8 @@ pub enum Command {
     Run(ConfigArg),
     /// Run one cycle and exit.
     Once(ConfigArg),
+    /// Print the record schema (both modes): JSON Schema, Glue columns or Athena DDL.
+    Schema(SchemaArgs),
     /// The whole job locally: start moto_server and the test site, run cycles, show the records.
     #[cfg(feature = "demo")]
     Demo(DemoArgs),
@@ -128,6 +130,28 @@ pub struct StreamArgs {
     /// wait (throttling alone never stops a backfill); a resume file is left.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub give_up_after: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    #[arg(long, value_enum, default_value_t = SchemaFormat::JsonSchema)]
+    pub format: SchemaFormat,
+    /// With --format athena: the table's S3 location (the Firehose prefix).
+    #[arg(long, default_value = "s3://BUCKET/json_data/")]
+    pub location: String,
+    /// With --format athena: the table's name.
+    #[arg(long, default_value = crate::schema::TABLE)]
+    pub table: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaFormat {
+    /// JSON Schema, draft 2020-12 (for validators).
+    JsonSchema,
+    /// The columns as `AWS::Glue::Table` lists them: `[{"Name": .., "Type": ..}]`.
+    Glue,
+    /// A complete `CREATE EXTERNAL TABLE` with partition projection.
+    Athena,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,9 @@
 //! `bookstream demo`: the daemon's main job on a laptop, with no AWS account. Starts a
 //! moto_server (local Kinesis) and the project's generated test catalogue on 127.0.0.1, runs two
 //! cycles (scrape, then stream with the cursor carrying over), and reads the stream back; then
-//! moves the site to its next version and shows the change feed.
+//! moves the site to its next version and shows the change feed. Both streams' records are
+//! written as Firehose writes them (JSON Lines under `json_data/YYYY/MM/DD/HH/`), and DuckDB
+//! (python3 `duckdb`) runs the template's current-catalogue query over those files.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -20,6 +22,8 @@ use crate::metrics::{CycleMetrics, Metrics};
 use bookstream_testsite as testsite;
 use bookstream_testsite::cloudwatch::{Answer, LocalCloudWatch};
 use tokio_util::sync::CancellationToken;
+
+mod lake;
 
 const STREAM: &str = "bookstream-demo";
 const CHANGES_STREAM: &str = "bookstream-demo-changes";
@@ -41,6 +45,12 @@ pub enum DemoError {
     Engine(#[from] crate::engine::EngineError),
     #[error(transparent)]
     Read(#[from] reader::ReadError),
+    #[error("the lake: {0}")]
+    Schema(#[from] crate::schema::SchemaError),
+    #[error(
+        "the lake's query (python3 {script}) failed: {message}; install DuckDB's Python package: pip install duckdb"
+    )]
+    Query { script: String, message: String },
 }
 
 fn free_addr() -> Result<SocketAddr, DemoError> {
@@ -145,9 +155,9 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> Result<(), Demo
             v["title"].as_str().unwrap_or("?")
         );
     }
-    let object = write_like_firehose(&state_dir, &records).map_err(DemoError::Port)?;
+    let object = write_like_firehose(&state_dir, STREAM, &records).map_err(DemoError::Port)?;
     println!(
-        "as Firehose would buffer them into S3 (records back to back): {}",
+        "as Firehose would buffer them into S3 (JSON Lines, the template's StorageFormat=jsonl): {}",
         object.display()
     );
     drop(engine);
@@ -200,18 +210,26 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> Result<(), Demo
         cloudwatch.max("SendLateness").unwrap_or(0.0),
         cloudwatch.max("PutLatency").unwrap_or(0.0)
     );
+    let object =
+        write_like_firehose(&state_dir, CHANGES_STREAM, &records).map_err(DemoError::Port)?;
+    println!(
+        "the change events as Firehose would buffer them into S3: {}",
+        object.display()
+    );
     println!(
         "state (cursor, catalogue, change feed) in {}",
         state_dir.display()
     );
-    Ok(())
+    lake::show(&state_dir.join("s3")).await
 }
 
 /// Plays Firehose's part, which no local emulator does for a Kinesis source: one object with
-/// the records' bytes concatenated, under the real key shape
+/// the records' bytes, each followed by a newline as the template's Firehose appends it
+/// (`AppendDelimiterToRecord`), under the real key shape
 /// `json_data/YYYY/MM/DD/HH/NAME-1-YYYY-MM-DD-HH-MM-SS-ID` (UTC).
 fn write_like_firehose(
     dir: &std::path::Path,
+    stream: &str,
     records: &[reader::ReadRecord],
 ) -> std::io::Result<PathBuf> {
     let now = chrono::Utc::now();
@@ -221,14 +239,14 @@ fn write_like_firehose(
         .join(now.format("%Y/%m/%d/%H").to_string());
     std::fs::create_dir_all(&folder)?;
     let name = format!(
-        "{STREAM}-1-{}-{:016x}",
+        "{stream}-1-{}-{:016x}",
         now.format("%Y-%m-%d-%H-%M-%S"),
         fastrand::u64(..)
     );
     let path = folder.join(name);
     let body: Vec<u8> = records
         .iter()
-        .flat_map(|r| r.data.iter().copied())
+        .flat_map(|r| r.data.iter().copied().chain(std::iter::once(b'\n')))
         .collect();
     std::fs::write(&path, body)?;
     Ok(path)

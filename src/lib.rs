@@ -11,6 +11,7 @@ pub mod config;
 pub mod daemon;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod schema;
 pub mod scrape;
 pub mod telemetry;
 

@@ -84,6 +84,7 @@ async fn dispatch(command: Command) -> Result<(), CommandError> {
         Command::Tail(args) => commands::tail(args, shutdown).await,
         Command::CheckConfig(arg) => commands::check_config(&arg.config),
         Command::Diff(args) => commands::diff(&args),
+        Command::Schema(args) => Ok(bookstream::schema::run(&args)?),
         Command::Once(arg) => {
             let cfg = Config::load(&arg.config)?;
             check_aws(&cfg, &arg.config).await?;

@@ -25,7 +25,7 @@ mod feed;
 pub use feed::Feed;
 
 /// What happened to a book.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
     /// The initial load: every book once, when there is no earlier catalogue.
@@ -47,7 +47,7 @@ impl EventKind {
 }
 
 /// One change, as it is streamed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChangeEvent {
     #[serde(flatten)]
     pub book: Book,

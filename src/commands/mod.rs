@@ -74,6 +74,8 @@ pub enum CommandError {
     Read(#[from] ReadError),
     #[error(transparent)]
     Daemon(#[from] crate::daemon::DaemonError),
+    #[error(transparent)]
+    Schema(#[from] crate::schema::SchemaError),
     #[cfg(feature = "demo")]
     #[error(transparent)]
     Demo(#[from] crate::demo::DemoError),
