@@ -76,3 +76,35 @@ pub async fn cloudwatch(
 pub fn describe_endpoint(endpoint: Option<&Url>, default: &str) -> String {
     endpoint.map_or_else(|| default.to_owned(), |u| u.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn both_clients_get_the_region_the_endpoint_and_the_bounds_given() {
+        let endpoint = Url::parse("http://127.0.0.1:4566/").unwrap();
+        let conf = sdk_config(Some("eu-west-1"), Some(&endpoint)).await;
+        assert_eq!(conf.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(conf.endpoint_url(), Some("http://127.0.0.1:4566"));
+        assert_eq!(conf.retry_config().map(|r| r.max_attempts()), Some(1));
+        let t = conf.timeout_config().unwrap();
+        assert_eq!(t.connect_timeout(), Some(CONNECT_TIMEOUT));
+        assert_eq!(t.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        assert_eq!(t.operation_timeout(), Some(ATTEMPT_TIMEOUT));
+        let kinesis = kinesis(Some("eu-west-1"), Some(&endpoint)).await;
+        let cloudwatch = cloudwatch(Some("eu-west-1"), Some(&endpoint)).await;
+        assert_eq!(
+            kinesis.config().region().map(|r| r.as_ref()),
+            cloudwatch.config().region().map(|r| r.as_ref())
+        );
+        assert_eq!(
+            describe_endpoint(None, "the AWS endpoint"),
+            "the AWS endpoint"
+        );
+        assert_eq!(
+            describe_endpoint(Some(&endpoint), "x"),
+            "http://127.0.0.1:4566/"
+        );
+    }
+}
