@@ -16,6 +16,7 @@ pub mod scrape;
 pub mod telemetry;
 
 // The rooms behind them.
+mod aws;
 mod backoff;
 mod catalogue;
 mod changes;

@@ -10,7 +10,6 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit, StatisticSet};
 use tokio::sync::Notify;
@@ -18,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::aws::ErrorKind;
 use crate::config::Config;
 use crate::engine::CycleReport;
 
@@ -221,16 +221,20 @@ impl Metrics {
         if !cfg.metrics.cloudwatch {
             return None;
         }
-        let client = client(cfg).await;
+        // The same chain and region as Kinesis, from the one AWS edge.
+        let client = crate::aws::cloudwatch(
+            cfg.kinesis.region.as_deref(),
+            cfg.metrics.endpoint_url.as_ref(),
+        )
+        .await;
         let publisher = Publisher {
             client,
             namespace: cfg.metrics.namespace.clone(),
             stream: cfg.kinesis.stream_name.clone(),
-            endpoint: cfg
-                .metrics
-                .endpoint_url
-                .as_ref()
-                .map_or_else(|| "the CloudWatch endpoint".to_owned(), |u| u.to_string()),
+            endpoint: crate::aws::describe_endpoint(
+                cfg.metrics.endpoint_url.as_ref(),
+                "the CloudWatch endpoint",
+            ),
             last_warning: None,
             failures: 0,
             denied_warned: false,
@@ -281,24 +285,6 @@ fn merge_pending(pending: &Mutex<Option<CycleMetrics>>, cycle: &CycleMetrics) {
         Some(p) => p.merge(cycle),
         None => *pending = Some(cycle.clone()),
     }
-}
-
-async fn client(cfg: &Config) -> aws_sdk_cloudwatch::Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(PUBLISH_TIMEOUT)
-                .build(),
-        );
-    if let Some(region) = &cfg.kinesis.region {
-        loader = loader.region(aws_config::Region::new(region.clone()));
-    }
-    if let Some(endpoint) = &cfg.metrics.endpoint_url {
-        loader = loader.endpoint_url(endpoint.as_str().trim_end_matches('/'));
-    }
-    aws_sdk_cloudwatch::Client::new(&loader.load().await)
 }
 
 struct Publisher {
@@ -366,8 +352,9 @@ impl Publisher {
                 return true;
             }
             Ok(Err(e)) => {
-                let code = e.code().unwrap_or_default().to_owned();
-                if code.contains("AccessDenied") {
+                let classified = crate::aws::classify(&e);
+                if classified.kind == ErrorKind::Denied {
+                    let code = classified.code.unwrap_or_default();
                     if !self.denied_warned {
                         self.denied_warned = true;
                         tracing::warn!(

@@ -1080,3 +1080,41 @@ async fn the_throttling_proxy_refuses_past_a_shards_second_and_only_that_shard()
     put(low[1]).await.expect("a new second");
     assert_eq!(moto.read_back("rig").await.len(), 1 + 110 + 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_permission_to_list_shards_the_stream_is_metered_as_one_shard_and_nothing_is_lost()
+{
+    let moto = Moto::start();
+    moto.create_stream("blind", 2).await;
+    // Every ListShards refused as IAM refuses it; the writes go through one at a time.
+    let (proxy, stats) = fault_proxy::spawn(
+        moto.addr,
+        FaultPlan::repeat("ListShards", Fault::Reject("AccessDeniedException")),
+    )
+    .await
+    .unwrap();
+    let dir = scratch("blind");
+    let input = records(1_500, 23);
+    let file = dir.join("books.json");
+    write_array(&file, &input);
+    let out = backfill(
+        &format!("http://{proxy}"),
+        "blind",
+        file.to_str().unwrap(),
+        &[],
+    );
+    let log = stderr(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(stats.rejected() > 0, "ListShards was refused");
+    let warned = common::events(&log, "cannot list the shards of blind");
+    assert_eq!(warned.len(), 1, "{log}");
+    assert!(
+        warned[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("AccessDeniedException")),
+        "{log}"
+    );
+    assert_eq!(summary(&out)["sent"], 1_500);
+    let landed = moto.read_back_records("blind").await;
+    assert_exactly_once(&input, &landed);
+}

@@ -7,6 +7,7 @@ mod stream;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::aws::setup::SetupError;
 use crate::catalogue::{Book, Snapshot};
 use crate::cli::{DiffArgs, ScrapeArgs, TailArgs};
 use crate::config::{Config, ConfigError};
@@ -15,7 +16,6 @@ use crate::kinesis;
 use crate::kinesis::backfill::BackfillError;
 use crate::kinesis::producer::PutError;
 use crate::kinesis::reader::{self, ReadError};
-use crate::kinesis::setup::SetupError;
 use crate::scrape::fetch::{FetchError, FetchPolicy, Fetcher};
 use crate::scrape::{ScrapeError, ScrapePlan, Scraper};
 use tokio_util::sync::CancellationToken;
@@ -147,9 +147,9 @@ pub async fn scrape(args: ScrapeArgs, shutdown: CancellationToken) -> Result<(),
 }
 
 /// Stops a command at start when the AWS chain finds no region or no credentials (see
-/// [`crate::kinesis::setup`]); `option` says how this command's user sets the region.
+/// [`crate::aws::setup`]); `option` says how this command's user sets the region.
 pub async fn check_aws(region: Option<&str>, option: &str) -> Result<(), CommandError> {
-    Ok(kinesis::setup::check(region, option).await?)
+    Ok(crate::aws::setup::check(region, option).await?)
 }
 
 /// `bookstream tail`: one line per record (its data), every shard; KPL aggregates (from

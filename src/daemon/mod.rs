@@ -51,7 +51,7 @@ pub enum DaemonError {
     Cycle { cycle: u64, message: String },
     /// No region or no credentials: nothing could ever be sent (exit 78).
     #[error(transparent)]
-    Setup(#[from] crate::kinesis::setup::SetupError),
+    Setup(#[from] crate::aws::setup::SetupError),
 }
 
 /// The AWS set-up (region, credentials) found, or the error naming what is missing. Called
@@ -63,7 +63,7 @@ async fn check_aws(cfg: &Config, path: &std::path::Path) -> Result<(), DaemonErr
         "`[kinesis] region` in {} (or BOOKSTREAM__KINESIS__REGION)",
         path.display()
     );
-    Ok(crate::kinesis::setup::check(cfg.kinesis.region.as_deref(), &option).await?)
+    Ok(crate::aws::setup::check(cfg.kinesis.region.as_deref(), &option).await?)
 }
 
 /// `bookstream once`: one cycle with no slot limit, then exit.

@@ -1,6 +1,7 @@
-//! Kinesis: building the client, the paced producer loop, the backfill (PutRecords at the
-//! shards' limits), and reading a stream back.
-//! Knows nothing of HTML; records arrive here as bytes with a partition key.
+//! Kinesis: the paced producer loop, the backfill (PutRecords at the shards' limits), and
+//! reading a stream back.
+//! Knows nothing of HTML; records arrive here as bytes with a partition key. The client and
+//! the meaning of its errors come from the AWS edge, [`crate::aws`].
 
 pub mod aggregate;
 pub mod backfill;
@@ -9,72 +10,16 @@ mod outcome;
 pub mod pace;
 pub mod producer;
 pub mod reader;
-pub mod setup;
 pub mod shards;
-
-use std::time::Duration;
-
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_sdk_kinesis::config::Region;
-use url::Url;
 
 use crate::config::Delimiter;
 
-/// How long a request may wait for its answer, unless the caller says otherwise (the paced
-/// producer's PutRecord does: [`producer::attempt_budget`]).
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The client's timeouts with `attempt` for a whole attempt (the SDK's retries are off, so an
-/// attempt is the whole operation). Given whole, also per request: an override replaces them.
-pub(crate) fn timeouts(attempt: Duration) -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .operation_attempt_timeout(attempt)
-        .operation_timeout(attempt)
-        .build()
-}
-
-/// Builds a client from the standard AWS chain (env, profile, IMDS on EC2), optionally with a
-/// fixed region and a local endpoint. The SDK's own retries are off: [`producer::Producer`]
-/// retries itself so that every attempt is logged and bounded. [`setup::check`] says at start
-/// whether the chain finds a region and credentials at all.
-pub async fn client(region: Option<&str>, endpoint: Option<&Url>) -> aws_sdk_kinesis::Client {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(timeouts(ATTEMPT_TIMEOUT));
-    if let Some(region) = region {
-        loader = loader.region(Region::new(region.to_owned()));
-    }
-    if let Some(endpoint) = endpoint {
-        loader = loader.endpoint_url(endpoint.as_str().trim_end_matches('/'));
-    }
-    aws_sdk_kinesis::Client::new(&loader.load().await)
-}
-
-/// Whether Kinesis refused a request (or an entry of one) for a reason that passes: throttling
-/// of the shard or of KMS, or a failure on its side. Anything else (a missing stream, access
-/// denied, an invalid record) would fail again.
-pub fn is_transient(code: Option<&str>, status: u16) -> bool {
-    status >= 500
-        || status == 429
-        || matches!(
-            code,
-            Some(
-                "ProvisionedThroughputExceededException"
-                    | "KMSThrottlingException"
-                    | "InternalFailure"
-                    | "ServiceUnavailable"
-                    | "ThrottlingException"
-            )
-        )
-}
-
-/// The endpoint as messages name it: the local server given, or the AWS default.
-pub fn describe_endpoint(endpoint: Option<&Url>) -> String {
-    endpoint.map_or_else(|| "the AWS endpoint".to_owned(), |u| u.to_string())
-}
+/// A Kinesis client on the configuration of the AWS edge ([`crate::aws::sdk_config`]): the
+/// standard chain, the SDK's retries off ([`producer::Producer`] and the backfill retry
+/// themselves, so that every attempt is logged and bounded), an optional fixed region and
+/// local endpoint. [`crate::aws::setup::check`] says at start whether the chain finds a region
+/// and credentials at all.
+pub use crate::aws::kinesis as client;
 
 /// One record ready to send.
 #[derive(Debug, Clone, PartialEq)]

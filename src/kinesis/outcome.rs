@@ -4,8 +4,10 @@
 //! going to be written by trying again (a missing stream, a refusal, a request that cannot be
 //! built, e.g. for want of a region); and the errors a put ends with, [`PutError`].
 
-use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::error::SdkError;
 use aws_sdk_kinesis::operation::put_record::PutRecordError;
+
+use crate::aws::ErrorKind;
 
 use super::producer::MAX_RECORD_BYTES;
 
@@ -97,10 +99,6 @@ impl PutError {
     }
 }
 
-/// Error codes with which Kinesis refuses the record itself; any other refusal (AccessDenied,
-/// KMS, credentials, an unknown code) is about the account or the stream, and the record waits.
-const RECORD_FAULT_CODES: &[&str] = &["InvalidArgumentException", "ValidationException"];
-
 /// One attempt's failure, classified.
 #[derive(Debug)]
 pub(super) enum Failure {
@@ -120,93 +118,42 @@ pub(super) struct Target<'a> {
     pub label: &'a str,
 }
 
+/// What a failed attempt means for the record, from the AWS edge's [`ErrorKind`]: a throttle
+/// or a transient failure was not written; an unknown outcome may have been; a refusal of the
+/// record itself ([`ErrorKind::Invalid`]) sets the record aside, any other refusal (a missing
+/// stream, access denied, KMS, an unknown code) is about the account or the stream and stops
+/// the put, as does a request that was never built.
 pub(super) fn classify(err: SdkError<PutRecordError>, to: &Target<'_>) -> Failure {
+    let e = crate::aws::classify(&err);
     let stream = to.stream.to_owned();
-    match &err {
-        SdkError::ServiceError(se) => {
-            let e = se.err();
-            let status = se.raw().status().as_u16();
-            if e.is_resource_not_found_exception() {
-                return Failure::Fatal(PutError::StreamNotFound {
-                    stream,
-                    endpoint: to.endpoint.to_owned(),
-                });
-            }
-            if super::is_transient(e.code(), status) {
-                return Failure::Retry(format!("{} (HTTP {status})", e.code().unwrap_or("error")));
-            }
-            let message = format!(
-                "{}: {}",
-                e.code().unwrap_or("error"),
-                e.message().unwrap_or("no message")
-            );
-            Failure::Fatal(if RECORD_FAULT_CODES.contains(&e.code().unwrap_or("")) {
-                PutError::Invalid {
-                    stream,
-                    label: to.label.to_owned(),
-                    message,
-                }
-            } else {
-                PutError::Rejected {
-                    stream,
-                    endpoint: to.endpoint.to_owned(),
-                    message,
-                }
+    match e.kind {
+        ErrorKind::NotFound => Failure::Fatal(PutError::StreamNotFound {
+            stream,
+            endpoint: to.endpoint.to_owned(),
+        }),
+        ErrorKind::Throttled | ErrorKind::Transient => Failure::Retry(match e.status {
+            Some(status) => format!("{} (HTTP {status})", e.code.as_deref().unwrap_or("error")),
+            None => e.message,
+        }),
+        ErrorKind::OutcomeUnknown => Failure::Unknown(e.message),
+        ErrorKind::Invalid => Failure::Fatal(PutError::Invalid {
+            stream,
+            label: to.label.to_owned(),
+            message: e.message,
+        }),
+        ErrorKind::Denied | ErrorKind::Final if e.answered() => {
+            Failure::Fatal(PutError::Rejected {
+                stream,
+                endpoint: to.endpoint.to_owned(),
+                message: e.message,
             })
         }
-        // The request was never built (no region, no credentials): it never will be.
-        SdkError::ConstructionFailure(_) => Failure::Fatal(PutError::Setup {
+        // Never sent: no region, no credentials; it never will be.
+        ErrorKind::Denied | ErrorKind::Final => Failure::Fatal(PutError::Setup {
             stream,
-            message: crate::error_chain(&err),
+            message: e.message,
         }),
-        SdkError::DispatchFailure(_) => match http_error(&err) {
-            // The connection itself failed (DNS, refused, connect timeout): nothing was sent.
-            Some(http) if http.is_connect() => Failure::Retry(crate::error_chain(&err)),
-            // The request left; the connection was lost before the answer.
-            Some(_) => Failure::Unknown(crate::error_chain(&err)),
-            // Credentials that exist but could not be fetched this time (the metadata
-            // service slow, STS failing): that passes.
-            None if credentials_may_come(&err) => Failure::Retry(crate::error_chain(&err)),
-            // It never reached the HTTP client: no endpoint (no region), no identity.
-            None => Failure::Fatal(PutError::Setup {
-                stream,
-                message: crate::error_chain(&err),
-            }),
-        },
-        // A timeout after the request left, an answer that cannot be read.
-        _ => Failure::Unknown(crate::error_chain(&err)),
     }
-}
-
-/// Whether the chain holds a credentials error that can pass (a timeout, a provider failing),
-/// as opposed to credentials not found or misconfigured.
-fn credentials_may_come(err: &(dyn std::error::Error + 'static)) -> bool {
-    use aws_credential_types::provider::error::CredentialsError;
-    let mut source = Some(err);
-    while let Some(e) = source {
-        if let Some(c) = e.downcast_ref::<CredentialsError>() {
-            return matches!(
-                c,
-                CredentialsError::ProviderTimedOut(_) | CredentialsError::ProviderError(_)
-            );
-        }
-        source = e.source();
-    }
-    false
-}
-
-/// The HTTP client's own error in the chain, if the request got that far.
-fn http_error<'a>(
-    err: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a hyper_util::client::legacy::Error> {
-    let mut source = Some(err);
-    while let Some(e) = source {
-        if let Some(http) = e.downcast_ref::<hyper_util::client::legacy::Error>() {
-            return Some(http);
-        }
-        source = e.source();
-    }
-    None
 }
 
 #[cfg(test)]
@@ -231,7 +178,7 @@ mod tests {
             .config_override(
                 aws_sdk_kinesis::config::Builder::new()
                     .endpoint_url(format!("http://127.0.0.1:{port}"))
-                    .timeout_config(crate::kinesis::timeouts(attempt)),
+                    .timeout_config(crate::aws::timeouts(attempt)),
             )
             .send()
             .await

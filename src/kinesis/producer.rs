@@ -124,7 +124,7 @@ impl Producer {
         endpoint: Option<&url::Url>,
         policy: RetryPolicy,
     ) -> Self {
-        let endpoint = super::describe_endpoint(endpoint);
+        let endpoint = crate::aws::describe_endpoint(endpoint, "the AWS endpoint");
         Self {
             client,
             stream,
@@ -171,7 +171,8 @@ impl Producer {
                 .data(Blob::new(record.data.clone()))
                 .customize()
                 .config_override(
-                    aws_sdk_kinesis::config::Builder::new().timeout_config(super::timeouts(budget)),
+                    aws_sdk_kinesis::config::Builder::new()
+                        .timeout_config(crate::aws::timeouts(budget)),
                 )
                 .send()
                 .await;

@@ -55,16 +55,11 @@ impl<'a> Shards<'a> {
             .stream_name(stream)
             .send()
             .await
-            .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception())
-                {
-                    ReadError::StreamNotFound {
-                        stream: stream.to_owned(),
-                    }
-                } else {
-                    api(stream, "ListShards", &e)
-                }
+            .map_err(|e| match crate::aws::classify(&e).kind {
+                crate::aws::ErrorKind::NotFound => ReadError::StreamNotFound {
+                    stream: stream.to_owned(),
+                },
+                _ => api(stream, "ListShards", &e),
             })?
             .shards
             .unwrap_or_default();

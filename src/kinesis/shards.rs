@@ -4,6 +4,8 @@
 
 use md5::{Digest, Md5};
 
+use crate::aws::ErrorKind;
+
 /// One open shard and the hash keys it owns (inclusive).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shard {
@@ -26,7 +28,11 @@ pub enum ShardMapError {
     )]
     StreamNotFound { stream: String, endpoint: String },
     #[error("ListShards on stream `{stream}`: {message}")]
-    Api { stream: String, message: String },
+    Api {
+        stream: String,
+        kind: ErrorKind,
+        message: String,
+    },
     #[error("stream `{stream}` has no open shard")]
     NoOpenShard { stream: String },
     #[error("shard {shard} of stream `{stream}` has an unreadable hash-key range: {message}")]
@@ -93,18 +99,17 @@ impl ShardMap {
                 None => client.list_shards().stream_name(stream),
             };
             let page = request.send().await.map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception())
-                {
-                    ShardMapError::StreamNotFound {
+                let e = crate::aws::classify(&e);
+                match e.kind {
+                    ErrorKind::NotFound => ShardMapError::StreamNotFound {
                         stream: stream.to_owned(),
                         endpoint: endpoint.to_owned(),
-                    }
-                } else {
-                    ShardMapError::Api {
+                    },
+                    kind => ShardMapError::Api {
                         stream: stream.to_owned(),
-                        message: crate::error_chain(&e),
-                    }
+                        kind,
+                        message: e.message,
+                    },
                 }
             })?;
             for shard in page.shards.unwrap_or_default() {

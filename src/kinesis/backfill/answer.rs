@@ -9,12 +9,13 @@
 
 use std::time::Duration;
 
-use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::error::SdkError;
 use aws_sdk_kinesis::operation::put_records::PutRecordsError;
 use tokio::time::Instant;
 
 use super::queues::{Pending, Run};
 use super::{Answer, Backfill, BackfillError};
+use crate::aws::ErrorKind;
 
 impl Backfill {
     /// Files the answer to one request: acknowledged entries are counted, failed ones queued
@@ -71,7 +72,7 @@ impl Backfill {
                 }
                 Some(code) => {
                     let shard = run.map.shard_for(&pending.record.partition_key);
-                    if code == "ProvisionedThroughputExceededException" {
+                    if crate::aws::entry_kind(&code) == ErrorKind::Throttled {
                         run.stats.throttled += 1;
                         pending.attempts = pending.attempts.saturating_sub(1);
                         if !throttled_shards.contains(&shard) {
@@ -109,47 +110,41 @@ impl Backfill {
         err: SdkError<PutRecordsError>,
         now: Instant,
     ) -> Result<(), BackfillError> {
-        // (retryable, throttled, maybe written)
-        let (retryable, throttled, maybe_written) = match &err {
-            SdkError::ServiceError(se) => {
-                let e = se.err();
-                let status = se.raw().status().as_u16();
-                if e.is_resource_not_found_exception() {
-                    // Kept (not sent): they belong in the resume file.
-                    keep(run, batch);
-                    return Err(BackfillError::StreamNotFound {
-                        stream: self.stream.clone(),
-                        endpoint: self.endpoint.clone(),
-                    });
-                }
-                let throttled = is_throttle(e.code(), status);
-                (
-                    throttled || crate::kinesis::is_transient(e.code(), status),
-                    throttled,
-                    status >= 500,
-                )
+        let e = crate::aws::classify(&err);
+        // Whether the records may have been written: a 5xx may come after some were, and a
+        // request that left without an answer may have been; sending them again can duplicate
+        // but never loses them.
+        let maybe_written = match e.kind {
+            ErrorKind::Throttled => false,
+            ErrorKind::Transient => e.status.is_some_and(|s| s >= 500),
+            ErrorKind::OutcomeUnknown => true,
+            ErrorKind::NotFound => {
+                // Kept (not sent): they belong in the resume file.
+                keep(run, batch);
+                return Err(BackfillError::StreamNotFound {
+                    stream: self.stream.clone(),
+                    endpoint: self.endpoint.clone(),
+                });
             }
-            // Dispatch failures, timeouts, unreadable answers: the records may or may not have
-            // been written; sending them again can duplicate but never loses them.
-            SdkError::ConstructionFailure(_) => (true, false, false),
-            _ => (true, false, true),
+            // Never sent, and never will be: no region, no credentials.
+            ErrorKind::Final if !e.answered() => {
+                keep(run, batch);
+                return Err(BackfillError::Setup {
+                    stream: self.stream.clone(),
+                    message: e.message,
+                });
+            }
+            ErrorKind::Denied | ErrorKind::Invalid | ErrorKind::Final => {
+                keep(run, batch);
+                return Err(BackfillError::Rejected {
+                    stream: self.stream.clone(),
+                    endpoint: self.endpoint.clone(),
+                    message: e.message,
+                });
+            }
         };
-        let message = match &err {
-            SdkError::ServiceError(se) => format!(
-                "{}: {}",
-                se.err().code().unwrap_or("error"),
-                se.err().message().unwrap_or("no message")
-            ),
-            other => crate::error_chain(other),
-        };
-        if !retryable {
-            keep(run, batch);
-            return Err(BackfillError::Rejected {
-                stream: self.stream.clone(),
-                endpoint: self.endpoint.clone(),
-                message,
-            });
-        }
+        let throttled = e.kind == ErrorKind::Throttled;
+        let message = e.message;
         let mut batch = batch;
         for pending in &mut batch {
             pending.maybe_written |= maybe_written;
@@ -226,20 +221,4 @@ fn keep(run: &mut Run, batch: Vec<Pending>) {
     for pending in batch.into_iter().rev() {
         run.requeue_front(pending);
     }
-}
-
-/// Whether Kinesis refused a whole request as throttled (the stream's or KMS's throughput),
-/// which is not an attempt. Kept here rather than in `kinesis::is_transient`, which does not
-/// tell throttling from other transient failures.
-fn is_throttle(code: Option<&str>, status: u16) -> bool {
-    status == 429
-        || matches!(
-            code,
-            Some(
-                "ProvisionedThroughputExceededException"
-                    | "KMSThrottlingException"
-                    | "ThrottlingException"
-                    | "LimitExceededException"
-            )
-        )
 }

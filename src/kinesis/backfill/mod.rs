@@ -40,6 +40,7 @@ use super::Outgoing;
 use super::limit::Limits;
 use super::producer::MAX_RECORD_BYTES;
 use super::shards::{Shard, ShardMap, ShardMapError};
+use crate::aws::ErrorKind;
 use queues::{Pending, Run, sleep_until_opt};
 
 /// Kinesis's limits on one PutRecords request.
@@ -121,7 +122,7 @@ impl Backfill {
         endpoint: Option<&url::Url>,
         options: Options,
     ) -> Self {
-        let endpoint = super::describe_endpoint(endpoint);
+        let endpoint = crate::aws::describe_endpoint(endpoint, "the AWS endpoint");
         Self {
             client,
             stream,
@@ -134,7 +135,11 @@ impl Backfill {
     async fn load_map(&self) -> Result<(ShardMap, bool), BackfillError> {
         match ShardMap::load(&self.client, &self.stream, &self.endpoint).await {
             Ok(map) => Ok((map, false)),
-            Err(ShardMapError::Api { message, .. }) if message.contains("AccessDenied") => {
+            Err(ShardMapError::Api {
+                kind: ErrorKind::Denied,
+                message,
+                ..
+            }) => {
                 tracing::warn!(
                     stream = %self.stream, error = %message,
                     "cannot list the shards of {} ({message}); limiting the whole stream as one shard (grant kinesis:ListShards for full speed)",

@@ -54,6 +54,10 @@ pub enum BackfillError {
         endpoint: String,
         message: String,
     },
+    #[error(
+        "cannot build a PutRecords request for `{stream}`: {message} (is an AWS region set, and are credentials available?)"
+    )]
+    Setup { stream: String, message: String },
     #[error("a PutRecords task failed: {0}")]
     Internal(String),
     #[error(

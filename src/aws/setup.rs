@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
 
@@ -38,10 +37,8 @@ pub enum SetupError {
 /// failing) are only a warning: that can pass, and the puts retry; credentials not found, or
 /// set up wrongly (a profile that names no source), are the error.
 pub async fn check(region: Option<&str>, option: &str) -> Result<(), SetupError> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Some(region) = region {
-        loader = loader.region(aws_config::Region::new(region.to_owned()));
-    }
+    // The same chain as the clients' (`super::sdk_config`), so the verdict is theirs.
+    let loader = super::loader(region);
     let profile = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".to_owned());
     let no_region = |note: &str| SetupError::NoRegion {
         option: option.to_owned(),
