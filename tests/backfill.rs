@@ -720,8 +720,11 @@ async fn a_kinesis_that_throttles_like_kinesis_slows_the_backfill_and_loses_noth
 async fn throttling_for_longer_than_ten_attempts_is_waited_out_not_counted() {
     let moto = Moto::start();
     moto.create_stream("busy", 1).await;
-    // The first 12 PutRecords calls have every entry throttled; one request at a time on one
-    // shard, so each of them carries the same 50 records: 12 throttles each.
+    // The first 12 PutRecords calls have every entry throttled, one request at a time on one
+    // shard. The first call may go out before the reader has handed over all 50 records (it
+    // hands over what it has rather than wait), so the count is not exactly 12 x 50; but more
+    // than 10 x 50 throttles over 50 records means some record was throttled 11 times or more,
+    // past the 10 attempts an entry has, and every record still lands once.
     let (proxy, stats) = fault_proxy::spawn(
         moto.addr,
         FaultPlan::new("PutRecords", vec![Fault::FailEntries { one_in: 1 }; 12]),
@@ -740,8 +743,12 @@ async fn throttling_for_longer_than_ten_attempts_is_waited_out_not_counted() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let s = summary(&out);
-    assert_eq!(stats.failed_entries(), 12 * 50);
-    assert_eq!(s["throttled"], 12 * 50, "{s}");
+    assert!(
+        stats.failed_entries() > 10 * 50 && stats.failed_entries() <= 12 * 50,
+        "{} throttled entries",
+        stats.failed_entries()
+    );
+    assert_eq!(s["throttled"], stats.failed_entries(), "{s}");
     assert_eq!(s["sent"], 50, "{s}");
     assert_exactly_once(&input, &moto.read_back_records("busy").await);
 }

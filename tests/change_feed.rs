@@ -17,8 +17,9 @@ const CHANGES_NO_SNAPSHOT: &str = "[stream]\ninterval = \"50ms\"\nmax_records = 
 
 /// Every record read back, parsed.
 async fn events(moto: &Moto, stream: &str) -> Vec<serde_json::Value> {
-    moto.read_back(stream)
-        .await
+    let records = moto.read_back(stream).await;
+    common::assert_valid_records(&records);
+    records
         .iter()
         .map(|d| serde_json::from_slice(d).expect("a record is one JSON object"))
         .collect()

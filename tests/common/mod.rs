@@ -42,6 +42,50 @@ pub fn bookstream() -> Command {
     cmd
 }
 
+/// Checks that every record is valid against `bookstream schema --format json-schema` (the
+/// schema derived from the record types), with an independent validator: Python's
+/// `jsonschema` through tests/lake/validate.py. Used wherever the daemon's tests read their
+/// records back, so every record a test makes, in either mode, is checked; without python3 or
+/// `jsonschema` the test fails, it never skips.
+pub fn assert_valid_records(records: &[Vec<u8>]) {
+    if records.is_empty() {
+        return;
+    }
+    let dir = scratch("schema-check");
+    let schema = run(&["schema", "--format", "json-schema"]);
+    assert!(
+        schema.status.success(),
+        "bookstream schema: {}",
+        stderr(&schema)
+    );
+    let schema_path = dir.join("schema.json");
+    std::fs::write(&schema_path, &schema.stdout).expect("write the schema");
+    let mut lines = Vec::new();
+    for r in records {
+        lines.extend_from_slice(r);
+        lines.push(b'\n');
+    }
+    let records_path = dir.join("records.jsonl");
+    std::fs::write(&records_path, &lines).expect("write the records");
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/lake/validate.py"
+        ))
+        .arg(&schema_path)
+        .arg(&records_path)
+        .output()
+        .expect("python3 must be installed (and jsonschema: pip install jsonschema)");
+    assert!(
+        out.status.success(),
+        "records that the schema refuses ({}):\n{}\n{}",
+        records_path.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Runs the binary to completion.
 pub fn run(args: &[&str]) -> Output {
     bookstream()

@@ -104,10 +104,17 @@ pub async fn wait_for_records(moto: &Moto, stream: &str, n: usize, within: Durat
     }
 }
 
-/// UPCs of the records read back.
+/// The UPCs of the daemon's records in `stream`, in order; every record is checked against the
+/// record schema first (they are the daemon's own: book records or change events).
 pub async fn upcs(moto: &Moto, stream: &str) -> Vec<String> {
-    moto.read_back(stream)
-        .await
+    let records = moto.read_back(stream).await;
+    super::assert_valid_records(&records);
+    upcs_of(&records)
+}
+
+/// The `upc` of each record, for records of any shape (the `stream` command sends the user's).
+pub fn upcs_of(records: &[Vec<u8>]) -> Vec<String> {
+    records
         .iter()
         .map(|d| {
             let v: serde_json::Value = serde_json::from_slice(d).unwrap();
@@ -179,6 +186,11 @@ impl Rig {
 
     pub async fn upcs(&self) -> Vec<String> {
         upcs(&self.moto, self.stream).await
+    }
+
+    /// As [`Rig::upcs`], without the schema check: for what the `stream` command sent.
+    pub async fn upcs_of_any(&self) -> Vec<String> {
+        upcs_of(&self.moto.read_back(self.stream).await)
     }
 }
 
