@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::scrape::{ScrapeError, ScrapePlan, Scraped, Scraper};
+use crate::scrape::{Absences, ScrapeError, ScrapePlan, Scraped, Scraper};
 
 /// What a scrape returned: the books as found (each marked with whether its product page was
 /// read) and how far the walk went, to be judged against the last good catalogue.
@@ -26,6 +26,8 @@ pub struct Refresher {
     last_started: Option<Instant>,
     /// When this process last took a new catalogue.
     last_taken: Option<Instant>,
+    /// Books the last complete walks did not list, counted towards `[site] removed_after`.
+    absences: Absences,
 }
 
 /// Whether a refresh is due: always without a catalogue; otherwise when both the catalogue and
@@ -49,6 +51,7 @@ impl Refresher {
             task: None,
             last_started: None,
             last_taken: None,
+            absences: Absences::default(),
         }
     }
 
@@ -66,9 +69,15 @@ impl Refresher {
         }
     }
 
-    /// Notes that a new catalogue was taken now.
-    pub fn taken(&mut self) {
+    /// Notes that a new catalogue was taken now, with the absences it was judged with.
+    pub fn taken(&mut self, absences: Absences) {
         self.last_taken = Some(Instant::now());
+        self.absences = absences;
+    }
+
+    /// The absences the next catalogue is judged with.
+    pub fn absences(&self) -> &Absences {
+        &self.absences
     }
 
     /// Starts a scrape when one is due for a catalogue scraped at `scraped_at` (RFC 3339, or
@@ -84,6 +93,7 @@ impl Refresher {
             site: cfg.site.base_url.clone(),
             pages: (cfg.site.pages > 0).then_some(cfg.site.pages),
             concurrency: cfg.site.concurrency,
+            max_requests_per_sec: cfg.site.max_requests_per_sec,
         };
         tracing::info!(site = %plan.site, "catalogue refresh started: {}", plan.site);
         self.last_started = Some(Instant::now());

@@ -109,6 +109,7 @@ pub async fn scrape(args: ScrapeArgs, shutdown: CancellationToken) -> Result<(),
         site: args.site,
         pages: args.pages,
         concurrency: args.concurrency,
+        max_requests_per_sec: args.max_requests_per_sec,
     };
     let started = std::time::Instant::now();
     let scraper = Scraper::new(fetcher);

@@ -3,8 +3,11 @@
 //! A listing page that keeps failing fails the scrape (the catalogue would be incomplete); a
 //! product page that keeps failing keeps the book with what the listing gave, and a warning.
 
+mod absence;
+pub mod budget;
 pub mod fetch;
 pub mod parse;
+pub mod robots;
 mod values;
 pub mod walk;
 
@@ -13,11 +16,15 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use url::Url;
 
 use crate::catalogue::Book;
+pub use absence::Absences;
+use budget::Pace;
 use fetch::{FetchError, Fetched, Fetcher, Validators};
 use parse::{ListingPage, ParseError, ProductDetails};
+use robots::Robots;
 pub use walk::{Duplicate, Found, ScrapeStats, Scraped, Taken, Walk, WalkEnd, dedupe};
 
 /// What to walk.
@@ -29,6 +36,8 @@ pub struct ScrapePlan {
     pub pages: Option<u32>,
     /// Requests in flight at most.
     pub concurrency: usize,
+    /// Requests started per second at most, evenly spaced (`[site] max_requests_per_sec`).
+    pub max_requests_per_sec: f64,
 }
 
 /// Why a scrape produced no catalogue.
@@ -52,18 +61,40 @@ pub enum ScrapeError {
     },
     #[error("more than {MAX_LISTING_PAGES} listing pages; the walk was stopped there")]
     TooManyPages,
+    #[error(
+        "{0}: robots.txt cannot be read, so every page counts as disallowed (RFC 9309) until it can"
+    )]
+    Robots(Box<FetchError>),
+    #[error("robots.txt disallows the listing page {url} for our user agent; nothing to walk")]
+    Disallowed { url: String },
 }
+
+/// How long a `robots.txt` is used before it is fetched again.
+pub const ROBOTS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Most listing pages walked (the real site has 50): a site that paginates forever is cut off.
 pub const MAX_LISTING_PAGES: u32 = 1000;
 /// Most pages kept in the conditional-request cache (the real site has 1050).
 pub const MAX_CACHE_ENTRIES: usize = 20_000;
 
+/// What became of a product page.
+#[derive(Debug, Clone)]
+enum Product {
+    Read(ProductDetails),
+    /// Failed after its retries, or unreadable.
+    Failed,
+    /// 404 or 410: the book is gone.
+    Gone,
+}
+
 #[derive(Debug, Clone)]
 enum Parsed {
     Listing(ListingPage),
     Product(ProductDetails),
 }
+
+/// A `robots.txt` read: its site's origin, when, and its rules.
+type RobotsRead = (String, Instant, Arc<Robots>);
 
 /// A cached page: the validators it came with and its parse.
 type CacheEntry = Arc<(Validators, Parsed)>;
@@ -76,6 +107,8 @@ type CacheEntry = Arc<(Validators, Parsed)>;
 pub struct Scraper {
     fetcher: Fetcher,
     cache: Arc<Mutex<HashMap<Box<str>, CacheEntry>>>,
+    /// The last `robots.txt` read: its site's origin, when, and its rules.
+    robots: Arc<Mutex<Option<RobotsRead>>>,
 }
 
 impl Scraper {
@@ -83,7 +116,52 @@ impl Scraper {
         Self {
             fetcher,
             cache: Arc::default(),
+            robots: Arc::default(),
         }
+    }
+
+    /// The site's `robots.txt` rules: the last ones read when under [`ROBOTS_MAX_AGE`] old,
+    /// else fetched again (through `pace`, like every request). No file (a 4xx) allows
+    /// everything; one that cannot be read (5xx, network) keeps the last rules read, and
+    /// without any stops the walk.
+    async fn robots(&self, site: &Url, pace: &Pace) -> Result<Arc<Robots>, ScrapeError> {
+        let origin = site.origin().ascii_serialization();
+        let known = {
+            let robots = self.robots.lock().unwrap_or_else(|p| p.into_inner());
+            robots.clone().filter(|(o, _, _)| *o == origin)
+        };
+        if let Some((_, at, rules)) = &known
+            && at.elapsed() < ROBOTS_MAX_AGE
+        {
+            return Ok(Arc::clone(rules));
+        }
+        let url = site
+            .join("/robots.txt")
+            .map_err(|_| ScrapeError::SiteUrl(site.to_string()))?;
+        let agent = self.fetcher.user_agent();
+        let rules = match self.fetcher.get(&url, None, pace).await {
+            Ok(Fetched::Body { bytes, .. }) => {
+                let rules = Robots::parse(&String::from_utf8_lossy(&bytes), agent);
+                tracing::info!(url = %url, crawl_delay_ms = rules.crawl_delay().map(|d| d.as_millis() as u64), "robots.txt read from {url}");
+                rules
+            }
+            Ok(Fetched::NotModified) => Robots::allow_all(agent),
+            Err(FetchError::Status { status, .. }) if status.is_client_error() => {
+                tracing::info!(url = %url, status = status.as_u16(), "no robots.txt at {url} (HTTP {status}): every page allowed");
+                Robots::allow_all(agent)
+            }
+            Err(e) => match known {
+                Some((_, _, rules)) => {
+                    tracing::warn!(url = %url, error = %e, "robots.txt cannot be read again; keeping the rules read before: {e}");
+                    return Ok(rules);
+                }
+                None => return Err(ScrapeError::Robots(Box::new(e))),
+            },
+        };
+        let rules = Arc::new(rules);
+        let mut robots = self.robots.lock().unwrap_or_else(|p| p.into_inner());
+        *robots = Some((origin, Instant::now(), Arc::clone(&rules)));
+        Ok(rules)
     }
 
     /// [`Scraper::walk`] as plain books (a failed product page's book with the listing's
@@ -104,20 +182,31 @@ impl Scraper {
             .join("catalogue/page-1.html")
             .map_err(|_| ScrapeError::SiteUrl(plan.site.to_string()))?;
         let origin = plan.site.origin();
+        let pace = Arc::new(Pace::new(plan.max_requests_per_sec, None));
+        let robots = self.robots(&plan.site, &pace).await?;
+        if let Some(delay) = robots.crawl_delay() {
+            pace.at_least(delay);
+        }
         let permits = Arc::new(Semaphore::new(plan.concurrency.max(1)));
         let mut stats = ScrapeStats::default();
         let mut items = Vec::new();
         let mut visited = HashSet::new();
-        let mut details: JoinSet<(usize, Option<ProductDetails>, Counted)> = JoinSet::new();
+        let mut disallowed = HashSet::new();
+        let mut details: JoinSet<(usize, Product, Counted)> = JoinSet::new();
         let mut last_pager;
         let end = loop {
             if stats.listing_pages >= MAX_LISTING_PAGES {
                 return Err(ScrapeError::TooManyPages);
             }
             visited.insert(url.clone());
+            if !robots.allows(&url) {
+                return Err(ScrapeError::Disallowed {
+                    url: url.to_string(),
+                });
+            }
             let (page, counted) = {
                 let _permit = permits.acquire().await;
-                self.listing(&url).await?
+                self.listing(&url, &pace).await?
             };
             counted.add_to(&mut stats);
             stats.listing_pages += 1;
@@ -138,12 +227,20 @@ impl Scraper {
                     continue;
                 }
                 let index = items.len();
+                if !robots.allows(&item.url) {
+                    tracing::debug!(url = %item.url, "robots.txt disallows {}; the book keeps its listing fields", item.url);
+                    stats.disallowed += 1;
+                    disallowed.insert(index);
+                    items.push(item);
+                    continue;
+                }
                 let this = self.clone();
                 let permits = permits.clone();
+                let pace = Arc::clone(&pace);
                 let product_url = item.url.clone();
                 details.spawn(async move {
                     let _permit = permits.acquire_owned().await;
-                    let (d, counted) = this.product(&product_url).await;
+                    let (d, counted) = this.product(&product_url, &pace).await;
                     (index, d, counted)
                 });
                 items.push(item);
@@ -183,14 +280,16 @@ impl Scraper {
                 walk.pages
             );
         }
-        let mut found: Vec<Option<ProductDetails>> = vec![None; items.len()];
+        let mut found: Vec<Product> = vec![Product::Failed; items.len()];
         while let Some(joined) = details.join_next().await {
             // A panicking task is a bug; surface it rather than silently dropping a book.
             let (index, d, counted) =
                 joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
             counted.add_to(&mut stats);
-            if d.is_none() {
-                stats.product_failures += 1;
+            match d {
+                Product::Failed => stats.product_failures += 1,
+                Product::Gone => stats.gone += 1,
+                Product::Read(_) => {}
             }
             found[index] = d;
         }
@@ -198,9 +297,14 @@ impl Scraper {
         let merged: Vec<Found> = items
             .iter()
             .zip(&found)
-            .map(|(item, d)| match d {
-                Some(d) => Found::Whole(parse::merge(item, Some(d), &now)),
-                None => Found::ListingOnly(parse::merge(item, None, &now)),
+            .enumerate()
+            .map(|(index, (item, d))| match d {
+                Product::Read(d) => Found::Whole(parse::merge(item, Some(d), &now)),
+                Product::Gone => Found::Gone(parse::merge(item, None, &now)),
+                Product::Failed if disallowed.contains(&index) => {
+                    Found::Disallowed(parse::merge(item, None, &now))
+                }
+                Product::Failed => Found::ListingOnly(parse::merge(item, None, &now)),
             })
             .collect();
         let (books, duplicates) = walk::dedupe_by(merged, Found::book);
@@ -215,11 +319,11 @@ impl Scraper {
         Ok(Scraped { books, walk, stats })
     }
 
-    async fn listing(&self, url: &Url) -> Result<(ListingPage, Counted), ScrapeError> {
+    async fn listing(&self, url: &Url, pace: &Pace) -> Result<(ListingPage, Counted), ScrapeError> {
         let mut counted = Counted::default();
         let page_url = url.clone();
         let parsed = self
-            .fetch_parsed(url, &mut counted, move |html| {
+            .fetch_parsed(url, pace, &mut counted, move |html| {
                 parse::parse_listing(html, &page_url).map(Parsed::Listing)
             })
             .await
@@ -234,24 +338,28 @@ impl Scraper {
         }
     }
 
-    /// A product page's details, or `None` (with a warning) when it cannot be had.
-    async fn product(&self, url: &Url) -> (Option<ProductDetails>, Counted) {
+    /// A product page's details, or why there are none (a failure is logged as a warning).
+    async fn product(&self, url: &Url, pace: &Pace) -> (Product, Counted) {
         let mut counted = Counted::default();
         let parsed = self
-            .fetch_parsed(url, &mut counted, |html| {
+            .fetch_parsed(url, pace, &mut counted, |html| {
                 parse::parse_product(html).map(Parsed::Product)
             })
             .await;
         let details = match parsed {
-            Ok(Ok(Parsed::Product(d))) => Some(d),
+            Ok(Ok(Parsed::Product(d))) => Product::Read(d),
             Ok(Ok(Parsed::Listing(_))) => unreachable!("product parser returns products"),
             Ok(Err(e)) => {
                 tracing::warn!(url = %url, error = %e, "product page {url} unreadable; keeping the listing's fields: {e}");
-                None
+                Product::Failed
+            }
+            Err(FetchError::Status { status, .. }) if matches!(status.as_u16(), 404 | 410) => {
+                tracing::info!(url = %url, status = status.as_u16(), "product page {url} answers {status}: the book is gone");
+                Product::Gone
             }
             Err(e) => {
                 tracing::warn!(url = %url, error = %e, "product page failed; keeping the listing's fields: {e}");
-                None
+                Product::Failed
             }
         };
         (details, counted)
@@ -261,12 +369,17 @@ impl Scraper {
     async fn fetch_parsed(
         &self,
         url: &Url,
+        pace: &Pace,
         counted: &mut Counted,
         parse: impl Fn(&str) -> Result<Parsed, ParseError>,
     ) -> Result<Result<Parsed, ParseError>, FetchError> {
         let cached = self.cache_get(url);
         counted.requests += 1;
-        match self.fetcher.get(url, cached.as_ref().map(|c| &c.0)).await? {
+        match self
+            .fetcher
+            .get(url, cached.as_ref().map(|c| &c.0), pace)
+            .await?
+        {
             Fetched::NotModified => {
                 counted.not_modified += 1;
                 // Validators are only sent when a cached entry exists.
