@@ -156,3 +156,29 @@ fn slow_answers_slow_the_walk_down() {
         "requests {median:?} apart (median of the walk's second half) at 300 ms an answer: {later:?}"
     );
 }
+
+#[tokio::test]
+async fn the_daemons_refreshes_keep_to_the_budget_too() {
+    // Refreshes one after another (every second) while the daemon streams.
+    let rig = common::rig::Rig::new(
+        "budget",
+        &["--books", "20", "--per-page", "10"],
+        common::rig::FAST,
+    )
+    .await;
+    let env = [
+        ("BOOKSTREAM__SITE__MAX_REQUESTS_PER_SEC", "5"),
+        ("BOOKSTREAM__SITE__REFRESH", "1s"),
+    ];
+    let log = rig.run_until(30, &env).await;
+    let stats = rig._site.stats();
+    let (most, paths) = stats.busiest(Duration::from_secs(1));
+    assert!(
+        most <= 5,
+        "{most} requests within one second, over the budget of 5: {paths:?}"
+    );
+    assert!(
+        stats.hits("/catalogue/page-1.html") >= 2,
+        "more than one refresh: {log}"
+    );
+}

@@ -97,6 +97,14 @@ impl Pace {
         t.spacing = t.spacing.max(t.floor);
     }
 
+    /// A new walk starts at the budget's spacing (the throttle adapts within a walk; a site that
+    /// was down an hour ago is not asked every 30 s for the rest of the day), but keeps its
+    /// distance from the last request and any `Retry-After` still running.
+    pub fn new_walk(&self) {
+        let mut t = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        t.spacing = t.floor;
+    }
+
     /// The spacing now between two requests.
     pub fn spacing(&self) -> Duration {
         self.throttle().spacing

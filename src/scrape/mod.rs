@@ -5,6 +5,7 @@
 
 mod absence;
 pub mod budget;
+mod courtesy;
 pub mod fetch;
 pub mod parse;
 pub mod robots;
@@ -96,6 +97,9 @@ enum Parsed {
 /// A `robots.txt` read: its site's origin, when, and its rules.
 type RobotsRead = (String, Instant, Arc<Robots>);
 
+/// A request gate and the budget (requests a second) it was made for.
+type PaceFor = (f64, Arc<Pace>);
+
 /// A cached page: the validators it came with and its parse.
 type CacheEntry = Arc<(Validators, Parsed)>;
 
@@ -109,6 +113,10 @@ pub struct Scraper {
     cache: Arc<Mutex<HashMap<Box<str>, CacheEntry>>>,
     /// The last `robots.txt` read: its site's origin, when, and its rules.
     robots: Arc<Mutex<Option<RobotsRead>>>,
+    /// The request gate, shared by every walk of this scraper (one after another, the next
+    /// walk's first request keeps its distance from the last one's) with the budget it was made
+    /// for.
+    pace: Arc<Mutex<Option<PaceFor>>>,
 }
 
 impl Scraper {
@@ -117,51 +125,8 @@ impl Scraper {
             fetcher,
             cache: Arc::default(),
             robots: Arc::default(),
+            pace: Arc::default(),
         }
-    }
-
-    /// The site's `robots.txt` rules: the last ones read when under [`ROBOTS_MAX_AGE`] old,
-    /// else fetched again (through `pace`, like every request). No file (a 4xx) allows
-    /// everything; one that cannot be read (5xx, network) keeps the last rules read, and
-    /// without any stops the walk.
-    async fn robots(&self, site: &Url, pace: &Pace) -> Result<Arc<Robots>, ScrapeError> {
-        let origin = site.origin().ascii_serialization();
-        let known = {
-            let robots = self.robots.lock().unwrap_or_else(|p| p.into_inner());
-            robots.clone().filter(|(o, _, _)| *o == origin)
-        };
-        if let Some((_, at, rules)) = &known
-            && at.elapsed() < ROBOTS_MAX_AGE
-        {
-            return Ok(Arc::clone(rules));
-        }
-        let url = site
-            .join("/robots.txt")
-            .map_err(|_| ScrapeError::SiteUrl(site.to_string()))?;
-        let agent = self.fetcher.user_agent();
-        let rules = match self.fetcher.get(&url, None, pace).await {
-            Ok(Fetched::Body { bytes, .. }) => {
-                let rules = Robots::parse(&String::from_utf8_lossy(&bytes), agent);
-                tracing::info!(url = %url, crawl_delay_ms = rules.crawl_delay().map(|d| d.as_millis() as u64), "robots.txt read from {url}");
-                rules
-            }
-            Ok(Fetched::NotModified) => Robots::allow_all(agent),
-            Err(FetchError::Status { status, .. }) if status.is_client_error() => {
-                tracing::info!(url = %url, status = status.as_u16(), "no robots.txt at {url} (HTTP {status}): every page allowed");
-                Robots::allow_all(agent)
-            }
-            Err(e) => match known {
-                Some((_, _, rules)) => {
-                    tracing::warn!(url = %url, error = %e, "robots.txt cannot be read again; keeping the rules read before: {e}");
-                    return Ok(rules);
-                }
-                None => return Err(ScrapeError::Robots(Box::new(e))),
-            },
-        };
-        let rules = Arc::new(rules);
-        let mut robots = self.robots.lock().unwrap_or_else(|p| p.into_inner());
-        *robots = Some((origin, Instant::now(), Arc::clone(&rules)));
-        Ok(rules)
     }
 
     /// [`Scraper::walk`] as plain books (a failed product page's book with the listing's
@@ -182,7 +147,8 @@ impl Scraper {
             .join("catalogue/page-1.html")
             .map_err(|_| ScrapeError::SiteUrl(plan.site.to_string()))?;
         let origin = plan.site.origin();
-        let pace = Arc::new(Pace::new(plan.max_requests_per_sec, None));
+        let pace = self.pace(plan.max_requests_per_sec);
+        pace.new_walk();
         let robots = self.robots(&plan.site, &pace).await?;
         if let Some(delay) = robots.crawl_delay() {
             pace.at_least(delay);
