@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::scrape::rotation::Verify;
 use crate::scrape::{Absences, ScrapeError, ScrapePlan, Scraped, Scraper};
 
 /// What a scrape returned: the books as found (each marked with whether its product page was
@@ -75,6 +76,16 @@ impl Refresher {
         self.absences = absences;
     }
 
+    /// How long ago this process last took a walk (all listing pages read): `ListingAge`.
+    pub fn listing_age(&self) -> Option<Duration> {
+        self.last_taken.map(|t| t.elapsed())
+    }
+
+    /// How long the product page read longest ago has gone unread: `VerificationAge`.
+    pub fn verification_age(&self) -> Option<Duration> {
+        self.scraper.oldest_verification()
+    }
+
     /// The absences the next catalogue is judged with.
     pub fn absences(&self) -> &Absences {
         &self.absences
@@ -94,6 +105,14 @@ impl Refresher {
             pages: (cfg.site.pages > 0).then_some(cfg.site.pages),
             concurrency: cfg.site.concurrency,
             max_requests_per_sec: cfg.site.max_requests_per_sec,
+            // The time between walks as it is (a `refresh` shorter than the cron's period
+            // walks once a cycle), so the rotation's share is right.
+            verify: Some(Verify {
+                every: cfg.site.verify_every,
+                cycle: self
+                    .last_started
+                    .map_or(cfg.site.refresh, |t| t.elapsed().max(cfg.site.refresh)),
+            }),
         };
         tracing::info!(site = %plan.site, "catalogue refresh started: {}", plan.site);
         self.last_started = Some(Instant::now());

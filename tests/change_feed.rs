@@ -118,6 +118,9 @@ fn spawn_changes(config: &Path) -> std::process::Child {
         &[
             ("BOOKSTREAM__SITE__REFRESH", "1s"),
             ("BOOKSTREAM__SCHEDULE__CRON", "* * * * * *"),
+            // Every product page read at every walk: these tests are about the diff, and
+            // their versions change stock counts, which only product pages show.
+            ("BOOKSTREAM__SITE__VERIFY_EVERY", "1s"),
         ],
     )
 }
@@ -417,6 +420,7 @@ fn spawn_changes_with(config: &Path, env: &[(&str, &str)]) -> std::process::Chil
     let mut all = vec![
         ("BOOKSTREAM__SITE__REFRESH", "1s"),
         ("BOOKSTREAM__SCHEDULE__CRON", "* * * * * *"),
+        ("BOOKSTREAM__SITE__VERIFY_EVERY", "1s"),
     ];
     all.extend_from_slice(env);
     spawn_daemon_with(config, None, None, &all)

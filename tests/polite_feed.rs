@@ -22,18 +22,19 @@ fn live_site(args: &[&str]) -> RunningSite {
         .unwrap_or_else(|e| panic!("cannot start the test site {args:?}: {e}"))
 }
 
-/// A changes-mode daemon that refreshes every second.
+/// A changes-mode daemon that refreshes every second, with `extra` settings.
+fn spawn_changes_with(config: &Path, extra: &[(&str, &str)]) -> std::process::Child {
+    let mut env = vec![
+        ("BOOKSTREAM__SITE__REFRESH", "1s"),
+        ("BOOKSTREAM__SCHEDULE__CRON", "* * * * * *"),
+        ("BOOKSTREAM__SITE__ATTEMPTS", "2"),
+    ];
+    env.extend_from_slice(extra);
+    spawn_daemon_with(config, None, None, &env)
+}
+
 fn spawn_changes(config: &Path) -> std::process::Child {
-    spawn_daemon_with(
-        config,
-        None,
-        None,
-        &[
-            ("BOOKSTREAM__SITE__REFRESH", "1s"),
-            ("BOOKSTREAM__SCHEDULE__CRON", "* * * * * *"),
-            ("BOOKSTREAM__SITE__ATTEMPTS", "2"),
-        ],
-    )
+    spawn_changes_with(config, &[])
 }
 
 /// Until listing page 1 has been asked for `n` more times (a walk starts there).
@@ -185,7 +186,8 @@ async fn a_product_page_answering_410_is_removed_at_the_next_walk() {
     let site = live_site(&base);
     let dir = scratch("gone410");
     let config = write_config(&dir, &site.url(), &moto.endpoint, "gone410", CHANGES);
-    let child = spawn_changes(&config);
+    // Every product page read at every walk: a 410 is seen when the page is read.
+    let child = spawn_changes_with(&config, &[("BOOKSTREAM__SITE__VERIFY_EVERY", "1s")]);
     wait_for_feed(&dir);
     walks_started(&site, 2).await;
     let book = Generated::generate_version(20, 10, 0).books()[7].clone();
@@ -201,5 +203,76 @@ async fn a_product_page_answering_410_is_removed_at_the_next_walk() {
         said(&moto, "gone410").await,
         [("removed".to_owned(), book.upc)],
         "the listing still shows it, its page says it is gone"
+    );
+}
+
+#[tokio::test]
+async fn an_unchanged_site_costs_its_listing_pages_and_a_repriced_book_is_in_the_stream_within_a_cycle()
+ {
+    let moto = Moto::start();
+    moto.create_stream("fresh", 1).await;
+    let base = ["--books", "30", "--per-page", "10"];
+    let site = live_site(&base);
+    let dir = scratch("fresh");
+    let config = write_config(&dir, &site.url(), &moto.endpoint, "fresh", CHANGES);
+    // A walk every second; every product page read at least once an hour (the default).
+    let child = spawn_changes(&config);
+    wait_for_feed(&dir);
+    between_walks(&site).await;
+    let before = site.stats().requests();
+    let listing_before = site.stats().hits("/catalogue/page-1.html");
+    for _ in 0..4 {
+        between_walks(&site).await;
+    }
+    let walks = site.stats().hits("/catalogue/page-1.html") - listing_before;
+    let spent = site.stats().requests() - before;
+    // 3 listing pages a walk, and the rotation's share: 30 books x 1 s / 1 h, one a walk.
+    assert!(walks >= 4, "{walks} walks");
+    assert!(
+        spent <= walks * (3 + 1),
+        "{spent} requests in {walks} walks of an unchanged site of 3 listing pages and 30 books"
+    );
+    // Version 1 reprices, retitles, adds and removes books: those the listing shows are
+    // read at once and in the stream within the next walk plus its send.
+    let v0 = Generated::generate_version(30, 10, 0);
+    let v1 = Generated::generate_version(30, 10, 1);
+    let repriced: Vec<String> = v1
+        .books()
+        .iter()
+        .filter(|b| {
+            v0.books()
+                .iter()
+                .any(|o| o.upc == b.upc && (o.price != b.price || o.title != b.title))
+        })
+        .map(|b| b.upc.clone())
+        .collect();
+    assert!(
+        !repriced.is_empty(),
+        "version 1 reprices or retitles a book"
+    );
+    site.switch(&[&base[..], &["--version", "1"]].concat())
+        .unwrap();
+    let switched = std::time::Instant::now();
+    let deadline = switched + Duration::from_secs(20);
+    let arrived = loop {
+        let got = said(&moto, "fresh").await;
+        if repriced
+            .iter()
+            .all(|u| got.iter().any(|(e, k)| e == "changed" && k == u))
+        {
+            break switched.elapsed();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "repriced {repriced:?} not in the stream within 20 s: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    signal(&child, "TERM");
+    let (status, log) = finish(child);
+    assert!(status.success(), "{log}");
+    assert!(
+        arrived <= Duration::from_secs(5),
+        "a walk every second, and the change took {arrived:?} to reach the stream"
     );
 }

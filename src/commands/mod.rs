@@ -110,6 +110,7 @@ pub async fn scrape(args: ScrapeArgs, shutdown: CancellationToken) -> Result<(),
         pages: args.pages,
         concurrency: args.concurrency,
         max_requests_per_sec: args.max_requests_per_sec,
+        verify: None,
     };
     let started = std::time::Instant::now();
     let scraper = Scraper::new(fetcher);

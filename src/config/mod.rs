@@ -80,6 +80,10 @@ pub struct SiteConfig {
     /// Complete walks in a row that must not list a book before it is `removed` (a product
     /// page answering 404 or 410 removes it at once).
     pub removed_after: u32,
+    /// Every product page is read again at least this often; between, a book whose listing
+    /// entry is unchanged keeps the product fields last read (its page is not asked for).
+    #[serde(with = "duration_str")]
+    pub verify_every: Duration,
 }
 
 impl Default for SiteConfig {
@@ -96,6 +100,7 @@ impl Default for SiteConfig {
             max_shrink: 0.2,
             max_requests_per_sec: 2.0,
             removed_after: 2,
+            verify_every: HOUR,
         }
     }
 }

@@ -106,6 +106,12 @@ impl Config {
             10 * MINUTE,
             "10m",
         )?;
+        within(
+            "site.verify_every",
+            self.site.verify_every,
+            30 * DAY,
+            "30days",
+        )?;
         if self.site.refresh > 30 * DAY {
             return Err(bad(
                 "site.refresh",

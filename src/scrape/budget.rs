@@ -5,7 +5,8 @@
 //!
 //! On top, the spacing adapts to the site as Scrapy's AutoThrottle does: a healthy answer
 //! moves it halfway towards the answer's latency (one request in flight on average: a site
-//! that slows down is asked less often), a 429, a 5xx or a timeout doubles it, and a
+//! that slows down is asked less often), a 429, a 5xx or a timeout doubles it (errors alone up
+//! to [`ERROR_SLOWDOWN`] times the budget's spacing), and a
 //! `Retry-After` holds every request until it has passed. Errors never shorten it, and it
 //! never goes below the budget's spacing.
 
@@ -16,6 +17,10 @@ use tokio::time::Instant;
 
 /// Longest spacing the throttle grows to (a request every 30 s at worst).
 pub const MAX_SPACING: Duration = Duration::from_secs(30);
+/// Errors alone slow the walk down to this many times the budget's spacing at most (within
+/// [`MAX_SPACING`]): a site whose every page fails once is asked at a sixteenth of the budget,
+/// not once in 30 s for the rest of the walk.
+pub const ERROR_SLOWDOWN: u32 = 16;
 /// Longest `Retry-After` pause honoured at once.
 pub const MAX_PAUSE: Duration = Duration::from_secs(120);
 
@@ -141,7 +146,12 @@ fn step(t: Throttle, answer: Answer, now: Instant) -> Throttle {
         }
         Answer::Struggling(retry_after) => Throttle {
             floor,
-            spacing: (t.spacing * 2).clamp(floor, MAX_SPACING),
+            // Never shorter than it was (a slow site's latency may have made it longer).
+            spacing: (t.spacing * 2).min(
+                (floor * ERROR_SLOWDOWN)
+                    .clamp(floor, MAX_SPACING)
+                    .max(t.spacing),
+            ),
             paused_until: match retry_after {
                 Some(wait) => Some(now + wait.min(MAX_PAUSE)).max(t.paused_until),
                 None => t.paused_until,
@@ -200,6 +210,15 @@ mod tests {
         );
         let capped = step(at(floor, MAX_SPACING), Answer::Struggling(None), now);
         assert_eq!(capped.spacing, MAX_SPACING);
+        let mut t = at(floor, floor);
+        for _ in 0..10 {
+            t = step(t, Answer::Struggling(None), now);
+        }
+        assert_eq!(
+            t.spacing,
+            floor * ERROR_SLOWDOWN,
+            "errors alone: 16 x the budget's"
+        );
     }
 
     #[tokio::test]

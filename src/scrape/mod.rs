@@ -9,6 +9,7 @@ mod courtesy;
 pub mod fetch;
 pub mod parse;
 pub mod robots;
+pub mod rotation;
 mod values;
 pub mod walk;
 
@@ -26,6 +27,7 @@ use budget::Pace;
 use fetch::{FetchError, Fetched, Fetcher, Validators};
 use parse::{ListingPage, ParseError, ProductDetails};
 use robots::Robots;
+use rotation::{Seen, Verify};
 pub use walk::{Duplicate, Found, ScrapeStats, Scraped, Taken, Walk, WalkEnd, dedupe};
 
 /// What to walk.
@@ -39,6 +41,9 @@ pub struct ScrapePlan {
     pub concurrency: usize,
     /// Requests started per second at most, evenly spaced (`[site] max_requests_per_sec`).
     pub max_requests_per_sec: f64,
+    /// Incremental: read only the product pages of new or changed listing entries, and the
+    /// others on a rotation (`rotation.rs`); `None` reads every product page.
+    pub verify: Option<Verify>,
 }
 
 /// Why a scrape produced no catalogue.
@@ -117,6 +122,8 @@ pub struct Scraper {
     /// walk's first request keeps its distance from the last one's) with the budget it was made
     /// for.
     pace: Arc<Mutex<Option<PaceFor>>>,
+    /// Each product page last read, by URL, with the listing entry it was listed with.
+    seen: Arc<Mutex<HashMap<Box<str>, Seen>>>,
 }
 
 impl Scraper {
@@ -126,6 +133,7 @@ impl Scraper {
             cache: Arc::default(),
             robots: Arc::default(),
             pace: Arc::default(),
+            seen: Arc::default(),
         }
     }
 
@@ -158,6 +166,8 @@ impl Scraper {
         let mut items = Vec::new();
         let mut visited = HashSet::new();
         let mut disallowed = HashSet::new();
+        // Listed as last seen: read on the rotation, or taken as known.
+        let mut candidates: Vec<usize> = Vec::new();
         let mut details: JoinSet<(usize, Product, Counted)> = JoinSet::new();
         let mut last_pager;
         let end = loop {
@@ -200,15 +210,11 @@ impl Scraper {
                     items.push(item);
                     continue;
                 }
-                let this = self.clone();
-                let permits = permits.clone();
-                let pace = Arc::clone(&pace);
-                let product_url = item.url.clone();
-                details.spawn(async move {
-                    let _permit = permits.acquire_owned().await;
-                    let (d, counted) = this.product(&product_url, &pace).await;
-                    (index, d, counted)
-                });
+                if plan.verify.is_some() && !self.is_urgent(&item) {
+                    candidates.push(index);
+                } else {
+                    self.spawn_product(&mut details, index, &item, &permits, &pace);
+                }
                 items.push(item);
             }
             match page.next {
@@ -247,15 +253,33 @@ impl Scraper {
             );
         }
         let mut found: Vec<Product> = vec![Product::Failed; items.len()];
+        if let Some(verify) = plan.verify {
+            let seen = self.seen_now();
+            let listed: Vec<(usize, &parse::ListingItem)> =
+                candidates.iter().map(|&i| (i, &items[i])).collect();
+            let choice = rotation::rotate(&listed, &seen, verify, Instant::now());
+            for &i in &choice.rotation {
+                self.spawn_product(&mut details, i, &items[i], &permits, &pace);
+            }
+            for &i in &choice.known {
+                if let Some(s) = seen.get(items[i].url.as_str()) {
+                    found[i] = Product::Read(s.details.clone());
+                    stats.known += 1;
+                }
+            }
+        }
         while let Some(joined) = details.join_next().await {
             // A panicking task is a bug; surface it rather than silently dropping a book.
             let (index, d, counted) =
                 joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
             counted.add_to(&mut stats);
-            match d {
+            match &d {
                 Product::Failed => stats.product_failures += 1,
-                Product::Gone => stats.gone += 1,
-                Product::Read(_) => {}
+                Product::Gone => self.forget(&items[index]),
+                Product::Read(details) => self.saw(&items[index], details),
+            }
+            if matches!(d, Product::Gone) {
+                stats.gone += 1;
             }
             found[index] = d;
         }
@@ -283,6 +307,59 @@ impl Scraper {
         stats.duplicates = duplicates.len() as u32;
         stats.products = books.len() as u32;
         Ok(Scraped { books, walk, stats })
+    }
+
+    /// Reads the product page of `item` (listing position `index`) in a task of its own.
+    fn spawn_product(
+        &self,
+        details: &mut JoinSet<(usize, Product, Counted)>,
+        index: usize,
+        item: &parse::ListingItem,
+        permits: &Arc<Semaphore>,
+        pace: &Arc<Pace>,
+    ) {
+        let this = self.clone();
+        let permits = Arc::clone(permits);
+        let pace = Arc::clone(pace);
+        let product_url = item.url.clone();
+        details.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let (d, counted) = this.product(&product_url, &pace).await;
+            (index, d, counted)
+        });
+    }
+
+    /// A copy of what is known of each product page (a few hundred bytes a book; once a walk).
+    fn seen_now(&self) -> HashMap<Box<str>, Seen> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// How long the product page read longest ago has gone unread (`None` before any read).
+    pub fn oldest_verification(&self) -> Option<std::time::Duration> {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.values().map(|s| s.verified.elapsed()).max()
+    }
+
+    /// Whether the product page of `item` must be read now (new or changed entry).
+    fn is_urgent(&self, item: &parse::ListingItem) -> bool {
+        rotation::urgent(item, &self.seen.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn saw(&self, item: &parse::ListingItem, details: &ProductDetails) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() < MAX_CACHE_ENTRIES || seen.contains_key(item.url.as_str()) {
+            let s = Seen {
+                item: item.clone(),
+                details: details.clone(),
+                verified: Instant::now(),
+            };
+            seen.insert(item.url.as_str().into(), s);
+        }
+    }
+
+    fn forget(&self, item: &parse::ListingItem) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.remove(item.url.as_str());
     }
 
     async fn listing(&self, url: &Url, pace: &Pace) -> Result<(ListingPage, Counted), ScrapeError> {

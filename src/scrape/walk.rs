@@ -95,6 +95,8 @@ pub struct ScrapeStats {
     pub disallowed: u32,
     /// Product pages that answered 404 or 410 (their books are gone).
     pub gone: u32,
+    /// Product pages not read: listed as last seen and read within `verify_every`.
+    pub known: u32,
 }
 
 /// A finished walk: the books in listing order (each key once), how far it went, its counts.
