@@ -7,6 +7,7 @@ mod absence;
 pub mod budget;
 mod courtesy;
 pub mod fetch;
+mod known;
 pub mod parse;
 pub mod robots;
 pub mod rotation;
@@ -307,59 +308,6 @@ impl Scraper {
         stats.duplicates = duplicates.len() as u32;
         stats.products = books.len() as u32;
         Ok(Scraped { books, walk, stats })
-    }
-
-    /// Reads the product page of `item` (listing position `index`) in a task of its own.
-    fn spawn_product(
-        &self,
-        details: &mut JoinSet<(usize, Product, Counted)>,
-        index: usize,
-        item: &parse::ListingItem,
-        permits: &Arc<Semaphore>,
-        pace: &Arc<Pace>,
-    ) {
-        let this = self.clone();
-        let permits = Arc::clone(permits);
-        let pace = Arc::clone(pace);
-        let product_url = item.url.clone();
-        details.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            let (d, counted) = this.product(&product_url, &pace).await;
-            (index, d, counted)
-        });
-    }
-
-    /// A copy of what is known of each product page (a few hundred bytes a book; once a walk).
-    fn seen_now(&self) -> HashMap<Box<str>, Seen> {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// How long the product page read longest ago has gone unread (`None` before any read).
-    pub fn oldest_verification(&self) -> Option<std::time::Duration> {
-        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.values().map(|s| s.verified.elapsed()).max()
-    }
-
-    /// Whether the product page of `item` must be read now (new or changed entry).
-    fn is_urgent(&self, item: &parse::ListingItem) -> bool {
-        rotation::urgent(item, &self.seen.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    fn saw(&self, item: &parse::ListingItem, details: &ProductDetails) {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() < MAX_CACHE_ENTRIES || seen.contains_key(item.url.as_str()) {
-            let s = Seen {
-                item: item.clone(),
-                details: details.clone(),
-                verified: Instant::now(),
-            };
-            seen.insert(item.url.as_str().into(), s);
-        }
-    }
-
-    fn forget(&self, item: &parse::ListingItem) {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.remove(item.url.as_str());
     }
 
     async fn listing(&self, url: &Url, pace: &Pace) -> Result<(ListingPage, Counted), ScrapeError> {
