@@ -97,6 +97,7 @@ run_daemon() {
     cat >"$dir/bookstream.toml" <<EOF
 [site]
 base_url = "$SITE"
+max_requests_per_sec = 1000
 refresh = "25s"
 [kinesis]
 stream_name = "foot-$m"

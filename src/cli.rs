@@ -70,6 +70,9 @@ pub struct ScrapeArgs {
     pub pages: Option<u32>,
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// Requests started per second at most, evenly spaced (as `[site] max_requests_per_sec`).
+    #[arg(long, default_value_t = 2.0, value_parser = parse_rate)]
+    pub max_requests_per_sec: f64,
     /// Per-request timeout, e.g. "10s".
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -194,8 +197,18 @@ pub struct DemoArgs {
 /// a clock would overflow.
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 
+/// A request rate, 0.001 to 1000 a second.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && (0.001..=1000.0).contains(&r) => Ok(r),
+        _ => Err(format!(
+            "expected requests a second from 0.001 to 1000: {s:?}"
+        )),
+    }
+}
+
 /// "1s", "500ms", "10m", up to [`MAX_DURATION`].
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s)
         .map_err(|e| format!("expected a duration such as \"1s\" or \"500ms\": {e}"))?;
     if d > MAX_DURATION {

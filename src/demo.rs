@@ -265,6 +265,8 @@ fn demo_config(site: Url, endpoint: Url, dir: PathBuf, args: &DemoArgs) -> Confi
     Config {
         site: SiteConfig {
             base_url: site,
+            // The demo's own local site, not a third party's: no need for 2 a second.
+            max_requests_per_sec: 500.0,
             ..SiteConfig::default()
         },
         kinesis: KinesisConfig {

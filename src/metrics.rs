@@ -86,6 +86,8 @@ pub struct CycleMetrics {
     pub cycle_errors: u32,
     /// Latest values (gauges).
     pub catalogue_age_s: Option<f64>,
+    pub listing_age_s: Option<f64>,
+    pub verification_age_s: Option<f64>,
     pub backlog: Option<f64>,
     pub changes_detected: Option<u32>,
 }
@@ -113,6 +115,8 @@ impl CycleMetrics {
             records_not_sent: r.records_not_sent,
             cycle_errors: u32::from(r.cycle_error),
             catalogue_age_s: r.catalogue_age.map(|a| a.as_secs_f64().min(1e9)),
+            listing_age_s: r.listing_age.map(|a| a.as_secs_f64().min(1e9)),
+            verification_age_s: r.verification_age.map(|a| a.as_secs_f64().min(1e9)),
             backlog: r.changes.as_ref().map(|(b, _)| *b as f64),
             changes_detected: r.changes.as_ref().map(|_| r.changes_detected),
         }
@@ -133,6 +137,8 @@ impl CycleMetrics {
         self.records_not_sent += later.records_not_sent;
         self.cycle_errors += later.cycle_errors;
         self.catalogue_age_s = later.catalogue_age_s.or(self.catalogue_age_s);
+        self.listing_age_s = later.listing_age_s.or(self.listing_age_s);
+        self.verification_age_s = later.verification_age_s.or(self.verification_age_s);
         self.backlog = later.backlog.or(self.backlog);
         self.changes_detected = match (self.changes_detected, later.changes_detected) {
             (Some(a), Some(b)) => Some(a + b),
@@ -195,6 +201,12 @@ impl CycleMetrics {
         }
         if let Some(age) = self.catalogue_age_s {
             out.push(datum("CatalogueAge", StandardUnit::Seconds, age));
+        }
+        if let Some(age) = self.listing_age_s {
+            out.push(datum("ListingAge", StandardUnit::Seconds, age));
+        }
+        if let Some(age) = self.verification_age_s {
+            out.push(datum("VerificationAge", StandardUnit::Seconds, age));
         }
         if let Some(backlog) = self.backlog {
             out.push(datum("Backlog", StandardUnit::Count, backlog));

@@ -10,7 +10,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::scrape::{ScrapeError, ScrapePlan, Scraped, Scraper};
+use crate::scrape::rotation::Verify;
+use crate::scrape::{Absences, ScrapeError, ScrapePlan, Scraped, Scraper};
 
 /// What a scrape returned: the books as found (each marked with whether its product page was
 /// read) and how far the walk went, to be judged against the last good catalogue.
@@ -26,6 +27,8 @@ pub struct Refresher {
     last_started: Option<Instant>,
     /// When this process last took a new catalogue.
     last_taken: Option<Instant>,
+    /// Books the last complete walks did not list, counted towards `[site] removed_after`.
+    absences: Absences,
 }
 
 /// Whether a refresh is due: always without a catalogue; otherwise when both the catalogue and
@@ -49,6 +52,7 @@ impl Refresher {
             task: None,
             last_started: None,
             last_taken: None,
+            absences: Absences::default(),
         }
     }
 
@@ -66,9 +70,25 @@ impl Refresher {
         }
     }
 
-    /// Notes that a new catalogue was taken now.
-    pub fn taken(&mut self) {
+    /// Notes that a new catalogue was taken now, with the absences it was judged with.
+    pub fn taken(&mut self, absences: Absences) {
         self.last_taken = Some(Instant::now());
+        self.absences = absences;
+    }
+
+    /// How long ago this process last took a walk (all listing pages read): `ListingAge`.
+    pub fn listing_age(&self) -> Option<Duration> {
+        self.last_taken.map(|t| t.elapsed())
+    }
+
+    /// How long the product page read longest ago has gone unread: `VerificationAge`.
+    pub fn verification_age(&self) -> Option<Duration> {
+        self.scraper.oldest_verification()
+    }
+
+    /// The absences the next catalogue is judged with.
+    pub fn absences(&self) -> &Absences {
+        &self.absences
     }
 
     /// Starts a scrape when one is due for a catalogue scraped at `scraped_at` (RFC 3339, or
@@ -84,6 +104,15 @@ impl Refresher {
             site: cfg.site.base_url.clone(),
             pages: (cfg.site.pages > 0).then_some(cfg.site.pages),
             concurrency: cfg.site.concurrency,
+            max_requests_per_sec: cfg.site.max_requests_per_sec,
+            // The time between walks as it is (a `refresh` shorter than the cron's period
+            // walks once a cycle), so the rotation's share is right.
+            verify: Some(Verify {
+                every: cfg.site.verify_every,
+                cycle: self
+                    .last_started
+                    .map_or(cfg.site.refresh, |t| t.elapsed().max(cfg.site.refresh)),
+            }),
         };
         tracing::info!(site = %plan.site, "catalogue refresh started: {}", plan.site);
         self.last_started = Some(Instant::now());

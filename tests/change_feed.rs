@@ -119,6 +119,9 @@ fn spawn_changes(config: &Path) -> std::process::Child {
         &[
             ("BOOKSTREAM__SITE__REFRESH", "1s"),
             ("BOOKSTREAM__SCHEDULE__CRON", "* * * * * *"),
+            // Every product page read at every walk: these tests are about the diff, and
+            // their versions change stock counts, which only product pages show.
+            ("BOOKSTREAM__SITE__VERIFY_EVERY", "1s"),
         ],
     )
 }
@@ -325,7 +328,9 @@ async fn a_broken_site_version_produces_zero_events() {
     let mut args = site_args(&port, "30", "0");
     args.extend(["--drop-books".to_owned(), "10".to_owned()]);
     let _shrunk = start_site(&args);
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The first complete walk of the shrunken site keeps the missing books for a second
+    // (`[site] removed_after = 2`); the second is refused by the shrink guard.
+    tokio::time::sleep(Duration::from_secs(10)).await;
     signal(&child, "TERM");
     let (status, log) = finish(child);
     assert!(status.success(), "{log}");
@@ -346,7 +351,8 @@ fn diff_prints_the_events_between_two_saved_catalogues() {
         let site = start_site(&site_args(&port, "60", v));
         let file = dir.join(format!("v{v}.json"));
         let out = bookstream()
-            .args(["scrape", "--site", &site.url, "--output"])
+            .args(["scrape", "--max-requests-per-sec", "1000"])
+            .args(["--site", &site.url, "--output"])
             .arg(&file)
             .output()
             .unwrap();
@@ -415,6 +421,7 @@ fn spawn_changes_with(config: &Path, env: &[(&str, &str)]) -> std::process::Chil
     let mut all = vec![
         ("BOOKSTREAM__SITE__REFRESH", "1s"),
         ("BOOKSTREAM__SCHEDULE__CRON", "* * * * * *"),
+        ("BOOKSTREAM__SITE__VERIFY_EVERY", "1s"),
     ];
     all.extend_from_slice(env);
     spawn_daemon_with(config, None, None, &all)

@@ -17,6 +17,8 @@ fn scrape(site: &Site, extra: &[&str]) -> (std::process::Output, Vec<serde_json:
         "--log-format",
         "json",
         "scrape",
+        "--max-requests-per-sec",
+        "1000",
         "--site",
         &site.url,
         "--output",
@@ -282,7 +284,8 @@ async fn sigterm_during_the_first_scrape_ends_the_daemon_within_2_s() {
 fn sigint_during_a_scrape_ends_it_within_2_s() {
     let site = Site::start(&["--books", "200", "--per-page", "10", "--delay", "300ms"]);
     let child = bookstream()
-        .args(["scrape", "--site", &site.url, "--concurrency", "1"])
+        .args(["scrape", "--max-requests-per-sec", "1000"])
+        .args(["--site", &site.url, "--concurrency", "1"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

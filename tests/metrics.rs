@@ -66,6 +66,8 @@ async fn what_cloudwatch_receives_matches_what_the_stream_holds() {
         ("ScrapeFailures", "Count"),
         ("ProductPagesFailed", "Count"),
         ("CatalogueAge", "Seconds"),
+        ("ListingAge", "Seconds"),
+        ("VerificationAge", "Seconds"),
         ("RecordsNotSent", "Count"),
         ("CycleErrors", "Count"),
     ] {

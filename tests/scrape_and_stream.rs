@@ -11,7 +11,14 @@ use common::{Moto, Site, events, run, scratch, stderr};
 
 fn scrape_to_file(site: &Site, extra: &[&str]) -> (std::process::Output, Vec<serde_json::Value>) {
     let out_file = scratch("scrape").join("books.json");
-    let mut args = vec!["scrape", "--site", &site.url, "--output"];
+    let mut args = vec![
+        "scrape",
+        "--max-requests-per-sec",
+        "1000",
+        "--site",
+        &site.url,
+        "--output",
+    ];
     let out_str = out_file.to_str().unwrap().to_owned();
     args.push(&out_str);
     args.extend_from_slice(extra);

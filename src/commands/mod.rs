@@ -113,6 +113,8 @@ pub async fn scrape(args: ScrapeArgs, shutdown: CancellationToken) -> Result<(),
         site: args.site,
         pages: args.pages,
         concurrency: args.concurrency,
+        max_requests_per_sec: args.max_requests_per_sec,
+        verify: None,
     };
     let started = std::time::Instant::now();
     let scraper = Scraper::new(fetcher);

@@ -74,6 +74,16 @@ pub struct SiteConfig {
     /// Refuse a scrape that finds more than this fraction fewer books than the last good
     /// catalogue (0.2 = 20%); 1.0 accepts any size.
     pub max_shrink: f64,
+    /// Requests started per second at most, evenly spaced (the `concurrency` cap stays on
+    /// top; a `Crawl-delay` or a struggling site slows it further).
+    pub max_requests_per_sec: f64,
+    /// Complete walks in a row that must not list a book before it is `removed` (a product
+    /// page answering 404 or 410 removes it at once).
+    pub removed_after: u32,
+    /// Every product page is read again at least this often; between, a book whose listing
+    /// entry is unchanged keeps the product fields last read (its page is not asked for).
+    #[serde(with = "duration_str")]
+    pub verify_every: Duration,
 }
 
 impl Default for SiteConfig {
@@ -88,6 +98,9 @@ impl Default for SiteConfig {
             attempts: 4,
             max_page_bytes: 2 * 1024 * 1024,
             max_shrink: 0.2,
+            max_requests_per_sec: 2.0,
+            removed_after: 2,
+            verify_every: HOUR,
         }
     }
 }
@@ -351,6 +364,15 @@ mod tests {
             ("[site]\nmax_page_bytes = 0\n", "site.max_page_bytes"),
             ("[site]\nmax_shrink = 1.5\n", "site.max_shrink"),
             ("[site]\nmax_shrink = -0.1\n", "site.max_shrink"),
+            (
+                "[site]\nmax_requests_per_sec = 0.0\n",
+                "site.max_requests_per_sec",
+            ),
+            ("[site]\nremoved_after = 0\n", "site.removed_after"),
+            (
+                "[site]\nmax_requests_per_sec = 5000.0\n",
+                "site.max_requests_per_sec",
+            ),
             ("[schedule]\ncron = \"every minute\"\n", "schedule.cron"),
             (
                 "[state]\ndead_letter_max_bytes = 0\n",

@@ -40,6 +40,22 @@ impl Config {
                 ),
             ));
         }
+        let rate = self.site.max_requests_per_sec;
+        if !(0.001..=1000.0).contains(&rate) {
+            return Err(bad(
+                "site.max_requests_per_sec",
+                format!("expected a rate from 0.001 to 1000 requests a second, got {rate}"),
+            ));
+        }
+        if !(1..=100).contains(&self.site.removed_after) {
+            return Err(bad(
+                "site.removed_after",
+                format!(
+                    "expected 1 to 100 complete walks, got {}",
+                    self.site.removed_after
+                ),
+            ));
+        }
         if self.site.user_agent.trim().is_empty() {
             return Err(bad("site.user_agent", "expected a non-empty string".into()));
         }
@@ -89,6 +105,12 @@ impl Config {
             self.site.request_timeout,
             10 * MINUTE,
             "10m",
+        )?;
+        within(
+            "site.verify_every",
+            self.site.verify_every,
+            30 * DAY,
+            "30days",
         )?;
         if self.site.refresh > 30 * DAY {
             return Err(bad(

@@ -61,10 +61,15 @@ impl Engine {
         let last = self.last_good(cfg).map(|s| &s.books[..]);
         // (what happened, why), for the log line and STATUS.
         let result = result
-            .map(|scraped| scraped.against(last))
+            .map(|scraped| {
+                let taken = scraped.against(last);
+                self.refresher
+                    .absences()
+                    .judge(taken, last, cfg.site.removed_after)
+            })
             .map_err(|e| ("scrape failed", e.to_string()));
         let result = match (result, &self.catalogue) {
-            (Ok(taken), Some(last))
+            (Ok((taken, _)), Some(last))
                 if shrinks_too_much(last.books.len(), taken.books.len(), cfg.site.max_shrink) =>
             {
                 Err((
@@ -81,7 +86,7 @@ impl Engine {
             (result, _) => result,
         };
         match result {
-            Ok(taken) => {
+            Ok((taken, absences)) => {
                 let stats = &taken.stats;
                 self.scrape_counts.product_pages_failed += stats.product_failures;
                 tracing::info!(
@@ -94,6 +99,9 @@ impl Engine {
                     listing_only = taken.listing_only,
                     walk_complete = taken.walk.complete(),
                     kept_missing = taken.kept_missing,
+                    pending_removal = taken.pending_removal,
+                    gone = stats.gone,
+                    disallowed = stats.disallowed,
                     "catalogue refreshed: {} books from {} listing pages ({} requests, {} not modified, {} product pages failed: {} kept as last known, {} listing fields only){}",
                     taken.books.len(),
                     stats.listing_pages,
@@ -103,6 +111,10 @@ impl Engine {
                     taken.kept_unread,
                     taken.listing_only,
                     match (taken.proves_removals, taken.walk.complete()) {
+                        (true, _) if taken.pending_removal > 0 => format!(
+                            "; {} books not listed are kept until [site] removed_after = {} complete walks in a row have not listed them",
+                            taken.pending_removal, cfg.site.removed_after
+                        ),
                         (true, _) => String::new(),
                         (false, true) => format!(
                             "; a book could not be identified, so {} books not listed are kept as last known",
@@ -132,7 +144,7 @@ impl Engine {
                     self.scrape_counts.save_failures += 1;
                 }
                 self.catalogue = Some(snapshot);
-                self.refresher.taken();
+                self.refresher.taken(absences);
                 Ok(())
             }
             Err((what, why)) => {

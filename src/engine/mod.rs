@@ -183,6 +183,8 @@ impl Engine {
             .as_ref()
             .or(self.feed.baseline.as_ref())
             .map(|s| self.refresher.age(&s.scraped_at));
+        report.listing_age = self.refresher.listing_age();
+        report.verification_age = self.refresher.verification_age();
         let planned = match cfg.stream.mode {
             Mode::Catalogue => self.plan_catalogue(cfg, refreshed, &mut report),
             Mode::Changes => self.plan_changes(cfg, refreshed, &mut report),

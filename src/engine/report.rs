@@ -34,6 +34,10 @@ pub struct CycleReport {
     pub product_pages_failed: u32,
     pub changes_detected: u32,
     pub catalogue_age: Option<std::time::Duration>,
+    /// Since the last walk taken (every listing page read), and the longest a product page
+    /// has gone unread (incremental refresh).
+    pub listing_age: Option<std::time::Duration>,
+    pub verification_age: Option<std::time::Duration>,
     /// Records due in this cycle's slot that were not sent: the slot's capacity left unused
     /// while there were records to send (or no catalogue at all). 0 in a healthy cycle, and
     /// for a cycle cut short by a clean stop.

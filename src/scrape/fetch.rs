@@ -6,7 +6,10 @@
 use std::time::Duration;
 
 use reqwest::{StatusCode, header};
+use tokio::time::Instant;
 use url::Url;
+
+use super::budget::{Answer, Pace};
 
 /// How the fetcher behaves; derived from `[site]`.
 #[derive(Debug, Clone)]
@@ -142,11 +145,31 @@ impl Fetcher {
         Ok(Self { client, policy })
     }
 
+    /// The User-Agent sent, which `robots.txt` is read for.
+    pub fn user_agent(&self) -> &str {
+        &self.policy.user_agent
+    }
+
     /// GET `url`, retrying connect errors, timeouts, 5xx and 429 with exponential backoff.
-    pub async fn get(&self, url: &Url, cached: Option<&Validators>) -> Result<Fetched, FetchError> {
+    /// Every attempt waits for its turn at `pace` (the request budget) and tells it how the
+    /// answer went.
+    pub async fn get(
+        &self,
+        url: &Url,
+        cached: Option<&Validators>,
+        pace: &Pace,
+    ) -> Result<Fetched, FetchError> {
         let mut attempt = 1;
         loop {
-            match self.try_once(url, cached, attempt).await {
+            pace.turn().await;
+            let started = Instant::now();
+            let tried = self.try_once(url, cached, attempt).await;
+            pace.answered(match &tried {
+                Attempt::Done(_) => Answer::Healthy(started.elapsed()),
+                Attempt::Retry(_, asked) => Answer::Struggling(*asked),
+                Attempt::Fail(_) => Answer::Neutral,
+            });
+            match tried {
                 Attempt::Done(f) => return Ok(f),
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry(e, _) if attempt >= self.policy.attempts => return Err(e),
@@ -193,10 +216,9 @@ impl Fetcher {
                 status,
                 attempts,
             };
-            return if status == StatusCode::TOO_MANY_REQUESTS {
+            // A 429 or a 5xx: the site is struggling; retried after its Retry-After, if any.
+            return if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
                 Attempt::Retry(err, retry_after(resp.headers()))
-            } else if status.is_server_error() {
-                Attempt::Retry(err, None)
             } else {
                 Attempt::Fail(err)
             };

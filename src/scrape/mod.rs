@@ -3,8 +3,14 @@
 //! A listing page that keeps failing fails the scrape (the catalogue would be incomplete); a
 //! product page that keeps failing keeps the book with what the listing gave, and a warning.
 
+mod absence;
+pub mod budget;
+mod courtesy;
 pub mod fetch;
+mod known;
 pub mod parse;
+pub mod robots;
+pub mod rotation;
 mod values;
 pub mod walk;
 
@@ -13,11 +19,16 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use url::Url;
 
 use crate::catalogue::Book;
+pub use absence::Absences;
+use budget::Pace;
 use fetch::{FetchError, Fetched, Fetcher, Validators};
 use parse::{ListingPage, ParseError, ProductDetails};
+use robots::Robots;
+use rotation::{Seen, Verify};
 pub use walk::{Duplicate, Found, ScrapeStats, Scraped, Taken, Walk, WalkEnd, dedupe};
 
 /// What to walk.
@@ -29,6 +40,11 @@ pub struct ScrapePlan {
     pub pages: Option<u32>,
     /// Requests in flight at most.
     pub concurrency: usize,
+    /// Requests started per second at most, evenly spaced (`[site] max_requests_per_sec`).
+    pub max_requests_per_sec: f64,
+    /// Incremental: read only the product pages of new or changed listing entries, and the
+    /// others on a rotation (`rotation.rs`); `None` reads every product page.
+    pub verify: Option<Verify>,
 }
 
 /// Why a scrape produced no catalogue.
@@ -52,18 +68,43 @@ pub enum ScrapeError {
     },
     #[error("more than {MAX_LISTING_PAGES} listing pages; the walk was stopped there")]
     TooManyPages,
+    #[error(
+        "{0}: robots.txt cannot be read, so every page counts as disallowed (RFC 9309) until it can"
+    )]
+    Robots(Box<FetchError>),
+    #[error("robots.txt disallows the listing page {url} for our user agent; nothing to walk")]
+    Disallowed { url: String },
 }
+
+/// How long a `robots.txt` is used before it is fetched again.
+pub const ROBOTS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Most listing pages walked (the real site has 50): a site that paginates forever is cut off.
 pub const MAX_LISTING_PAGES: u32 = 1000;
 /// Most pages kept in the conditional-request cache (the real site has 1050).
 pub const MAX_CACHE_ENTRIES: usize = 20_000;
 
+/// What became of a product page.
+#[derive(Debug, Clone)]
+enum Product {
+    Read(ProductDetails),
+    /// Failed after its retries, or unreadable.
+    Failed,
+    /// 404 or 410: the book is gone.
+    Gone,
+}
+
 #[derive(Debug, Clone)]
 enum Parsed {
     Listing(ListingPage),
     Product(ProductDetails),
 }
+
+/// A `robots.txt` read: its site's origin, when, and its rules.
+type RobotsRead = (String, Instant, Arc<Robots>);
+
+/// A request gate and the budget (requests a second) it was made for.
+type PaceFor = (f64, Arc<Pace>);
 
 /// A cached page: the validators it came with and its parse.
 type CacheEntry = Arc<(Validators, Parsed)>;
@@ -76,6 +117,14 @@ type CacheEntry = Arc<(Validators, Parsed)>;
 pub struct Scraper {
     fetcher: Fetcher,
     cache: Arc<Mutex<HashMap<Box<str>, CacheEntry>>>,
+    /// The last `robots.txt` read: its site's origin, when, and its rules.
+    robots: Arc<Mutex<Option<RobotsRead>>>,
+    /// The request gate, shared by every walk of this scraper (one after another, the next
+    /// walk's first request keeps its distance from the last one's) with the budget it was made
+    /// for.
+    pace: Arc<Mutex<Option<PaceFor>>>,
+    /// Each product page last read, by URL, with the listing entry it was listed with.
+    seen: Arc<Mutex<HashMap<Box<str>, Seen>>>,
 }
 
 impl Scraper {
@@ -83,6 +132,9 @@ impl Scraper {
         Self {
             fetcher,
             cache: Arc::default(),
+            robots: Arc::default(),
+            pace: Arc::default(),
+            seen: Arc::default(),
         }
     }
 
@@ -104,20 +156,34 @@ impl Scraper {
             .join("catalogue/page-1.html")
             .map_err(|_| ScrapeError::SiteUrl(plan.site.to_string()))?;
         let origin = plan.site.origin();
+        let pace = self.pace(plan.max_requests_per_sec);
+        pace.new_walk();
+        let robots = self.robots(&plan.site, &pace).await?;
+        if let Some(delay) = robots.crawl_delay() {
+            pace.at_least(delay);
+        }
         let permits = Arc::new(Semaphore::new(plan.concurrency.max(1)));
         let mut stats = ScrapeStats::default();
         let mut items = Vec::new();
         let mut visited = HashSet::new();
-        let mut details: JoinSet<(usize, Option<ProductDetails>, Counted)> = JoinSet::new();
+        let mut disallowed = HashSet::new();
+        // Listed as last seen: read on the rotation, or taken as known.
+        let mut candidates: Vec<usize> = Vec::new();
+        let mut details: JoinSet<(usize, Product, Counted)> = JoinSet::new();
         let mut last_pager;
         let end = loop {
             if stats.listing_pages >= MAX_LISTING_PAGES {
                 return Err(ScrapeError::TooManyPages);
             }
             visited.insert(url.clone());
+            if !robots.allows(&url) {
+                return Err(ScrapeError::Disallowed {
+                    url: url.to_string(),
+                });
+            }
             let (page, counted) = {
                 let _permit = permits.acquire().await;
-                self.listing(&url).await?
+                self.listing(&url, &pace).await?
             };
             counted.add_to(&mut stats);
             stats.listing_pages += 1;
@@ -138,14 +204,18 @@ impl Scraper {
                     continue;
                 }
                 let index = items.len();
-                let this = self.clone();
-                let permits = permits.clone();
-                let product_url = item.url.clone();
-                details.spawn(async move {
-                    let _permit = permits.acquire_owned().await;
-                    let (d, counted) = this.product(&product_url).await;
-                    (index, d, counted)
-                });
+                if !robots.allows(&item.url) {
+                    tracing::debug!(url = %item.url, "robots.txt disallows {}; the book keeps its listing fields", item.url);
+                    stats.disallowed += 1;
+                    disallowed.insert(index);
+                    items.push(item);
+                    continue;
+                }
+                if plan.verify.is_some() && !self.is_urgent(&item) {
+                    candidates.push(index);
+                } else {
+                    self.spawn_product(&mut details, index, &item, &permits, &pace);
+                }
                 items.push(item);
             }
             match page.next {
@@ -183,14 +253,34 @@ impl Scraper {
                 walk.pages
             );
         }
-        let mut found: Vec<Option<ProductDetails>> = vec![None; items.len()];
+        let mut found: Vec<Product> = vec![Product::Failed; items.len()];
+        if let Some(verify) = plan.verify {
+            let seen = self.seen_now();
+            let listed: Vec<(usize, &parse::ListingItem)> =
+                candidates.iter().map(|&i| (i, &items[i])).collect();
+            let choice = rotation::rotate(&listed, &seen, verify, Instant::now());
+            for &i in &choice.rotation {
+                self.spawn_product(&mut details, i, &items[i], &permits, &pace);
+            }
+            for &i in &choice.known {
+                if let Some(s) = seen.get(items[i].url.as_str()) {
+                    found[i] = Product::Read(s.details.clone());
+                    stats.known += 1;
+                }
+            }
+        }
         while let Some(joined) = details.join_next().await {
             // A panicking task is a bug; surface it rather than silently dropping a book.
             let (index, d, counted) =
                 joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
             counted.add_to(&mut stats);
-            if d.is_none() {
-                stats.product_failures += 1;
+            match &d {
+                Product::Failed => stats.product_failures += 1,
+                Product::Gone => self.forget(&items[index]),
+                Product::Read(details) => self.saw(&items[index], details),
+            }
+            if matches!(d, Product::Gone) {
+                stats.gone += 1;
             }
             found[index] = d;
         }
@@ -198,9 +288,14 @@ impl Scraper {
         let merged: Vec<Found> = items
             .iter()
             .zip(&found)
-            .map(|(item, d)| match d {
-                Some(d) => Found::Whole(parse::merge(item, Some(d), &now)),
-                None => Found::ListingOnly(parse::merge(item, None, &now)),
+            .enumerate()
+            .map(|(index, (item, d))| match d {
+                Product::Read(d) => Found::Whole(parse::merge(item, Some(d), &now)),
+                Product::Gone => Found::Gone(parse::merge(item, None, &now)),
+                Product::Failed if disallowed.contains(&index) => {
+                    Found::Disallowed(parse::merge(item, None, &now))
+                }
+                Product::Failed => Found::ListingOnly(parse::merge(item, None, &now)),
             })
             .collect();
         let (books, duplicates) = walk::dedupe_by(merged, Found::book);
@@ -215,11 +310,11 @@ impl Scraper {
         Ok(Scraped { books, walk, stats })
     }
 
-    async fn listing(&self, url: &Url) -> Result<(ListingPage, Counted), ScrapeError> {
+    async fn listing(&self, url: &Url, pace: &Pace) -> Result<(ListingPage, Counted), ScrapeError> {
         let mut counted = Counted::default();
         let page_url = url.clone();
         let parsed = self
-            .fetch_parsed(url, &mut counted, move |html| {
+            .fetch_parsed(url, pace, &mut counted, move |html| {
                 parse::parse_listing(html, &page_url).map(Parsed::Listing)
             })
             .await
@@ -234,24 +329,28 @@ impl Scraper {
         }
     }
 
-    /// A product page's details, or `None` (with a warning) when it cannot be had.
-    async fn product(&self, url: &Url) -> (Option<ProductDetails>, Counted) {
+    /// A product page's details, or why there are none (a failure is logged as a warning).
+    async fn product(&self, url: &Url, pace: &Pace) -> (Product, Counted) {
         let mut counted = Counted::default();
         let parsed = self
-            .fetch_parsed(url, &mut counted, |html| {
+            .fetch_parsed(url, pace, &mut counted, |html| {
                 parse::parse_product(html).map(Parsed::Product)
             })
             .await;
         let details = match parsed {
-            Ok(Ok(Parsed::Product(d))) => Some(d),
+            Ok(Ok(Parsed::Product(d))) => Product::Read(d),
             Ok(Ok(Parsed::Listing(_))) => unreachable!("product parser returns products"),
             Ok(Err(e)) => {
                 tracing::warn!(url = %url, error = %e, "product page {url} unreadable; keeping the listing's fields: {e}");
-                None
+                Product::Failed
+            }
+            Err(FetchError::Status { status, .. }) if matches!(status.as_u16(), 404 | 410) => {
+                tracing::info!(url = %url, status = status.as_u16(), "product page {url} answers {status}: the book is gone");
+                Product::Gone
             }
             Err(e) => {
                 tracing::warn!(url = %url, error = %e, "product page failed; keeping the listing's fields: {e}");
-                None
+                Product::Failed
             }
         };
         (details, counted)
@@ -261,12 +360,17 @@ impl Scraper {
     async fn fetch_parsed(
         &self,
         url: &Url,
+        pace: &Pace,
         counted: &mut Counted,
         parse: impl Fn(&str) -> Result<Parsed, ParseError>,
     ) -> Result<Result<Parsed, ParseError>, FetchError> {
         let cached = self.cache_get(url);
         counted.requests += 1;
-        match self.fetcher.get(url, cached.as_ref().map(|c| &c.0)).await? {
+        match self
+            .fetcher
+            .get(url, cached.as_ref().map(|c| &c.0), pace)
+            .await?
+        {
             Fetched::NotModified => {
                 counted.not_modified += 1;
                 // Validators are only sent when a cached entry exists.

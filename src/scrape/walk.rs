@@ -24,18 +24,23 @@ pub enum Found {
     /// The product page failed (after its retries) or was unreadable: the listing's fields
     /// only, no UPC.
     ListingOnly(Book),
+    /// `robots.txt` disallows the product page, so it was not asked for: the listing's fields,
+    /// as read now, are all there is of this book (keyed by its URL).
+    Disallowed(Book),
+    /// The product page answered 404 or 410: the book is gone, whatever the listing says.
+    Gone(Book),
 }
 
 impl Found {
     pub fn book(&self) -> &Book {
         match self {
-            Found::Whole(b) | Found::ListingOnly(b) => b,
+            Found::Whole(b) | Found::ListingOnly(b) | Found::Disallowed(b) | Found::Gone(b) => b,
         }
     }
 
     pub fn into_book(self) -> Book {
         match self {
-            Found::Whole(b) | Found::ListingOnly(b) => b,
+            Found::Whole(b) | Found::ListingOnly(b) | Found::Disallowed(b) | Found::Gone(b) => b,
         }
     }
 }
@@ -86,6 +91,12 @@ pub struct ScrapeStats {
     pub requests: u32,
     pub not_modified: u32,
     pub product_failures: u32,
+    /// Product pages `robots.txt` disallows, not asked for.
+    pub disallowed: u32,
+    /// Product pages that answered 404 or 410 (their books are gone).
+    pub gone: u32,
+    /// Product pages not read: listed as last seen and read within `verify_every`.
+    pub known: u32,
 }
 
 /// A finished walk: the books in listing order (each key once), how far it went, its counts.
@@ -114,6 +125,12 @@ pub struct Taken {
     /// Whether a book missing from this walk is gone: the walk was complete and every book it
     /// listed was identified.
     pub proves_removals: bool,
+    /// URLs of listed books whose product page answered 404 or 410: left out, even of a
+    /// short walk's kept books (gone now, not merely unseen).
+    pub gone: Vec<String>,
+    /// Books a complete walk did not list, kept until `[site] removed_after` complete walks
+    /// in a row have not (set by [`super::Absences::judge`]).
+    pub pending_removal: u32,
     pub walk: Walk,
     pub stats: ScrapeStats,
 }
@@ -130,19 +147,24 @@ impl Scraped {
         let last = last.unwrap_or_default();
         let by_url: HashMap<&str, &Book> = last.iter().map(|b| (b.url.as_str(), b)).collect();
         let (mut kept_unread, mut listing_only, mut kept_missing) = (0, 0, 0);
+        let mut gone = Vec::new();
         let mended: Vec<Book> = self
             .books
             .into_iter()
-            .map(|found| match found {
-                Found::Whole(book) => book,
+            .filter_map(|found| match found {
+                Found::Whole(book) | Found::Disallowed(book) => Some(book),
+                Found::Gone(book) => {
+                    gone.push(book.url);
+                    None
+                }
                 Found::ListingOnly(book) => match by_url.get(book.url.as_str()) {
                     Some(known) => {
                         kept_unread += 1;
-                        (*known).clone()
+                        Some((*known).clone())
                     }
                     None => {
                         listing_only += 1;
-                        book
+                        Some(book)
                     }
                 },
             })
@@ -152,7 +174,10 @@ impl Scraped {
         let proves_removals = self.walk.complete() && listing_only == 0;
         if !proves_removals {
             let seen: HashSet<String> = books.iter().map(|b| b.key().to_owned()).collect();
-            for book in last.iter().filter(|b| !seen.contains(b.key())) {
+            let missing = last
+                .iter()
+                .filter(|b| !seen.contains(b.key()) && !gone.contains(&b.url));
+            for book in missing {
                 books.push(book.clone());
                 kept_missing += 1;
             }
@@ -163,6 +188,8 @@ impl Scraped {
             listing_only,
             kept_missing,
             proves_removals,
+            gone,
+            pending_removal: 0,
             walk: self.walk,
             stats: self.stats,
         }

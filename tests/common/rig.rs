@@ -27,6 +27,8 @@ pub fn write_config(
 base_url = "{site}"
 request_timeout = "5s"
 refresh = "1h"
+# The local test site bears far more than the product default of 2 a second.
+max_requests_per_sec = 1000
 
 [kinesis]
 stream_name = "{stream}"

@@ -69,6 +69,15 @@ pub struct SiteArgs {
     /// This listing page (1-based) has no "next" link, "Page N of M" unchanged (repeatable).
     #[arg(long, value_name = "PAGE", value_parser = parse_page, conflicts_with = "root")]
     pub no_next_on: Vec<usize>,
+    /// Paths containing this answer 410 Gone (repeatable).
+    #[arg(long, value_name = "PATH_SUBSTRING")]
+    pub gone: Vec<String>,
+    /// Paths containing this answer 200 with a captcha page instead (repeatable).
+    #[arg(long, value_name = "PATH_SUBSTRING")]
+    pub captcha: Vec<String>,
+    /// Serve TEXT as /robots.txt (which otherwise answers 404).
+    #[arg(long, value_name = "TEXT")]
+    pub robots: Option<String>,
     /// Serve only the first N books of the catalogue, as if the site had shrunk.
     #[arg(long, value_name = "N", conflicts_with = "root")]
     pub drop_books: Option<usize>,
@@ -153,6 +162,9 @@ impl SiteArgs {
             redirects: self.redirect.clone(),
             trickle: self.trickle.clone(),
             trickle_interval: self.trickle_interval,
+            gone: self.gone.clone(),
+            captcha: self.captcha.clone(),
+            robots: self.robots.clone(),
             stats,
         }
     }

@@ -51,6 +51,29 @@ impl State {
                 .fetch_add(1, Ordering::Relaxed);
             return Reply::error(503);
         }
+        if path == "/robots.txt"
+            && let Some(text) = &options.robots
+        {
+            return Reply {
+                status: 200,
+                headers: vec![("Content-Type", "text/plain".to_string())],
+                body: text.clone().into_bytes(),
+            };
+        }
+        if options.gone.iter().any(|part| path.contains(part.as_str())) {
+            return Reply::error(410);
+        }
+        if options
+            .captcha
+            .iter()
+            .any(|part| path.contains(part.as_str()))
+        {
+            return Reply {
+                status: 200,
+                headers: vec![("Content-Type", "text/html".to_string())],
+                body: CAPTCHA.as_bytes().to_vec(),
+            };
+        }
         if let Some((_, to)) = options.redirects.iter().find(|(from, _)| from == path) {
             options.stats.redirected.fetch_add(1, Ordering::Relaxed);
             return redirect(to);
@@ -104,6 +127,11 @@ impl State {
             .any(|part| path.contains(part.as_str()))
     }
 }
+
+/// What a bot wall answers instead of the page: 200, and no catalogue in it.
+const CAPTCHA: &str = "<html><head><title>Are you a robot?</title></head><body>\
+<form action=\"/verify\"><p>Please prove you are human.</p><div class=\"g-recaptcha\"></div>\
+</form></body></html>\n";
 
 /// `302 Found` to `to` (sent as given, relative or absolute) with the small body servers
 /// usually send, for clients that do not follow redirects.

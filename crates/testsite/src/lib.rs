@@ -43,4 +43,4 @@ pub use content::{Content, LiveSite};
 pub use generate::{Site, SiteBook, rating_word, slugify};
 pub use render::{escape, truncate_words};
 pub use server::{LiveOptions, ServeOptions, TestServer, serve, serve_live};
-pub use stats::Stats;
+pub use stats::{Logged, Stats};

@@ -47,6 +47,13 @@ pub struct ServeOptions {
     pub trickle: Vec<String>,
     /// Wait before each trickled byte; zero still writes byte by byte, only without waiting.
     pub trickle_interval: Duration,
+    /// Paths containing any of these substrings answer `410 Gone` (a product taken down
+    /// while the listing still shows it).
+    pub gone: Vec<String>,
+    /// Paths containing any of these substrings answer 200 with a captcha page instead.
+    pub captcha: Vec<String>,
+    /// The body of `/robots.txt` (served as text/plain); `None`: it answers 404.
+    pub robots: Option<String>,
     /// Counters the caller keeps a clone of to see what the server did.
     pub stats: Arc<Stats>,
 }

@@ -4,6 +4,17 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+/// Most requests kept in the request log (a full walk is 1,051); older ones are dropped.
+pub const MAX_LOGGED: usize = 100_000;
+
+/// One request as it arrived: when, and for which path (without query string).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    pub at: Instant,
+    pub path: String,
+}
 
 /// What the server has answered, for tests that check how often (and how) a client asked.
 #[derive(Debug, Default)]
@@ -18,6 +29,7 @@ pub struct Stats {
     pub(super) redirected: AtomicU64,
     pub(super) trickled: AtomicU64,
     hits: Mutex<HashMap<String, u64>>,
+    log: Mutex<Vec<Logged>>,
 }
 
 impl Stats {
@@ -64,10 +76,48 @@ impl Stats {
         hits.get(path).copied().unwrap_or(0)
     }
 
+    /// Every request received, in arrival order, with its time of arrival (the last
+    /// [`MAX_LOGGED`]).
+    pub fn log(&self) -> Vec<Logged> {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The most requests that arrived within any `window` (a half-open interval starting at
+    /// a request), and the paths of the first such run.
+    pub fn busiest(&self, window: std::time::Duration) -> (usize, Vec<String>) {
+        let log = self.log();
+        let mut best = (0, Vec::new());
+        let mut end = 0;
+        for (start, first) in log.iter().enumerate() {
+            end = end.max(start);
+            while end < log.len() && log[end].at.duration_since(first.at) < window {
+                end += 1;
+            }
+            if end - start > best.0 {
+                let paths = log[start..end].iter().map(|l| l.path.clone()).collect();
+                best = (end - start, paths);
+            }
+        }
+        best
+    }
+
     pub(super) fn received(&self, path: &str) {
+        let at = Instant::now();
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut hits = self.hits.lock().unwrap_or_else(PoisonError::into_inner);
         *hits.entry(path.to_string()).or_default() += 1;
+        drop(hits);
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        if log.len() >= MAX_LOGGED {
+            log.remove(0);
+        }
+        log.push(Logged {
+            at,
+            path: path.to_string(),
+        });
     }
 
     /// A request that could not be parsed: counted, but under no path.

@@ -332,3 +332,50 @@ async fn a_running_site_switches_version_quirks_and_faults_on_one_connection() -
     assert!(site.switch(&["--no-next-on", "0"]).is_err());
     Ok(())
 }
+
+#[test]
+fn the_request_log_finds_the_busiest_window() {
+    let stats = super::Stats::default();
+    for path in ["/a", "/b", "/c"] {
+        stats.received(path);
+    }
+    std::thread::sleep(Duration::from_millis(120));
+    stats.received("/d");
+    let (most, paths) = stats.busiest(Duration::from_millis(100));
+    assert_eq!(
+        (most, paths),
+        (3, vec!["/a".into(), "/b".into(), "/c".into()])
+    );
+    assert_eq!(stats.busiest(Duration::from_secs(5)).0, 4);
+    let log = stats.log();
+    assert_eq!(log.len(), 4);
+    assert!(log.windows(2).all(|w| w[0].at <= w[1].at));
+}
+
+#[tokio::test]
+async fn robots_gone_and_captcha_answer_as_asked() -> std::io::Result<()> {
+    let site = Site::generate(40, 20);
+    let book = &site.books()[2];
+    let gone = format!("/catalogue/{}_{}/index.html", book.slug, book.id);
+    let options = ServeOptions {
+        robots: Some("User-agent: *\nDisallow: /x\n".into()),
+        gone: vec![gone.clone()],
+        captcha: vec!["page-2".into()],
+        ..ServeOptions::default()
+    };
+    let server = TestServer::start(generated(40), options).await?;
+    let mut stream = TcpStream::connect(server.addr()).await?;
+    let mut bodies = Vec::new();
+    for path in ["/robots.txt", gone.as_str(), "/catalogue/page-2.html"] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        stream.write_all(req.as_bytes()).await?;
+        let mut buf = vec![0u8; 65536];
+        let n = stream.read(&mut buf).await?;
+        bodies.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(bodies[0].starts_with("HTTP/1.1 200") && bodies[0].contains("Disallow: /x"));
+    assert!(bodies[1].starts_with("HTTP/1.1 410 Gone"), "{}", bodies[1]);
+    assert!(bodies[2].starts_with("HTTP/1.1 200") && bodies[2].contains("robot"));
+    assert!(!bodies[2].contains("product_pod"));
+    Ok(())
+}

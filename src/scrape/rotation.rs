@@ -1,0 +1,181 @@
+//! Incremental refresh: which product pages a walk reads, pure. The listing pages carry most
+//! of what changes (title, price, stars, availability word, the link, the set of books), so
+//! a listing entry that is new or differs from the one last seen sends its product page to the
+//! front of the queue; the product-only fields (UPC, stock count, category, taxes, reviews) of
+//! the others are re-read on a rotation, the longest unread first, so that every product page
+//! is read again at least every `[site] verify_every`, spread evenly over the walks.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::parse::{ListingItem, ProductDetails};
+
+/// How often product pages are re-read, and how often walks come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verify {
+    /// Every product page is read again at least this often (`[site] verify_every`).
+    pub every: Duration,
+    /// The time between two walks (`[site] refresh`).
+    pub cycle: Duration,
+}
+
+/// What the last read of a product page gave, with the listing entry it was listed with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    pub item: ListingItem,
+    pub details: ProductDetails,
+    pub verified: Instant,
+}
+
+/// The product pages of one walk: read first (new or changed entries), read on the rotation,
+/// and known (not read; the book is its listing entry with the details last read).
+#[derive(Debug, Default, PartialEq)]
+pub struct Choice {
+    pub rotation: Vec<usize>,
+    pub known: Vec<usize>,
+}
+
+/// Whether the entry `item` must be read at once: never read, or listed differently now.
+pub fn urgent(item: &ListingItem, seen: &HashMap<Box<str>, Seen>) -> bool {
+    seen.get(item.url.as_str()).is_none_or(|s| s.item != *item)
+}
+
+/// Among `candidates` (indices of entries listed as they were last seen), the ones to read on
+/// the rotation: every one that would be unread for longer than `every` by the next walk, and
+/// at least the walk's share (`cycle / every` of them, rounded up), the longest unread first.
+pub fn rotate(
+    candidates: &[(usize, &ListingItem)],
+    seen: &HashMap<Box<str>, Seen>,
+    verify: Verify,
+    now: Instant,
+) -> Choice {
+    let mut aged: Vec<(Duration, usize)> = candidates
+        .iter()
+        .map(|(i, item)| {
+            let age = seen
+                .get(item.url.as_str())
+                .map_or(Duration::MAX, |s| now.saturating_duration_since(s.verified));
+            (age, *i)
+        })
+        .collect();
+    aged.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let every = verify.every.max(Duration::from_secs(1));
+    let share = (aged.len() as f64 * verify.cycle.as_secs_f64() / every.as_secs_f64()).ceil();
+    let due = aged
+        .iter()
+        .filter(|(age, _)| age.saturating_add(verify.cycle) > every)
+        .count();
+    let take = due.max(share as usize).min(aged.len());
+    let mut rotation: Vec<usize> = aged[..take].iter().map(|(_, i)| *i).collect();
+    let mut known: Vec<usize> = aged[take..].iter().map(|(_, i)| *i).collect();
+    rotation.sort_unstable();
+    known.sort_unstable();
+    Choice { rotation, known }
+}
+
+#[cfg(test)]
+mod tests {
+    use url::Url;
+
+    use super::*;
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    fn item(n: usize, price: &str) -> ListingItem {
+        ListingItem {
+            title: format!("Book {n}"),
+            price: price.into(),
+            star_word: "Three".into(),
+            availability: "In stock".into(),
+            url: Url::parse(&format!("http://x/catalogue/b_{n}/index.html")).unwrap(),
+        }
+    }
+
+    fn seen_at(items: &[ListingItem], ages: &[Duration], now: Instant) -> HashMap<Box<str>, Seen> {
+        items
+            .iter()
+            .zip(ages)
+            .map(|(i, age)| {
+                let s = Seen {
+                    item: i.clone(),
+                    details: ProductDetails::default(),
+                    verified: now - *age,
+                };
+                (i.url.as_str().into(), s)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_new_or_changed_entry_is_read_at_once() {
+        let now = Instant::now();
+        let items: Vec<_> = (0..3).map(|n| item(n, "£1.00")).collect();
+        let seen = seen_at(&items, &[MIN; 3], now);
+        assert!(!urgent(&items[0], &seen));
+        assert!(urgent(&item(1, "£2.00"), &seen), "repriced");
+        assert!(urgent(&item(9, "£1.00"), &seen), "new");
+    }
+
+    #[test]
+    fn each_walk_reads_its_share_oldest_first_and_everything_due() {
+        let now = Instant::now();
+        let items: Vec<_> = (0..12).map(|n| item(n, "£1.00")).collect();
+        let ages: Vec<Duration> = (0..12).map(|n| MIN * (n as u32 + 1)).collect();
+        let seen = seen_at(&items, &ages, now);
+        let candidates: Vec<(usize, &ListingItem)> = items.iter().enumerate().collect();
+        let verify = Verify {
+            every: 60 * MIN,
+            cycle: 10 * MIN,
+        };
+        // 12 books, a walk every 10 minutes, each read every hour: 2 a walk, the oldest.
+        let choice = rotate(&candidates, &seen, verify, now);
+        assert_eq!(choice.rotation, [10, 11]);
+        assert_eq!(choice.known.len(), 10);
+        // Three that would be unread for over an hour by the next walk: all three, before
+        // the share.
+        let mut ages = ages;
+        ages[0] = 61 * MIN;
+        ages[1] = 55 * MIN;
+        ages[2] = 51 * MIN;
+        let seen = seen_at(&items, &ages, now);
+        let choice = rotate(&candidates, &seen, verify, now);
+        assert_eq!(choice.rotation, [0, 1, 2]);
+    }
+
+    #[test]
+    fn over_a_verify_period_every_page_is_read_at_least_once() {
+        let start = Instant::now();
+        let items: Vec<_> = (0..50).map(|n| item(n, "£1.00")).collect();
+        let mut seen = seen_at(&items, &[Duration::ZERO; 50], start);
+        let candidates: Vec<(usize, &ListingItem)> = items.iter().enumerate().collect();
+        let verify = Verify {
+            every: 60 * MIN,
+            cycle: 7 * MIN,
+        };
+        let mut reads = vec![0u32; 50];
+        let mut most = 0;
+        for walk in 1..=30u32 {
+            let now = start + 7 * MIN * walk;
+            let choice = rotate(&candidates, &seen, verify, now);
+            most = most.max(choice.rotation.len());
+            for i in choice.rotation {
+                reads[i] += 1;
+                seen.get_mut(items[i].url.as_str()).unwrap().verified = now;
+            }
+            for s in seen.values() {
+                let by_next_walk = now - s.verified + 7 * MIN;
+                assert!(
+                    by_next_walk <= 60 * MIN,
+                    "walk {walk}: unread for over an hour"
+                );
+            }
+        }
+        assert!(reads.iter().all(|r| *r >= 3), "{reads:?}");
+        assert!(
+            most <= 8,
+            "spread evenly, not in bursts: {most} in one walk"
+        );
+    }
+}
