@@ -344,6 +344,9 @@ Environment=BOOKSTREAM__KINESIS__ENDPOINT_URL=$MOTO_URL
 # the daemon must run on regardless.
 Environment=BOOKSTREAM__METRICS__ENDPOINT_URL=http://127.0.0.1:9
 Environment=BOOKSTREAM__SITE__BASE_URL=$SITE_URL
+# The shipped budget (2 requests a second) is for the real site: a full first walk of the local
+# test site's 1,050 pages would take 9 minutes.
+Environment=BOOKSTREAM__SITE__MAX_REQUESTS_PER_SEC=1000
 Environment=BOOKSTREAM__KINESIS__STREAM_NAME=$STREAM
 Environment="BOOKSTREAM__SCHEDULE__CRON=*/10 * * * * *"
 Environment=BOOKSTREAM__STREAM__MAX_RECORDS=5
