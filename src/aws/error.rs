@@ -191,4 +191,4 @@ fn http_error<'a>(
 
 #[cfg(test)]
 #[path = "error_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -255,8 +255,9 @@ async fn no_region_or_no_credentials_are_final_and_credentials_slow_to_come_pass
     }
 }
 
-/// A client's configuration whose credentials provider times out, as the metadata service can.
-fn slow_credentials() -> aws_sdk_kinesis::Config {
+/// A client's configuration whose credentials provider times out, as the metadata service can
+/// (also used by the producer's tests in kinesis/outcome.rs).
+pub(crate) fn slow_credentials() -> aws_sdk_kinesis::Config {
     use aws_credential_types::provider::{self, error::CredentialsError, future};
     #[derive(Debug)]
     struct Slow;

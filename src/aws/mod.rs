@@ -14,6 +14,9 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 use url::Url;
 
+/// Test helpers shared with the callers' tests (a credentials provider that times out).
+#[cfg(test)]
+pub(crate) use error::tests as test_support;
 pub use error::{ErrorKind, classify, entry_kind};
 
 /// How long a request may wait for its answer, unless the caller says otherwise (the paced

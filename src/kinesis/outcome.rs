@@ -250,7 +250,7 @@ mod tests {
         let cases = [
             (no_region, true),
             (no_credentials, true),
-            (slow_credentials(), false),
+            (crate::aws::test_support::slow_credentials(), false),
         ];
         for (conf, fatal) in cases {
             let err = aws_sdk_kinesis::Client::from_conf(conf)
@@ -273,28 +273,5 @@ mod tests {
                 other => panic!("fatal: {fatal}, got {other:?}"),
             }
         }
-    }
-
-    /// A client whose credentials provider times out, as the metadata service can.
-    fn slow_credentials() -> aws_sdk_kinesis::Config {
-        use aws_credential_types::provider::{self, error::CredentialsError, future};
-        #[derive(Debug)]
-        struct Slow;
-        impl provider::ProvideCredentials for Slow {
-            fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
-            where
-                Self: 'a,
-            {
-                future::ProvideCredentials::ready(Err(CredentialsError::provider_timed_out(
-                    Duration::from_secs(5),
-                )))
-            }
-        }
-        aws_sdk_kinesis::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url("http://127.0.0.1:9")
-            .credentials_provider(Slow)
-            .build()
     }
 }
