@@ -164,9 +164,12 @@ async fn produce(name: &'static str) -> Lake {
     once(&config, &[]).await;
     drop(v0);
     let v = site(&port, VERSION, false);
+    // One complete walk proves a removal here (the product waits for two by default), so
+    // that one refresh over the new version yields every kind of event.
     let changes = [
         ("BOOKSTREAM__STREAM__MODE", "changes"),
         ("BOOKSTREAM__SITE__REFRESH", "0s"),
+        ("BOOKSTREAM__SITE__REMOVED_AFTER", "1"),
     ];
     // The change feed through a proxy that loses every other PutRecord answer after moto
     // wrote the record: the daemon sends each event again, with the same event_id.
