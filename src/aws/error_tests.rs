@@ -11,8 +11,9 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
 
-/// A client as the product's (retries off), with test credentials, to `endpoint`.
-async fn kinesis_to(endpoint: &str, attempt: Duration) -> aws_sdk_kinesis::Client {
+/// A client as the product's (retries off), with test credentials, to `endpoint` (also used by
+/// the producer's tests in kinesis/outcome.rs, through `aws::test_support`).
+pub(crate) async fn kinesis_to(endpoint: &str, attempt: Duration) -> aws_sdk_kinesis::Client {
     let conf = aws_sdk_kinesis::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -201,7 +202,7 @@ async fn each_cloudwatch_refusal_is_classified_as_kinesis_ones_are() {
 }
 
 /// A listener that reads each request and then, after `hold`, hangs up without answering.
-async fn silent_server(hold: Duration) -> String {
+pub(crate) async fn silent_server(hold: Duration) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -234,18 +235,9 @@ async fn a_connection_never_made_passes_and_a_lost_or_late_answer_is_outcome_unk
 
 #[tokio::test]
 async fn no_region_or_no_credentials_are_final_and_credentials_slow_to_come_pass() {
-    let no_region = aws_sdk_kinesis::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
-    let no_credentials = aws_sdk_kinesis::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url("http://127.0.0.1:9")
-        .build();
     let cases = [
-        ("no region", no_region, ErrorKind::Final),
-        ("no credentials", no_credentials, ErrorKind::Final),
+        ("no region", no_region(), ErrorKind::Final),
+        ("no credentials", no_credentials(), ErrorKind::Final),
         ("slow credentials", slow_credentials(), ErrorKind::Transient),
     ];
     for (name, conf, kind) in cases {
@@ -253,6 +245,23 @@ async fn no_region_or_no_credentials_are_final_and_credentials_slow_to_come_pass
         assert_eq!(e.kind, kind, "{name}: {e:?}");
         assert!(!e.answered(), "{name}");
     }
+}
+
+/// A client's configuration with credentials and no region anywhere.
+pub(crate) fn no_region() -> aws_sdk_kinesis::Config {
+    aws_sdk_kinesis::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .build()
+}
+
+/// A client's configuration with a region and no credentials provider at all.
+pub(crate) fn no_credentials() -> aws_sdk_kinesis::Config {
+    aws_sdk_kinesis::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url("http://127.0.0.1:9")
+        .build()
 }
 
 /// A client's configuration whose credentials provider times out, as the metadata service can

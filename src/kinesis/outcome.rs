@@ -160,26 +160,19 @@ pub(super) fn classify(err: SdkError<PutRecordError>, to: &Target<'_>) -> Failur
 mod tests {
     use std::time::Duration;
 
-    use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
-    use tokio::io::AsyncReadExt;
-    use tokio::net::TcpListener;
+    use crate::aws::test_support::{
+        kinesis_to, no_credentials, no_region, silent_server, slow_credentials,
+    };
 
     use super::*;
 
-    /// One PutRecord with `client` against `port` on loopback, with `attempt` to wait,
-    /// classified.
-    async fn put_to(client: &aws_sdk_kinesis::Client, port: u16, attempt: Duration) -> Failure {
+    /// One PutRecord with `client`, classified as the producer does.
+    async fn put_with(client: &aws_sdk_kinesis::Client) -> Failure {
         let err = client
             .put_record()
             .stream_name("s")
             .partition_key("k")
             .data(aws_sdk_kinesis::primitives::Blob::new(b"{}".to_vec()))
-            .customize()
-            .config_override(
-                aws_sdk_kinesis::config::Builder::new()
-                    .endpoint_url(format!("http://127.0.0.1:{port}"))
-                    .timeout_config(crate::aws::timeouts(attempt)),
-            )
             .send()
             .await
             .expect_err("nothing answers");
@@ -191,83 +184,31 @@ mod tests {
         classify(err, &to)
     }
 
-    /// A listener that reads each request and then, after `hold`, hangs up without answering.
-    async fn silent_server(hold: Duration) -> u16 {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 64 * 1024];
-                    let _ = conn.read(&mut buf).await;
-                    tokio::time::sleep(hold).await;
-                });
-            }
-        });
-        port
-    }
-
     #[tokio::test]
     async fn a_refused_connection_is_not_sent_and_a_lost_or_late_answer_is_unknown() {
-        let client = aws_sdk_kinesis::Client::from_conf(
-            aws_sdk_kinesis::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new("us-east-1"))
-                .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-                // As the product's client: each attempt is the producer's to make.
-                .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
-                .build(),
-        );
         let closed = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
+            format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
         };
         let long = Duration::from_secs(5);
-        let refused = put_to(&client, closed, long).await;
+        let refused = put_with(&kinesis_to(&closed, long).await).await;
         assert!(matches!(refused, Failure::Retry(_)), "{refused:?}");
-        let hung_up = put_to(&client, silent_server(Duration::ZERO).await, long).await;
+        let hung_up = put_with(&kinesis_to(&silent_server(Duration::ZERO).await, long).await).await;
         assert!(matches!(hung_up, Failure::Unknown(_)), "{hung_up:?}");
-        let late = put_to(
-            &client,
-            silent_server(long).await,
-            Duration::from_millis(300),
-        )
-        .await;
+        let quick = Duration::from_millis(300);
+        let late = put_with(&kinesis_to(&silent_server(long).await, quick).await).await;
         assert!(matches!(late, Failure::Unknown(_)), "{late:?}");
     }
 
     #[tokio::test]
     async fn no_region_or_no_credentials_is_final_and_credentials_slow_to_come_are_retried() {
-        let no_region = aws_sdk_kinesis::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .build();
-        let no_credentials = aws_sdk_kinesis::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url("http://127.0.0.1:9")
-            .build();
         let cases = [
-            (no_region, true),
-            (no_credentials, true),
-            (crate::aws::test_support::slow_credentials(), false),
+            (no_region(), true),
+            (no_credentials(), true),
+            (slow_credentials(), false),
         ];
         for (conf, fatal) in cases {
-            let err = aws_sdk_kinesis::Client::from_conf(conf)
-                .put_record()
-                .stream_name("s")
-                .partition_key("k")
-                .data(aws_sdk_kinesis::primitives::Blob::new(b"{}".to_vec()))
-                .send()
-                .await
-                .expect_err("cannot be built");
-            let to = Target {
-                stream: "s",
-                endpoint: "here",
-                label: "r",
-            };
-            let failure = classify(err, &to);
-            match failure {
+            match put_with(&aws_sdk_kinesis::Client::from_conf(conf)).await {
                 Failure::Fatal(PutError::Setup { .. }) if fatal => {}
                 Failure::Retry(_) if !fatal => {}
                 other => panic!("fatal: {fatal}, got {other:?}"),
