@@ -22,6 +22,7 @@ mod catalogue;
 mod changes;
 mod cursor;
 mod dead_letter;
+mod deadline;
 mod engine;
 mod input;
 mod json_text;

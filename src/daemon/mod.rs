@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::deadline::Deadline;
 use crate::engine::{CycleReport, Engine, EngineError};
 use crate::metrics::{CycleMetrics, Metrics};
 use crate::schedule::{Schedule, Ticks};
@@ -189,9 +190,9 @@ pub async fn run(
             }
             _ = pings.tick(), if watchdog.is_some() => d.ping(),
             done = cycle_end(&mut d.running) => d.finish_cycle(done),
-            _ = sleep_until_opt(stuck_at) => d.mark_stuck().await?,
+            _ = Deadline::from(stuck_at).sleep() => d.mark_stuck().await?,
             Some(()) = ticks.recv(), if d.running.is_none() => d.start_cycle().await,
-            _ = sleep_until_opt(d.missed_tick_at), if d.running.is_none() => {
+            _ = Deadline::from(d.missed_tick_at).sleep(), if d.running.is_none() => {
                 tracing::warn!("no tick from the scheduler half a slot after one was due (did the wall clock step?); running the cycle on the monotonic clock");
                 d.start_cycle().await;
             }
@@ -358,13 +359,6 @@ impl Daemon {
                 "stopped; the cursor on disk is the one saved after the last acknowledged record"
             ),
         }
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -41,7 +41,8 @@ use super::limit::Limits;
 use super::producer::MAX_RECORD_BYTES;
 use super::shards::{Shard, ShardMap, ShardMapError};
 use crate::aws::ErrorKind;
-use queues::{Pending, Run, sleep_until_opt};
+use crate::deadline::Deadline;
+use queues::{Pending, Run};
 
 /// Kinesis's limits on one PutRecords request.
 pub const MAX_ENTRIES: usize = 500;
@@ -285,8 +286,8 @@ impl Backfill {
                     }
                     progress.send_replace(run.stats.clone());
                 }
-                _ = sleep_until_opt(wake), if wake.is_some() && !stopping => {}
-                _ = sleep_until_opt(abandon_at), if abandon_at.is_some() && !abandon.is_cancelled() => {
+                _ = Deadline::from(wake).sleep(), if wake.is_some() && !stopping => {}
+                _ = Deadline::from(abandon_at).sleep(), if abandon_at.is_some() && !abandon.is_cancelled() => {
                     tracing::warn!(
                         stream = %self.stream, requests = in_flight.len(),
                         "stopping: {} PutRecords request(s) to {} unanswered after {} s; their records count as not sent (and possibly written)",

@@ -261,10 +261,3 @@ impl Run {
 fn aggregator() -> Aggregator {
     Aggregator::new(MAX_RECORD_BYTES)
 }
-
-pub(super) async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
