@@ -24,6 +24,7 @@ mod cursor;
 mod dead_letter;
 mod deadline;
 mod engine;
+mod events;
 mod input;
 mod json_text;
 mod kinesis;

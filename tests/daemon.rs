@@ -63,8 +63,9 @@ async fn consecutive_cycles_walk_the_whole_catalogue_without_loss_or_duplicates(
         "duplicates in a clean run"
     );
     assert!(got.len() > 25, "wrapped around the catalogue");
-    let errors = common::events(&stderr, "cycle finished with an error");
-    assert!(errors.is_empty(), "{stderr}");
+    let finished = common::named(&stderr, "cycle_finished");
+    assert!(!finished.is_empty(), "{stderr}");
+    assert!(finished.iter().all(|e| e["error"].is_null()), "{stderr}");
 }
 
 #[tokio::test]
@@ -290,11 +291,7 @@ async fn a_reloaded_config_applies_from_the_next_cycle_including_a_new_cron() {
         .expect("reload logged");
     let after: Vec<&serde_json::Value> = lines[reload_at..]
         .iter()
-        .filter(|v| {
-            v["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("cycle finished"))
-        })
+        .filter(|v| v["event"] == "cycle_finished")
         .collect();
     assert!(after.len() >= 2, "{stderr}");
     // The cycle running during the reload may still be on the old config; the ones after are not.
@@ -414,7 +411,10 @@ async fn retries_through_an_outage_stop_at_the_slot_end_and_the_record_carries_o
     );
     let stderr = run_until(&config, &rig.moto, "outage", 12, &[]).await;
     assert_no_overlap(&stderr);
-    let carried = common::events(&stderr, "cycle finished with an error");
+    let carried: Vec<_> = common::named(&stderr, "cycle_finished")
+        .into_iter()
+        .filter(|e| e["error"].is_string())
+        .collect();
     assert!(!carried.is_empty(), "{stderr}");
     assert!(
         carried.iter().all(|e| e["error"]

@@ -250,7 +250,7 @@ async fn a_record_kinesis_refuses_as_invalid_is_dead_lettered_and_the_walk_goes_
                 && e["message"].as_str().unwrap().contains("dead-lettered")),
         "{stderr}"
     );
-    let finished = events(&stderr, "cycle finished");
+    let finished = common::named(&stderr, "cycle_finished");
     assert!(
         finished[0]["message"]
             .as_str()

@@ -45,7 +45,7 @@ async fn what_cloudwatch_receives_matches_what_the_stream_holds() {
     .await;
     let (log, _) = run(&rig, 25).await;
     let records = rig.moto.read_back("cw").await.len();
-    let cycles = events(&log, "cycle finished").len();
+    let cycles = common::named(&log, "cycle_finished").len();
     assert_eq!(cw.sum("RecordsSent"), records as f64, "{log}");
     assert_eq!(cw.sum("Cycles"), cycles as f64, "{log}");
     assert!(

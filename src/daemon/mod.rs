@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::deadline::Deadline;
 use crate::engine::{CycleReport, Engine, EngineError};
+use crate::events::Event;
+use crate::events::daemon::{CycleFinished, StopRequested};
 use crate::metrics::{CycleMetrics, Metrics};
 use crate::schedule::{Schedule, Ticks};
 use crate::systemd::Notifier;
@@ -208,8 +210,8 @@ fn stop_on_term_or_int(shutdown: CancellationToken) -> Result<(), DaemonError> {
     let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
     tokio::spawn(async move {
         tokio::select! {
-            _ = term.recv() => tracing::info!(signal = "SIGTERM", "stopping on SIGTERM"),
-            _ = int.recv() => tracing::info!(signal = "SIGINT", "stopping on SIGINT"),
+            _ = term.recv() => StopRequested { signal: "SIGTERM" }.emit(),
+            _ = int.recv() => StopRequested { signal: "SIGINT" }.emit(),
         }
         shutdown.cancel();
     });
@@ -362,30 +364,8 @@ impl Daemon {
     }
 }
 
-fn next_text(next: &str) -> String {
-    if next.is_empty() {
-        String::new()
-    } else {
-        format!(", next {next}")
-    }
-}
-
 /// The one summary line per cycle.
 fn log_report(report: &CycleReport, schedule: Option<&Schedule>) {
     let next = schedule.map(Schedule::next_tick_text).unwrap_or_default();
-    match &report.error {
-        None => tracing::info!(
-            cycle = report.cycle, sent = report.sent, planned = report.planned,
-            position = report.position, catalogue = report.catalogue_len,
-            sent_total = report.sent_total, next = %next,
-            stale = report.stale.as_deref().unwrap_or(""),
-            "cycle finished: {}{}", report.status_line(), next_text(&next)
-        ),
-        Some(e) => tracing::warn!(
-            cycle = report.cycle, sent = report.sent, planned = report.planned,
-            position = report.position, catalogue = report.catalogue_len,
-            sent_total = report.sent_total, next = %next, error = %e,
-            "cycle finished with an error: {}{}", report.status_line(), next_text(&next)
-        ),
-    }
+    CycleFinished { report, next }.emit();
 }

@@ -301,6 +301,15 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// JSON log lines (from `--log-format json`) of the typed event `name` (its `event` field).
+pub fn named(stderr: &str, name: &str) -> Vec<serde_json::Value> {
+    stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == name)
+        .collect()
+}
+
 /// JSON log lines (from `--log-format json`) whose message starts with `message`.
 pub fn events(stderr: &str, message: &str) -> Vec<serde_json::Value> {
     stderr

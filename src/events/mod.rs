@@ -1,0 +1,43 @@
+//! Typed events: every log line an operator or a test reads is one value here, after Vector's
+//! `internal_events`. An event is a struct of the facts; its `emit()` writes, in one place, the
+//! structured fields (the journal's own fields, or the keys of `--log-format json`), the message
+//! an operator reads, and the stable name in the `event` field.
+//!
+//! Tests and tools match the name (`event = "cycle_finished"`), never the wording, so a message
+//! can be reworded without breaking anything. One file per room that emits (`daemon.rs`,
+//! `engine.rs`, ...), so the events of a room are read together. A log line no one reads (debug
+//! detail) may stay a plain `tracing` call.
+//!
+//! Names are `snake_case`, a noun and a past participle where one fits (`cycle_finished`,
+//! `listing_walk_incomplete`), unique across the crate: the `every_event_name_is_unique` test
+//! collects them from [`NAMES`].
+
+pub(crate) mod daemon;
+
+/// A fact the daemon reports. `NAME` is the stable `event` field.
+pub(crate) trait Event {
+    /// The stable name in the `event` field: what tests and tools match.
+    const NAME: &'static str;
+
+    /// Writes the event: fields, message and name, at its level.
+    fn emit(self);
+}
+
+/// Every event's name, for the uniqueness check (each room's file adds its own).
+#[cfg(test)]
+const NAMES: &[&[&str]] = &[daemon::NAMES];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_event_name_is_unique() {
+        let mut seen = std::collections::BTreeSet::new();
+        for name in super::NAMES.iter().flat_map(|room| room.iter()) {
+            assert!(seen.insert(*name), "event name `{name}` is used twice");
+            assert!(
+                name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "event name `{name}` is not snake_case"
+            );
+        }
+    }
+}
