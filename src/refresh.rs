@@ -10,6 +10,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::events::Event;
+use crate::events::scrape::RefreshStarted;
 use crate::scrape::rotation::Verify;
 use crate::scrape::{Absences, ScrapeError, ScrapePlan, Scraped, Scraper};
 
@@ -134,7 +136,7 @@ impl Refresher {
                     .map_or(cfg.site.refresh, |t| t.elapsed().max(cfg.site.refresh)),
             }),
         };
-        tracing::info!(site = %plan.site, "catalogue refresh started: {}", plan.site);
+        RefreshStarted { site: &plan.site }.emit();
         self.last_started = Some(Instant::now());
         self.task = Some(tokio::spawn(async move { scraper.walk(&plan).await }));
     }

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Site, run, scratch, stderr};
+use common::{Site, named, run, scratch, stderr};
 
 /// `bookstream scrape` of `site` with `extra` arguments: (success, log, books).
 fn scrape(site: &Site, extra: &[&str]) -> (bool, String, Vec<serde_json::Value>) {
@@ -58,6 +58,7 @@ fn the_request_rate_never_exceeds_the_budget_in_any_second() {
     assert_eq!(site.stats().requests(), 45);
     assert_eq!(site.stats().hits("/robots.txt"), 1, "robots.txt read first");
     assert_eq!(site.stats().log()[0].path, "/robots.txt");
+    assert_eq!(named(&log, "robots_missing").len(), 1, "{log}");
 }
 
 #[test]
@@ -79,6 +80,7 @@ fn robots_txt_is_obeyed_for_our_user_agent_with_the_longest_match() {
         "disallowed pages were requested: {fetched_products:?}"
     );
     assert_eq!(log_paths.len(), 3, "robots.txt and the two listing pages");
+    assert_eq!(named(&log, "robots_read").len(), 1, "{log}");
     // Every book is still there, with what the listing shows and nothing it does not.
     assert_eq!(books.len(), 20, "{log}");
     for b in &books {
