@@ -184,3 +184,33 @@ async fn the_daemons_refreshes_keep_to_the_budget_too() {
         "more than one refresh: {log}"
     );
 }
+
+#[test]
+fn a_429_without_a_wait_still_slows_the_walk_down() {
+    // The same walk at 20 a second (requests 51 ms apart), once on a healthy site and once
+    // on one that answers every other request 429 with `Retry-After: 0`: each 429 doubles the
+    // spacing (the next healthy answer brings it halfway back) and the page is retried after
+    // its backoff, so the throttled walk is asked far less often on average (about 8 times
+    // less here), never more.
+    let mean_gap = |extra: &[&str]| {
+        let args = [&["--books", "20", "--per-page", "10"][..], extra].concat();
+        let site = Site::start(&args);
+        let (ok, log, books) = scrape(&site, &["--max-requests-per-sec", "20"]);
+        assert!(ok, "{log}");
+        assert_eq!(books.len(), 20, "{log}");
+        let gaps = gaps(&site);
+        let (most, paths) = site.stats().busiest(Duration::from_secs(1));
+        assert!(most <= 20, "{most} requests in one second: {paths:?}");
+        (
+            gaps.iter().sum::<Duration>() / gaps.len() as u32,
+            site.stats().throttled(),
+        )
+    };
+    let (healthy, _) = mean_gap(&[]);
+    let (throttled, count) = mean_gap(&["--throttle-every", "2", "--retry-after", "0"]);
+    assert!(count >= 10, "{count} 429s");
+    assert!(
+        throttled >= healthy.mul_f64(2.0),
+        "requests {throttled:?} apart on average with a 429 every other answer, {healthy:?} without"
+    );
+}
