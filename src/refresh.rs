@@ -10,6 +10,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::events::Event;
+use crate::events::scrape::RefreshStarted;
 use crate::scrape::rotation::Verify;
 use crate::scrape::{Absences, ScrapeError, ScrapePlan, Scraped, Scraper};
 
@@ -27,13 +29,17 @@ pub struct Refresher {
     last_started: Option<Instant>,
     /// When this process last took a new catalogue.
     last_taken: Option<Instant>,
+    /// When the walk that gave the catalogue last taken started: its first listing page is
+    /// that old, which is what `[site] refresh` measures.
+    taken_walk_started: Option<Instant>,
     /// Books the last complete walks did not list, counted towards `[site] removed_after`.
     absences: Absences,
 }
 
 /// Whether a refresh is due: always without a catalogue; otherwise when both the catalogue and
 /// the last attempt are at least `period` old (so a failing site is retried once per period,
-/// not every cycle).
+/// not every cycle), give or take [`slack`]: with the default `refresh = 1m` and a 1-minute
+/// cron, a tick a few milliseconds early must not skip a walk (one every other cycle).
 pub fn due(
     catalogue_age: Option<Duration>,
     since_last_attempt: Option<Duration>,
@@ -42,7 +48,14 @@ pub fn due(
     let Some(catalogue_age) = catalogue_age else {
         return true;
     };
-    since_last_attempt.map_or(catalogue_age, |a| a.min(catalogue_age)) >= period
+    let age = since_last_attempt.map_or(catalogue_age, |a| a.min(catalogue_age));
+    age.saturating_add(slack(period)) >= period
+}
+
+/// How much earlier than `period` a refresh counts as due: a tenth of it, at most 5 s (a
+/// cycle's start wanders by milliseconds, a late tick by half a slot at most).
+pub fn slack(period: Duration) -> Duration {
+    (period / 10).min(Duration::from_secs(5))
 }
 
 impl Refresher {
@@ -52,6 +65,7 @@ impl Refresher {
             task: None,
             last_started: None,
             last_taken: None,
+            taken_walk_started: None,
             absences: Absences::default(),
         }
     }
@@ -70,9 +84,11 @@ impl Refresher {
         }
     }
 
-    /// Notes that a new catalogue was taken now, with the absences it was judged with.
+    /// Notes that a new catalogue was taken now, with the absences it was judged with. It came
+    /// from the walk started last (one runs at a time, and it is taken before the next starts).
     pub fn taken(&mut self, absences: Absences) {
         self.last_taken = Some(Instant::now());
+        self.taken_walk_started = self.last_started;
         self.absences = absences;
     }
 
@@ -92,9 +108,15 @@ impl Refresher {
     }
 
     /// Starts a scrape when one is due for a catalogue scraped at `scraped_at` (RFC 3339, or
-    /// `None` without a catalogue) and none is running.
+    /// `None` without a catalogue) and none is running. A catalogue this process took is as
+    /// old as the start of its walk (its first listing page): measured from the walk's end, a
+    /// 30 s walk every minute would look 30 s old at the next tick and be walked every other
+    /// cycle only.
     pub fn start_if_due(&mut self, cfg: &Config, scraped_at: Option<&str>) {
-        let catalogue_age = scraped_at.map(|s| self.age(s));
+        let catalogue_age = scraped_at.map(|s| match self.taken_walk_started {
+            Some(t) => t.elapsed(),
+            None => self.age(s),
+        });
         let since_last = self.last_started.map(|t| t.elapsed());
         if self.task.is_some() || !due(catalogue_age, since_last, cfg.site.refresh) {
             return;
@@ -114,7 +136,7 @@ impl Refresher {
                     .map_or(cfg.site.refresh, |t| t.elapsed().max(cfg.site.refresh)),
             }),
         };
-        tracing::info!(site = %plan.site, "catalogue refresh started: {}", plan.site);
+        RefreshStarted { site: &plan.site }.emit();
         self.last_started = Some(Instant::now());
         self.task = Some(tokio::spawn(async move { scraper.walk(&plan).await }));
     }
@@ -191,6 +213,30 @@ mod tests {
         assert_eq!(wall_clock_age("2999-01-01T00:00:00Z"), Duration::MAX);
         assert_eq!(wall_clock_age("yesterday"), Duration::MAX);
         assert!(wall_clock_age("2020-01-01T00:00:00Z") > 365 * 24 * 60 * MIN / 60);
+    }
+
+    #[test]
+    fn a_tick_a_little_early_still_walks_every_cycle() {
+        let early = MIN - Duration::from_millis(3);
+        assert!(
+            due(Some(early), Some(early), MIN),
+            "1m refresh, 1-minute cron"
+        );
+        assert!(!due(Some(50 * Duration::from_secs(1)), None, MIN));
+        assert!(due(
+            Some(Duration::from_millis(950)),
+            None,
+            Duration::from_secs(1)
+        ));
+        assert!(!due(
+            Some(Duration::from_millis(850)),
+            None,
+            Duration::from_secs(1)
+        ));
+        assert!(
+            due(Some(Duration::ZERO), None, Duration::ZERO),
+            "0s: every cycle"
+        );
     }
 
     #[test]

@@ -69,9 +69,30 @@ fn demo_streams_two_cycles_writes_json_lines_and_ends_with_a_query_answer() {
         .1;
     assert!(feed.contains("added"), "{feed}");
     assert!(stderr.contains("3/3 changes sent, backlog"), "{stderr}");
-    // The metrics path: 6 catalogue records and 3 change events in 3 cycles.
+    // The site changed after the changes mode's first cycle (which found nothing): the next
+    // cycle's walk, listing pages and a few product pages, brought the change to the stream.
     assert!(
-        stdout.contains("RecordsSent 9, Cycles 3, SendLateness max"),
+        stderr.contains("demo: changes mode: cycle 1: no changes since"),
+        "{stderr}"
+    );
+    let within = stderr
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("demo: the site's change reached the stream within one cycle: 3 change events readable ")
+        })
+        .unwrap_or_else(|| panic!("no change within a cycle in {stderr}"));
+    let asked: u64 = within
+        .split_once("that cycle's walk asked for ")
+        .and_then(|(_, r)| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no page count in {within}"));
+    assert!(
+        (50..200).contains(&asked),
+        "50 listing pages and the product pages of the changed entries, not 1,050: {within}"
+    );
+    // The metrics path: 6 catalogue records and 3 change events in 4 cycles.
+    assert!(
+        stdout.contains("RecordsSent 9, Cycles 4, SendLateness max"),
         "{stdout}"
     );
     // The last lines: the template's query over those files, and its answer: one row for each

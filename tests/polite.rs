@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Site, run, scratch, stderr};
+use common::{Site, named, run, scratch, stderr};
 
 /// `bookstream scrape` of `site` with `extra` arguments: (success, log, books).
 fn scrape(site: &Site, extra: &[&str]) -> (bool, String, Vec<serde_json::Value>) {
@@ -58,6 +58,7 @@ fn the_request_rate_never_exceeds_the_budget_in_any_second() {
     assert_eq!(site.stats().requests(), 45);
     assert_eq!(site.stats().hits("/robots.txt"), 1, "robots.txt read first");
     assert_eq!(site.stats().log()[0].path, "/robots.txt");
+    assert_eq!(named(&log, "robots_missing").len(), 1, "{log}");
 }
 
 #[test]
@@ -79,6 +80,7 @@ fn robots_txt_is_obeyed_for_our_user_agent_with_the_longest_match() {
         "disallowed pages were requested: {fetched_products:?}"
     );
     assert_eq!(log_paths.len(), 3, "robots.txt and the two listing pages");
+    assert_eq!(named(&log, "robots_read").len(), 1, "{log}");
     // Every book is still there, with what the listing shows and nothing it does not.
     assert_eq!(books.len(), 20, "{log}");
     for b in &books {
@@ -180,5 +182,35 @@ async fn the_daemons_refreshes_keep_to_the_budget_too() {
     assert!(
         stats.hits("/catalogue/page-1.html") >= 2,
         "more than one refresh: {log}"
+    );
+}
+
+#[test]
+fn a_429_without_a_wait_still_slows_the_walk_down() {
+    // The same walk at 20 a second (requests 51 ms apart), once on a healthy site and once
+    // on one that answers every other request 429 with `Retry-After: 0`: each 429 doubles the
+    // spacing (the next healthy answer brings it halfway back) and the page is retried after
+    // its backoff, so the throttled walk is asked far less often on average (about 8 times
+    // less here), never more.
+    let mean_gap = |extra: &[&str]| {
+        let args = [&["--books", "20", "--per-page", "10"][..], extra].concat();
+        let site = Site::start(&args);
+        let (ok, log, books) = scrape(&site, &["--max-requests-per-sec", "20"]);
+        assert!(ok, "{log}");
+        assert_eq!(books.len(), 20, "{log}");
+        let gaps = gaps(&site);
+        let (most, paths) = site.stats().busiest(Duration::from_secs(1));
+        assert!(most <= 20, "{most} requests in one second: {paths:?}");
+        (
+            gaps.iter().sum::<Duration>() / gaps.len() as u32,
+            site.stats().throttled(),
+        )
+    };
+    let (healthy, _) = mean_gap(&[]);
+    let (throttled, count) = mean_gap(&["--throttle-every", "2", "--retry-after", "0"]);
+    assert!(count >= 10, "{count} 429s");
+    assert!(
+        throttled >= healthy.mul_f64(2.0),
+        "requests {throttled:?} apart on average with a 429 every other answer, {healthy:?} without"
     );
 }

@@ -276,3 +276,37 @@ async fn an_unchanged_site_costs_its_listing_pages_and_a_repriced_book_is_in_the
         "a walk every second, and the change took {arrived:?} to reach the stream"
     );
 }
+
+#[tokio::test]
+async fn a_token_that_changes_on_every_fetch_is_never_a_change() {
+    // Every page carries a CSRF token and a timestamp new on each request (inside each
+    // product pod and next to the product's title): no answer is ever a 304 and no two
+    // bodies match, yet nothing a book is made of changes.
+    let moto = Moto::start();
+    moto.create_stream("volatile", 1).await;
+    let base = ["--books", "20", "--per-page", "10", "--volatile"];
+    let site = live_site(&base);
+    let dir = scratch("volatile");
+    let config = write_config(&dir, &site.url(), &moto.endpoint, "volatile", CHANGES);
+    // Every product page read again at every walk, so the token is read there too.
+    let child = spawn_changes_with(&config, &[("BOOKSTREAM__SITE__VERIFY_EVERY", "1s")]);
+    wait_for_feed(&dir);
+    let product = Generated::generate_version(20, 10, 0).books()[4].clone();
+    let product_path = format!("/catalogue/{}_{}/index.html", product.slug, product.id);
+    let read_before = site.stats().hits(&product_path);
+    walks_started(&site, 5).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    signal(&child, "TERM");
+    let (status, log) = finish(child);
+    assert!(status.success(), "{log}");
+    assert!(
+        site.stats().hits(&product_path) >= read_before + 4,
+        "product pages were not read again: {log}"
+    );
+    assert_eq!(site.stats().not_modified(), 0, "every answer differs");
+    let got = said(&moto, "volatile").await;
+    assert!(
+        got.is_empty(),
+        "an unchanged catalogue whose pages carry a per-request token said {got:?}"
+    );
+}

@@ -65,7 +65,8 @@ pub struct SiteConfig {
     #[serde(with = "duration_str")]
     pub request_timeout: Duration,
     pub user_agent: String,
-    /// Reuse the last catalogue for this long before scraping again.
+    /// Walk the listing pages again once the last walk started this long ago (at most once a
+    /// cycle; the default 1m with the default 1-minute cron walks every cycle; 0s also does).
     #[serde(with = "duration_str")]
     pub refresh: Duration,
     /// Attempts per page, including the first.
@@ -94,7 +95,7 @@ impl Default for SiteConfig {
             concurrency: 8,
             request_timeout: Duration::from_secs(10),
             user_agent: default_user_agent(),
-            refresh: Duration::from_secs(600),
+            refresh: MINUTE,
             attempts: 4,
             max_page_bytes: 2 * 1024 * 1024,
             max_shrink: 0.2,
@@ -324,6 +325,11 @@ mod tests {
         assert_eq!(cfg.stream.interval, Duration::from_secs(1));
         assert_eq!(cfg.stream.max_records, 60);
         assert_eq!(cfg.site.concurrency, 8);
+        assert_eq!(
+            cfg.site.refresh,
+            Duration::from_secs(60),
+            "a walk every cycle"
+        );
         assert_eq!(cfg.schedule.cron, "0 * * * * *");
         assert_eq!(cfg.kinesis.partition_key, "{upc}");
     }

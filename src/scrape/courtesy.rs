@@ -11,6 +11,8 @@ use super::budget::Pace;
 use super::fetch::{FetchError, Fetched};
 use super::robots::Robots;
 use super::{ROBOTS_MAX_AGE, ScrapeError, Scraper};
+use crate::events::Event;
+use crate::events::scrape::{RobotsKept, RobotsMissing, RobotsRead};
 
 impl Scraper {
     /// The gate for a budget of `per_sec`: the one the last walk used, unless the budget
@@ -49,17 +51,25 @@ impl Scraper {
         let rules = match self.fetcher.get(&url, None, pace).await {
             Ok(Fetched::Body { bytes, .. }) => {
                 let rules = Robots::parse(&String::from_utf8_lossy(&bytes), agent);
-                tracing::info!(url = %url, crawl_delay_ms = rules.crawl_delay().map(|d| d.as_millis() as u64), "robots.txt read from {url}");
+                RobotsRead {
+                    url: &url,
+                    crawl_delay_ms: rules.crawl_delay().map(|d| d.as_millis() as u64),
+                }
+                .emit();
                 rules
             }
             Ok(Fetched::NotModified) => Robots::allow_all(agent),
             Err(FetchError::Status { status, .. }) if status.is_client_error() => {
-                tracing::info!(url = %url, status = status.as_u16(), "no robots.txt at {url} (HTTP {status}): every page allowed");
+                RobotsMissing { url: &url, status }.emit();
                 Robots::allow_all(agent)
             }
             Err(e) => match known {
                 Some((_, _, rules)) => {
-                    tracing::warn!(url = %url, error = %e, "robots.txt cannot be read again; keeping the rules read before: {e}");
+                    RobotsKept {
+                        url: &url,
+                        error: &e,
+                    }
+                    .emit();
                     return Ok(rules);
                 }
                 None => return Err(ScrapeError::Robots(Box::new(e))),

@@ -23,6 +23,11 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::catalogue::Book;
+use crate::events::Event;
+use crate::events::scrape::{
+    ForeignLinkSkipped, ListedTwice, ListingWalkIncomplete, NextLinkLoopedBack, ProductPageFailed,
+    ProductPageGone, ProductPageUnreadable,
+};
 pub use absence::Absences;
 use budget::Pace;
 use fetch::{FetchError, Fetched, Fetcher, Validators};
@@ -195,11 +200,11 @@ impl Scraper {
             }
             for item in page.items {
                 if item.url.origin() != origin {
-                    tracing::warn!(
-                        page = %url, link = %item.url,
-                        "listing page {url} links to {} on another origin; not followed, book left out",
-                        item.url
-                    );
+                    ForeignLinkSkipped {
+                        page: &url,
+                        link: &item.url,
+                    }
+                    .emit();
                     stats.foreign_links += 1;
                     continue;
                 }
@@ -227,10 +232,11 @@ impl Scraper {
                     });
                 }
                 Some(next) if visited.contains(&next) => {
-                    tracing::warn!(
-                        page = %url, link = %next,
-                        "listing page {url} links back to {next}, already walked; the walk ends there"
-                    );
+                    NextLinkLoopedBack {
+                        page: &url,
+                        link: &next,
+                    }
+                    .emit();
                     break WalkEnd::LoopedBack;
                 }
                 Some(next) if plan.pages.is_none_or(|n| stats.listing_pages < n) => url = next,
@@ -247,11 +253,12 @@ impl Scraper {
             let says = last_pager.map_or("no \"Page N of M\"".to_owned(), |p| {
                 format!("\"Page {} of {}\"", p.page, p.of)
             });
-            tracing::warn!(
-                page = %url, listing_pages = walk.pages,
-                "listing walk incomplete: it ended at {url} ({says}) after {} pages; no book it did not reach counts as removed",
-                walk.pages
-            );
+            ListingWalkIncomplete {
+                page: &url,
+                listing_pages: walk.pages,
+                says,
+            }
+            .emit();
         }
         let mut found: Vec<Product> = vec![Product::Failed; items.len()];
         if let Some(verify) = plan.verify {
@@ -300,10 +307,12 @@ impl Scraper {
             .collect();
         let (books, duplicates) = walk::dedupe_by(merged, Found::book);
         for d in &duplicates {
-            tracing::warn!(
-                key = %d.key, first = %d.first_url, dropped = %d.dropped_url,
-                "{} is listed twice ({} and {}); keeping the first", d.key, d.first_url, d.dropped_url
-            );
+            ListedTwice {
+                key: &d.key,
+                first: &d.first_url,
+                dropped: &d.dropped_url,
+            }
+            .emit();
         }
         stats.duplicates = duplicates.len() as u32;
         stats.products = books.len() as u32;
@@ -341,15 +350,15 @@ impl Scraper {
             Ok(Ok(Parsed::Product(d))) => Product::Read(d),
             Ok(Ok(Parsed::Listing(_))) => unreachable!("product parser returns products"),
             Ok(Err(e)) => {
-                tracing::warn!(url = %url, error = %e, "product page {url} unreadable; keeping the listing's fields: {e}");
+                ProductPageUnreadable { url, error: &e }.emit();
                 Product::Failed
             }
             Err(FetchError::Status { status, .. }) if matches!(status.as_u16(), 404 | 410) => {
-                tracing::info!(url = %url, status = status.as_u16(), "product page {url} answers {status}: the book is gone");
+                ProductPageGone { url, status }.emit();
                 Product::Gone
             }
             Err(e) => {
-                tracing::warn!(url = %url, error = %e, "product page failed; keeping the listing's fields: {e}");
+                ProductPageFailed { url, error: &e }.emit();
                 Product::Failed
             }
         };

@@ -81,6 +81,10 @@ pub struct SiteArgs {
     /// Serve only the first N books of the catalogue, as if the site had shrunk.
     #[arg(long, value_name = "N", conflicts_with = "root")]
     pub drop_books: Option<usize>,
+    /// Every HTML page carries a token and a timestamp new on every request (a CSRF field in
+    /// each product pod and product form, a "generated at" line), so no two answers match.
+    #[arg(long)]
+    pub volatile: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -165,6 +169,7 @@ impl SiteArgs {
             gone: self.gone.clone(),
             captcha: self.captcha.clone(),
             robots: self.robots.clone(),
+            volatile: self.volatile,
             stats,
         }
     }

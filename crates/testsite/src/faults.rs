@@ -78,11 +78,14 @@ impl State {
             options.stats.redirected.fetch_add(1, Ordering::Relaxed);
             return redirect(to);
         }
-        let page = match self.content.page(path).await {
+        let mut page = match self.content.page(path).await {
             Ok(Some(page)) => page,
             Ok(None) => return Reply::error(404),
             Err(_) => return Reply::error(500),
         };
+        if options.volatile && page.content_type == "text/html" {
+            page.body = volatile(&page.body, sequence);
+        }
         let etag = http::etag(&page.body);
         let fresh = match request.header("if-none-match") {
             Some(tags) => http::etag_matches(tags, &etag),
@@ -126,6 +129,38 @@ impl State {
             .iter()
             .any(|part| path.contains(part.as_str()))
     }
+}
+
+/// `html` as a dynamic page serves it, different on every request: a CSRF token (new each
+/// time, as django-oscar's basket forms carry one) inside each product pod and next to the
+/// product's title, and a "generated at" time before `</body>`. Nothing the scraper reads
+/// changes; the whole page, and so its ETag, does.
+pub(super) fn volatile(html: &[u8], sequence: u64) -> Vec<u8> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let token = format!(
+        "{:016x}{sequence:08x}",
+        (nanos as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    );
+    let field =
+        format!("<input type=\"hidden\" name=\"csrfmiddlewaretoken\" value=\"{token}\" />\n");
+    let html = String::from_utf8_lossy(html)
+        .replace(
+            "<article class=\"product_pod\">\n",
+            &format!("<article class=\"product_pod\">\n{field}"),
+        )
+        .replace(
+            "<div class=\"col-sm-6 product_main\">\n",
+            &format!("<div class=\"col-sm-6 product_main\">\n{field}"),
+        )
+        .replace(
+            "</body>",
+            &format!(
+                "<p class=\"generated\">Generated at {nanos} ns, request {sequence}</p>\n</body>"
+            ),
+        );
+    html.into_bytes()
 }
 
 /// What a bot wall answers instead of the page: 200, and no catalogue in it.

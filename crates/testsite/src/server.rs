@@ -54,6 +54,9 @@ pub struct ServeOptions {
     pub captcha: Vec<String>,
     /// The body of `/robots.txt` (served as text/plain); `None`: it answers 404.
     pub robots: Option<String>,
+    /// Every HTML page carries a per-request token and timestamp (`faults::volatile`): its
+    /// ETag changes on every request, as a dynamic page's does.
+    pub volatile: bool,
     /// Counters the caller keeps a clone of to see what the server did.
     pub stats: Arc<Stats>,
 }
@@ -315,6 +318,7 @@ async fn write_reply(
     } else {
         &[]
     };
+    stats.sent((head.len() + body.len()) as u64);
     if !body.is_empty() && state.trickles(&options, request.path()) {
         stats.trickled.fetch_add(1, Ordering::Relaxed);
         stream.write_all(head.as_bytes()).await?;

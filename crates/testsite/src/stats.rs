@@ -28,6 +28,7 @@ pub struct Stats {
     pub(super) injected_failures: AtomicU64,
     pub(super) redirected: AtomicU64,
     pub(super) trickled: AtomicU64,
+    bytes: AtomicU64,
     hits: Mutex<HashMap<String, u64>>,
     log: Mutex<Vec<Logged>>,
 }
@@ -69,6 +70,11 @@ impl Stats {
     /// the trickle starts, so a client that gives up is counted too).
     pub fn trickled(&self) -> u64 {
         self.trickled.load(Ordering::Relaxed)
+    }
+    /// Bytes of the responses written (head and body, before any trickle), so a test can
+    /// tell what a walk cost the site's link, not only how many requests.
+    pub fn bytes_sent(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
     }
     /// Requests received for `path` (without query string).
     pub fn hits(&self, path: &str) -> u64 {
@@ -123,6 +129,10 @@ impl Stats {
     /// A request that could not be parsed: counted, but under no path.
     pub(super) fn received_unreadable(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn sent(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// Counts the response by status; redirects are counted where they are decided.

@@ -379,3 +379,33 @@ async fn robots_gone_and_captcha_answer_as_asked() -> std::io::Result<()> {
     assert!(!bodies[2].contains("product_pod"));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_volatile_page_differs_on_every_request_and_is_never_a_304() -> std::io::Result<()> {
+    let options = ServeOptions {
+        volatile: true,
+        ..ServeOptions::default()
+    };
+    let server = TestServer::start(generated(40), options).await?;
+    let mut stream = TcpStream::connect(server.addr()).await?;
+    let product = Site::generate(40, 20).books()[3].clone();
+    for path in [
+        "/catalogue/page-1.html".to_owned(),
+        format!("/catalogue/{}_{}/index.html", product.slug, product.id),
+    ] {
+        let first = exchange(&mut stream, &get(&path, "")).await?;
+        let etag = first.header("etag").unwrap_or_default().to_owned();
+        let again = exchange(
+            &mut stream,
+            &get(&path, &format!("If-None-Match: {etag}\r\n")),
+        )
+        .await?;
+        assert_eq!((first.status, again.status), (200, 200), "{path}");
+        assert_ne!(first.body, again.body, "{path}");
+        assert_ne!(again.header("etag"), Some(etag.as_str()), "{path}");
+        assert!(first.body.contains("csrfmiddlewaretoken"), "{path}");
+    }
+    assert_eq!(server.stats().not_modified(), 0);
+    assert!(server.stats().bytes_sent() > 0);
+    Ok(())
+}
