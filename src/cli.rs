@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use url::Url;
 
-use crate::config::Delimiter;
+use crate::config::{Delimiter, PartitionKey};
 use crate::kinesis::reader::StartAt;
 
 /// Scrape books.toscrape.com on a schedule and stream the catalogue into Amazon Kinesis.
@@ -36,7 +36,8 @@ pub enum Command {
     Scrape(ScrapeArgs),
     /// Stream a JSON array's (or JSON Lines') records to Kinesis: one by one at a fixed
     /// interval, or with --interval 0 as fast as the stream's shards allow.
-    Stream(StreamArgs),
+    // Boxed: its many options would make every `Command` as large as it.
+    Stream(Box<StreamArgs>),
     /// Print the records in a stream (every shard).
     Tail(TailArgs),
     /// The changes between two saved catalogues, as the change feed's events (JSON lines).
@@ -109,7 +110,7 @@ pub struct StreamArgs {
     /// A fixed key, or `{field}` to use that field of each record. A fixed key sends every
     /// record to one shard (at most 1,000 records/s); `{upc}` spreads them over all shards.
     #[arg(long, alias = "partition_key", default_value = "{upc}")]
-    pub partition_key: String,
+    pub partition_key: PartitionKey,
     #[arg(long, value_enum, default_value_t = Delimiter::None)]
     pub record_delimiter: Delimiter,
     /// With --interval 0: pack small records into KPL aggregated records (de-aggregated by

@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::Settings;
 use crate::scrape::rotation::Verify;
 use crate::scrape::{Absences, ScrapeError, ScrapePlan, Scraped, Scraper};
 
@@ -93,7 +93,7 @@ impl Refresher {
 
     /// Starts a scrape when one is due for a catalogue scraped at `scraped_at` (RFC 3339, or
     /// `None` without a catalogue) and none is running.
-    pub fn start_if_due(&mut self, cfg: &Config, scraped_at: Option<&str>) {
+    pub fn start_if_due(&mut self, cfg: &Settings, scraped_at: Option<&str>) {
         let catalogue_age = scraped_at.map(|s| self.age(s));
         let since_last = self.last_started.map(|t| t.elapsed());
         if self.task.is_some() || !due(catalogue_age, since_last, cfg.site.refresh) {
@@ -102,7 +102,7 @@ impl Refresher {
         let scraper = self.scraper.clone();
         let plan = ScrapePlan {
             site: cfg.site.base_url.clone(),
-            pages: (cfg.site.pages > 0).then_some(cfg.site.pages),
+            pages: cfg.site.pages,
             concurrency: cfg.site.concurrency,
             max_requests_per_sec: cfg.site.max_requests_per_sec,
             // The time between walks as it is (a `refresh` shorter than the cron's period

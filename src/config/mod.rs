@@ -1,8 +1,11 @@
 //! Typed configuration: a TOML file layered under `BOOKSTREAM__SECTION__KEY` environment
-//! overrides, then validated once (`validate.rs`). The rest of the program only sees
-//! [`Config`].
+//! overrides ([`Config`], what the file says), then validated once (`validate.rs`) into
+//! [`Settings`] (`settings.rs`), which is all the rest of the program sees.
 
+mod settings;
 mod validate;
+
+pub use settings::{KinesisSettings, PartitionKey, Settings, SiteSettings};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -246,7 +249,8 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Loads `file`, applies `BOOKSTREAM__SECTION__KEY` overrides from the environment, validates.
+    /// Loads `file` and applies `BOOKSTREAM__SECTION__KEY` overrides from the environment;
+    /// [`Config::validate`] (or [`Settings::load`] for both) makes settings of it.
     pub fn load(file: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
             file: file.to_owned(),
@@ -273,7 +277,6 @@ impl Config {
             .map_err(parse)?
             .try_deserialize()
             .map_err(parse)?;
-        cfg.validate(file)?;
         Ok(cfg)
     }
 
@@ -320,12 +323,35 @@ mod tests {
 
     #[test]
     fn defaults_fill_everything_but_the_stream_name() {
-        let cfg = Config::from_toml(MINIMAL, Path::new("t.toml")).unwrap();
+        let file = Path::new("t.toml");
+        let cfg = Config::from_toml(MINIMAL, file).unwrap();
         assert_eq!(cfg.stream.interval, Duration::from_secs(1));
         assert_eq!(cfg.stream.max_records, 60);
         assert_eq!(cfg.site.concurrency, 8);
         assert_eq!(cfg.schedule.cron, "0 * * * * *");
         assert_eq!(cfg.kinesis.partition_key, "{upc}");
+        let settings = cfg.validate(file).unwrap();
+        assert_eq!(settings.schedule.expr(), "0 * * * * *");
+        assert_eq!(
+            settings.kinesis.partition_key,
+            PartitionKey::Field("upc".into())
+        );
+        assert_eq!(settings.site.pages, None, "pages = 0 is all of them");
+        assert_eq!(settings.site.fetch.attempts, cfg.site.attempts);
+        assert_eq!(settings.site.fetch.max_body_bytes, cfg.site.max_page_bytes);
+    }
+
+    #[test]
+    fn a_page_limit_and_a_fixed_key_are_typed_once() {
+        let text = format!("{MINIMAL}partition_key = \"No\"\n[site]\npages = 3\n");
+        let settings = Config::from_toml(&text, Path::new("t.toml"))
+            .and_then(|c| c.validate(Path::new("t.toml")))
+            .unwrap();
+        assert_eq!(settings.site.pages, Some(3));
+        assert_eq!(
+            settings.kinesis.partition_key,
+            PartitionKey::Fixed("No".into())
+        );
     }
 
     #[test]
@@ -333,16 +359,19 @@ mod tests {
         let cfg = Config::from_toml(MINIMAL, Path::new("t.toml")).unwrap();
         let again = Config::from_toml(&cfg.to_toml(), Path::new("printed.toml")).unwrap();
         assert_eq!(again, cfg);
+        again.validate(Path::new("printed.toml")).unwrap();
     }
 
     #[test]
     fn shipped_config_file_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/bookstream.toml");
-        Config::load(&path).unwrap();
+        Settings::load(&path).unwrap();
     }
 
     fn err(text: &str) -> String {
-        Config::from_toml(text, Path::new("bad.toml"))
+        let file = Path::new("bad.toml");
+        Config::from_toml(text, file)
+            .and_then(|cfg| cfg.validate(file))
             .unwrap_err()
             .to_string()
     }

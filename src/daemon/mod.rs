@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::Settings;
 use crate::deadline::Deadline;
 use crate::engine::{CycleReport, Engine, EngineError};
 use crate::events::Event;
@@ -40,8 +40,6 @@ const HANG_GRACE: Duration = Duration::from_secs(120);
 pub enum DaemonError {
     #[error(transparent)]
     Engine(#[from] EngineError),
-    #[error("scheduler: {0}")]
-    Scheduler(String),
     #[error(transparent)]
     Ticks(#[from] crate::schedule::TicksError),
     #[error("cannot install signal handlers: {0}")]
@@ -61,7 +59,7 @@ pub enum DaemonError {
 /// once the engine holds the state directory, so that a second process on it is told it is
 /// in use (75), and a corrupt `feed.json` is named (65), before anything that needs the
 /// network or the instance metadata.
-async fn check_aws(cfg: &Config, path: &std::path::Path) -> Result<(), DaemonError> {
+async fn check_aws(cfg: &Settings, path: &std::path::Path) -> Result<(), DaemonError> {
     let option = format!(
         "`[kinesis] region` in {} (or BOOKSTREAM__KINESIS__REGION)",
         path.display()
@@ -72,7 +70,7 @@ async fn check_aws(cfg: &Config, path: &std::path::Path) -> Result<(), DaemonErr
 /// `bookstream once`: one cycle with no slot limit, then exit.
 pub async fn once(
     path: &std::path::Path,
-    cfg: Config,
+    cfg: Settings,
     shutdown: CancellationToken,
 ) -> Result<CycleReport, DaemonError> {
     let mut engine = Engine::new(&cfg).await?;
@@ -105,9 +103,9 @@ struct Running {
 /// What the main loop owns between events.
 struct Daemon {
     path: PathBuf,
-    cfg: Config,
-    /// A valid config read on SIGHUP, applied when the next cycle starts.
-    pending: Option<Config>,
+    cfg: Settings,
+    /// Valid settings read on SIGHUP, applied when the next cycle starts.
+    pending: Option<Settings>,
     schedule: Schedule,
     job: Ticks,
     /// `None` while a cycle task holds it.
@@ -132,14 +130,13 @@ struct Daemon {
 /// after a clean stop (SIGTERM/SIGINT).
 pub async fn run(
     path: PathBuf,
-    cfg: Config,
+    cfg: Settings,
     shutdown: CancellationToken,
 ) -> Result<(), DaemonError> {
     let notifier = Notifier::new();
     let mut engine = Engine::new(&cfg).await?;
     check_aws(&cfg, &path).await?;
-    let schedule =
-        Schedule::parse(&cfg.schedule.cron).map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+    let schedule = cfg.schedule.clone();
     let (mut ticks, job) = Ticks::start(&schedule).await?;
     let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
     stop_on_term_or_int(shutdown.clone())?;
