@@ -173,7 +173,7 @@ impl Default for StreamConfig {
 }
 
 /// What follows each record's JSON in the Kinesis payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Delimiter {
     /// Nothing: the old Firehose->Lambda step splits concatenated objects on `}{`.
