@@ -92,12 +92,57 @@ pub async fn once(
     }
 }
 
-/// A cycle running as a task of its own; it hands the engine back when it ends.
-struct Running {
-    task: JoinHandle<(Engine, CycleReport)>,
-    /// `HANG_GRACE` past the slot's end: from then on the cycle counts as stuck.
-    stuck_at: Option<Instant>,
-    stuck: bool,
+/// Where the daemon's one cycle stands: the engine waits between ticks, or a task holds it
+/// while the cycle runs and hands it back when it ends.
+// One value for the life of the process, moved once a cycle: not worth a box.
+#[allow(clippy::large_enum_variant)]
+enum Cycle {
+    /// Between cycles: the engine, ready for the next tick.
+    Idle(Engine),
+    /// A cycle running as a task of its own, which holds the engine.
+    Running {
+        task: JoinHandle<(Engine, CycleReport)>,
+        stuck: Stuck,
+    },
+    /// The engine went with a task that was abandoned (a stop past its grace, or a stuck
+    /// cycle whose replacement engine could not be built): only on the way out.
+    Abandoned,
+}
+
+/// Whether a running cycle counts as stuck.
+#[derive(Debug, Clone, Copy)]
+enum Stuck {
+    /// Not yet; from this deadline (`HANG_GRACE` past the slot's end) on, it does.
+    NotYet(Deadline),
+    /// Stuck: no more watchdog pings (systemd restarts the daemon).
+    Yes,
+}
+
+impl Cycle {
+    fn is_idle(&self) -> bool {
+        matches!(self, Cycle::Idle(_))
+    }
+
+    fn is_stuck(&self) -> bool {
+        matches!(
+            self,
+            Cycle::Running {
+                stuck: Stuck::Yes,
+                ..
+            }
+        )
+    }
+
+    /// When the running cycle will count as stuck; `Never` if none runs or it already does.
+    fn stuck_deadline(&self) -> Deadline {
+        match self {
+            Cycle::Running {
+                stuck: Stuck::NotYet(at),
+                ..
+            } => *at,
+            _ => Deadline::Never,
+        }
+    }
 }
 
 /// What the main loop owns between events.
@@ -108,9 +153,7 @@ struct Daemon {
     pending: Option<Settings>,
     schedule: Schedule,
     job: Ticks,
-    /// `None` while a cycle task holds it.
-    engine: Option<Engine>,
-    running: Option<Running>,
+    cycle: Cycle,
     /// CloudWatch metrics, when `[metrics] cloudwatch` is on (a reload restarts them).
     metrics: Option<Metrics>,
     /// The publisher a reload replaced, publishing what it still had (bounded in time).
@@ -161,8 +204,7 @@ pub async fn run(
         pending: None,
         schedule,
         job,
-        engine: Some(engine),
-        running: None,
+        cycle: Cycle::Idle(engine),
         metrics,
         retired_metrics: None,
         notifier,
@@ -173,11 +215,8 @@ pub async fn run(
     d.missed_tick_at = d.schedule.missed_tick_deadline();
     let mut pings = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     loop {
-        let stuck_at = d
-            .running
-            .as_ref()
-            .filter(|r| !r.stuck)
-            .and_then(|r| r.stuck_at);
+        let stuck_at = d.cycle.stuck_deadline();
+        let idle = d.cycle.is_idle();
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
@@ -188,10 +227,10 @@ pub async fn run(
                 }
             }
             _ = pings.tick(), if watchdog.is_some() => d.ping(),
-            done = cycle_end(&mut d.running) => d.finish_cycle(done),
-            _ = Deadline::from(stuck_at).sleep() => d.mark_stuck().await?,
-            Some(()) = ticks.recv(), if d.running.is_none() => d.start_cycle().await,
-            _ = Deadline::from(d.missed_tick_at).sleep(), if d.running.is_none() => {
+            done = cycle_end(&mut d.cycle) => d.finish_cycle(done),
+            _ = stuck_at.sleep() => d.mark_stuck().await?,
+            Some(()) = ticks.recv(), if idle => d.start_cycle().await,
+            _ = Deadline::from(d.missed_tick_at).sleep(), if idle => {
                 tracing::warn!("no tick from the scheduler half a slot after one was due (did the wall clock step?); running the cycle on the monotonic clock");
                 d.start_cycle().await;
             }
@@ -216,27 +255,29 @@ fn stop_on_term_or_int(shutdown: CancellationToken) -> Result<(), DaemonError> {
 }
 
 /// Resolves when the running cycle's task ends; never while none runs.
-async fn cycle_end(
-    running: &mut Option<Running>,
-) -> Result<(Engine, CycleReport), tokio::task::JoinError> {
-    match running {
-        Some(r) => (&mut r.task).await,
-        None => std::future::pending().await,
+async fn cycle_end(cycle: &mut Cycle) -> Result<(Engine, CycleReport), tokio::task::JoinError> {
+    match cycle {
+        Cycle::Running { task, .. } => task.await,
+        _ => std::future::pending().await,
     }
 }
 
 impl Daemon {
     /// A watchdog ping, unless the running cycle is stuck (then systemd restarts the daemon).
     fn ping(&self) {
-        if !self.running.as_ref().is_some_and(|r| r.stuck) {
+        if !self.cycle.is_stuck() {
             self.notifier.watchdog();
         }
     }
 
     /// One cron tick: apply a pending config, then run the cycle as a task until the next tick.
     async fn start_cycle(&mut self) {
-        let Some(mut engine) = self.engine.take() else {
-            return;
+        let mut engine = match std::mem::replace(&mut self.cycle, Cycle::Abandoned) {
+            Cycle::Idle(engine) => engine,
+            other => {
+                self.cycle = other;
+                return;
+            }
         };
         if let Some(new) = self.pending.take() {
             match engine.reconfigure(&new).await {
@@ -265,19 +306,17 @@ impl Daemon {
             let report = engine.run_cycle(&cfg, stop_by, &shutdown).await;
             (engine, report)
         });
-        self.running = Some(Running {
+        self.cycle = Cycle::Running {
             task,
-            stuck_at: stop_by.map(|t| t + HANG_GRACE),
-            stuck: false,
-        });
+            stuck: Stuck::NotYet(Deadline::from(stop_by.map(|t| t + HANG_GRACE))),
+        };
     }
 
     /// The cycle task ended: take the engine back, log the report, update STATUS.
     fn finish_cycle(&mut self, done: Result<(Engine, CycleReport), tokio::task::JoinError>) {
-        self.running = None;
         // A panicking cycle is a bug; surface it rather than streaming on silently.
         let (engine, report) = done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-        self.engine = Some(engine);
+        self.cycle = Cycle::Idle(engine);
         log_report(&report, Some(&self.schedule));
         if let Some(metrics) = &self.metrics {
             metrics.record(&CycleMetrics::from_report(&report));
@@ -298,24 +337,23 @@ impl Daemon {
             HANG_GRACE.as_secs()
         );
         self.notifier.status("cycle stuck past its slot");
-        let Some(running) = self.running.as_mut() else {
+        let Cycle::Running { task, stuck } = &mut self.cycle else {
             return Ok(());
         };
-        running.stuck = true;
+        *stuck = Stuck::Yes;
         if self.watchdog.is_none() {
-            running.task.abort();
+            task.abort();
             // The abandoned engine holds the state directory's lock until its task is
             // dropped; wait for that (an aborted task ends at its next poll) before the new
             // engine takes the lock. A task that does not end is wedged: give up, and let
             // systemd (Restart=on-failure) start afresh.
-            let task = &mut running.task;
             if tokio::time::timeout(STOP_GRACE, task).await.is_err() {
                 return Err(DaemonError::Stuck);
             }
-            self.running = None;
+            self.cycle = Cycle::Abandoned;
             let mut engine = Engine::new(&self.cfg).await?;
             engine.start_refresh_if_due(&self.cfg);
-            self.engine = Some(engine);
+            self.cycle = Cycle::Idle(engine);
         }
         Ok(())
     }
@@ -325,15 +363,15 @@ impl Daemon {
     async fn stop(mut self) {
         self.notifier.stopping();
         self.notifier.status("stopping: saving the cursor");
-        if let Some(running) = self.running.take() {
-            let mut task = running.task;
-            match tokio::time::timeout(STOP_GRACE, &mut task).await {
+        if let Cycle::Running { task, .. } = &mut self.cycle {
+            match tokio::time::timeout(STOP_GRACE, &mut *task).await {
                 Ok(done) => self.finish_cycle(done),
                 Err(_) => {
                     tracing::warn!(
                         "in-flight put did not finish within the stop grace; abandoning it"
                     );
                     task.abort();
+                    self.cycle = Cycle::Abandoned;
                 }
             }
         }
@@ -345,8 +383,8 @@ impl Daemon {
             let _ = tokio::time::timeout(METRICS_FLUSH, retired).await;
         }
         self.job.stop().await;
-        match &self.engine {
-            Some(engine) => {
+        match &self.cycle {
+            Cycle::Idle(engine) => {
                 engine.checkpoint();
                 let sent_total = engine.cursor().sent_total;
                 tracing::info!(
@@ -354,7 +392,7 @@ impl Daemon {
                     "stopped; cursor saved ({sent_total} records sent so far)"
                 );
             }
-            None => tracing::info!(
+            Cycle::Running { .. } | Cycle::Abandoned => tracing::info!(
                 "stopped; the cursor on disk is the one saved after the last acknowledged record"
             ),
         }
