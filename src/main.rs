@@ -64,12 +64,13 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(command: Command) -> Result<(), CommandError> {
-    let shutdown = CancellationToken::new();
     if let Command::Run(arg) = command {
-        // The daemon installs its own TERM/INT/HUP handlers.
+        // The daemon's own signals: TERM/INT stop, HUP reloads; and systemd's NOTIFY_SOCKET.
         let cfg = Settings::load(&arg.config)?;
-        return Ok(daemon::run(arg.config, cfg, shutdown).await?);
+        let signals = daemon::Signals::unix()?;
+        return Ok(daemon::run(arg.config, cfg, signals, daemon::Notifier::systemd()).await?);
     }
+    let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

@@ -5,12 +5,12 @@
 //! so that systemd restarts the daemon.
 
 mod reload;
+mod signals;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -19,10 +19,12 @@ use crate::config::Settings;
 use crate::deadline::Deadline;
 use crate::engine::{CycleReport, Engine, EngineError};
 use crate::events::Event;
-use crate::events::daemon::{CycleFinished, StopRequested};
+use crate::events::daemon::CycleFinished;
 use crate::metrics::{CycleMetrics, Metrics};
 use crate::schedule::{Schedule, Ticks};
-use crate::systemd::Notifier;
+
+pub use crate::systemd::{Notice, Notifier};
+pub use signals::Signals;
 
 /// How long a stop may wait for the in-flight put before abandoning it.
 const STOP_GRACE: Duration = Duration::from_secs(15);
@@ -169,20 +171,24 @@ struct Daemon {
 }
 
 /// The daemon's main loop: one event at a time, while at most one cycle runs as a task. A tick
-/// that comes while a cycle runs waits in the one-slot queue; later ones are dropped. Returns
-/// after a clean stop (SIGTERM/SIGINT).
+/// that comes while a cycle runs waits in the one-slot queue; later ones are dropped. `path` is
+/// the file a reload re-reads; `signals` say when to stop and to reload (`main` passes
+/// [`Signals::unix`]); `notifier` hears READY, STATUS, WATCHDOG, RELOADING and STOPPING
+/// ([`Notifier::systemd`] under systemd). Returns after a clean stop.
 pub async fn run(
     path: PathBuf,
     cfg: Settings,
-    shutdown: CancellationToken,
+    signals: Signals,
+    notifier: Notifier,
 ) -> Result<(), DaemonError> {
-    let notifier = Notifier::new();
+    let Signals {
+        stop: shutdown,
+        reload: mut reloads,
+    } = signals;
     let mut engine = Engine::new(&cfg).await?;
     check_aws(&cfg, &path).await?;
     let schedule = cfg.schedule.clone();
     let (mut ticks, job) = Ticks::start(&schedule).await?;
-    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
-    stop_on_term_or_int(shutdown.clone())?;
 
     notifier.ready();
     engine.start_refresh_if_due(&cfg);
@@ -220,7 +226,7 @@ pub async fn run(
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            _ = hup.recv() => {
+            Some(()) = reloads.recv() => {
                 if d.reload().await? {
                     // A tick of the old schedule still queued must not start a cycle.
                     while ticks.try_recv().is_ok() {}
@@ -237,20 +243,6 @@ pub async fn run(
         }
     }
     d.stop().await;
-    Ok(())
-}
-
-/// SIGTERM and SIGINT cancel `shutdown`.
-fn stop_on_term_or_int(shutdown: CancellationToken) -> Result<(), DaemonError> {
-    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => StopRequested { signal: "SIGTERM" }.emit(),
-            _ = int.recv() => StopRequested { signal: "SIGINT" }.emit(),
-        }
-        shutdown.cancel();
-    });
     Ok(())
 }
 

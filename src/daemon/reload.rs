@@ -1,10 +1,9 @@
 //! SIGHUP: the config file re-read and validated (RELOADING ... READY), a new cron at once with
 //! its own missed-tick deadline, the rest (CloudWatch metrics included) from the next cycle.
 
-use super::{Daemon, DaemonError, METRICS_FLUSH};
+use super::{Daemon, DaemonError, METRICS_FLUSH, Notifier};
 use crate::config::Settings;
 use crate::metrics::Metrics;
-use crate::systemd::Notifier;
 
 impl Daemon {
     /// SIGHUP: a valid new file takes effect as [`Daemon::adopt`] says; an invalid one is
