@@ -115,3 +115,30 @@ fn sd_send(notice: &Notice) {
         tracing::warn!(message_kind = what, error = %e, "cannot notify systemd ({what}): {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorder_hears_each_notice_in_order_as_the_wire_spells_it() {
+        let (notifier, mut rx) = Notifier::recorder();
+        notifier.ready();
+        notifier.status("cycle 1: 1/1 sent");
+        notifier.reloading();
+        notifier.stopping();
+        let heard: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(
+            heard,
+            [
+                "READY=1",
+                "STATUS=cycle 1: 1/1 sent",
+                "RELOADING=1",
+                "STOPPING=1"
+            ]
+        );
+        assert_eq!(notifier.watchdog_period(), None);
+    }
+}

@@ -1,8 +1,9 @@
 //! The long-running service: cron ticks from tokio-cron-scheduler, one cycle at a time (a tick
-//! that arrives while a cycle runs waits, it never overlaps), signals (TERM/INT stop, HUP
-//! reloads), and the systemd protocol. Each cycle runs as a task; the main loop answers
-//! signals and the watchdog meanwhile, and stops the pings when a cycle is stuck past its slot,
-//! so that systemd restarts the daemon.
+//! that arrives while a cycle runs waits, it never overlaps), stop and reload (given to
+//! [`run`] as [`Signals`]: TERM/INT and HUP in `main`, a test's own in-process), and the systemd
+//! protocol (through the [`Notifier`] it is given). Each cycle runs as a task; the main loop
+//! answers signals and the watchdog meanwhile, and stops the pings when a cycle is stuck past
+//! its slot, so that systemd restarts the daemon.
 
 mod reload;
 mod signals;
