@@ -20,7 +20,10 @@ use crate::config::Settings;
 use crate::deadline::Deadline;
 use crate::engine::{CycleReport, Engine, EngineError};
 use crate::events::Event;
-use crate::events::daemon::CycleFinished;
+use crate::events::daemon::{
+    ConfigApplied, ConfigNotApplied, CycleFinished, CycleStuck, DaemonReady, DaemonStopped,
+    PutAbandoned, TickMissed,
+};
 use crate::metrics::{CycleMetrics, Metrics};
 use crate::schedule::{Schedule, Ticks};
 
@@ -198,11 +201,12 @@ pub async fn run(
         engine.cursor().sent_total,
         schedule.next_tick_text()
     ));
-    tracing::info!(
-        cron = schedule.expr(), stream = %cfg.kinesis.stream_name, site = %cfg.site.base_url,
-        "daemon ready: cron \"{}\", stream {}, site {}",
-        schedule.expr(), cfg.kinesis.stream_name, cfg.site.base_url
-    );
+    DaemonReady {
+        cron: schedule.expr(),
+        stream: &cfg.kinesis.stream_name,
+        site: cfg.site.base_url.as_str(),
+    }
+    .emit();
     let watchdog = notifier.watchdog_period();
     let metrics = Metrics::start(&cfg).await;
     let mut d = Daemon {
@@ -238,7 +242,7 @@ pub async fn run(
             _ = stuck_at.sleep() => d.mark_stuck().await?,
             Some(()) = ticks.recv(), if idle => d.start_cycle().await,
             _ = Deadline::from(d.missed_tick_at).sleep(), if idle => {
-                tracing::warn!("no tick from the scheduler half a slot after one was due (did the wall clock step?); running the cycle on the monotonic clock");
+                TickMissed.emit();
                 d.start_cycle().await;
             }
         }
@@ -277,10 +281,10 @@ impl Daemon {
                 Ok(()) => {
                     self.restart_metrics(&new).await;
                     self.cfg = new;
-                    tracing::info!("new configuration applied");
+                    ConfigApplied.emit();
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot apply the new configuration; keeping the old one: {e}")
+                    ConfigNotApplied { error: &e }.emit();
                 }
             }
         }
@@ -325,10 +329,10 @@ impl Daemon {
     /// and systemd restarts the daemon; without one the cycle is abandoned and the engine
     /// rebuilt from the state directory (the cursor was saved after every record).
     async fn mark_stuck(&mut self) -> Result<(), DaemonError> {
-        tracing::error!(
-            "cycle stuck {}s past its slot; no more watchdog pings",
-            HANG_GRACE.as_secs()
-        );
+        CycleStuck {
+            grace_secs: HANG_GRACE.as_secs(),
+        }
+        .emit();
         self.notifier.status("cycle stuck past its slot");
         let Cycle::Running { task, stuck } = &mut self.cycle else {
             return Ok(());
@@ -360,9 +364,7 @@ impl Daemon {
             match tokio::time::timeout(STOP_GRACE, &mut *task).await {
                 Ok(done) => self.finish_cycle(done),
                 Err(_) => {
-                    tracing::warn!(
-                        "in-flight put did not finish within the stop grace; abandoning it"
-                    );
+                    PutAbandoned.emit();
                     task.abort();
                     self.cycle = Cycle::Abandoned;
                 }
@@ -376,19 +378,14 @@ impl Daemon {
             let _ = tokio::time::timeout(METRICS_FLUSH, retired).await;
         }
         self.job.stop().await;
-        match &self.cycle {
+        let sent_total = match &self.cycle {
             Cycle::Idle(engine) => {
                 engine.checkpoint();
-                let sent_total = engine.cursor().sent_total;
-                tracing::info!(
-                    sent_total,
-                    "stopped; cursor saved ({sent_total} records sent so far)"
-                );
+                Some(engine.cursor().sent_total)
             }
-            Cycle::Running { .. } | Cycle::Abandoned => tracing::info!(
-                "stopped; the cursor on disk is the one saved after the last acknowledged record"
-            ),
-        }
+            Cycle::Running { .. } | Cycle::Abandoned => None,
+        };
+        DaemonStopped { sent_total }.emit();
     }
 }
 

@@ -3,6 +3,8 @@
 
 use super::{Daemon, DaemonError, METRICS_FLUSH, Notifier};
 use crate::config::Settings;
+use crate::events::Event;
+use crate::events::daemon::{ConfigReloaded, MetricsOff, ReloadRejected};
 use crate::metrics::Metrics;
 
 impl Daemon {
@@ -47,7 +49,7 @@ impl Daemon {
         }
         self.metrics = Metrics::start(new).await;
         if self.metrics.is_none() {
-            tracing::info!("CloudWatch metrics off ([metrics] cloudwatch = false)");
+            MetricsOff.emit();
         }
     }
 }
@@ -58,15 +60,11 @@ fn reload(path: &std::path::Path, notifier: &Notifier) -> Option<Settings> {
     notifier.reloading();
     let result = match Settings::load(path) {
         Ok(cfg) => {
-            tracing::info!(
-                config = %path.display(),
-                "configuration reloaded from {}; applies from the next cycle",
-                path.display()
-            );
+            ConfigReloaded { config: path }.emit();
             Some(cfg)
         }
         Err(e) => {
-            tracing::error!(error = %e, "reload rejected; keeping the running configuration: {e}");
+            ReloadRejected { error: &e }.emit();
             notifier.status(&format!("reload rejected: {e}"));
             None
         }
