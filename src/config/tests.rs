@@ -166,3 +166,46 @@ fn every_file_in_the_invalid_folder_is_refused_naming_the_file_and_what_is_wrong
         );
     }
 }
+
+/// Every key of `valid/every_key.toml` reaches the settings, typed: none is dropped or
+/// swapped for its default on the way from `Config` to `Settings`.
+#[test]
+fn every_key_set_in_the_file_reaches_the_settings() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/config_test/valid/every_key.toml");
+    let s = Settings::load(&path).unwrap();
+    let secs = Duration::from_secs;
+    assert_eq!(s.site.base_url.as_str(), "http://127.0.0.1:8080/");
+    assert_eq!(s.site.pages, Some(3));
+    assert_eq!(s.site.concurrency, 4);
+    assert_eq!(s.site.refresh, Duration::ZERO);
+    assert_eq!(s.site.max_shrink, 1.0);
+    assert_eq!(s.site.max_requests_per_sec, 10.0);
+    assert_eq!(s.site.removed_after, 3);
+    assert_eq!(s.site.verify_every, secs(7200));
+    assert_eq!(s.site.fetch.request_timeout, secs(5));
+    assert_eq!(s.site.fetch.user_agent, "bookstream-test/1");
+    assert_eq!(s.site.fetch.attempts, 2);
+    assert_eq!(s.site.fetch.max_body_bytes, 1_048_576);
+    assert_eq!(s.kinesis.stream_name, "books.stream_2");
+    assert_eq!(s.kinesis.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(
+        s.kinesis.endpoint_url.as_ref().map(|u| u.as_str()),
+        Some("http://127.0.0.1:4566/")
+    );
+    assert_eq!(s.kinesis.partition_key, PartitionKey::Fixed("fixed".into()));
+    assert_eq!(s.stream.interval, Duration::from_millis(250));
+    assert_eq!(s.stream.max_records, 100);
+    assert_eq!(s.stream.record_delimiter, Delimiter::Newline);
+    assert_eq!(s.stream.mode, Mode::Changes);
+    assert!(!s.stream.initial_snapshot);
+    assert_eq!(s.schedule.expr(), "*/10 * * * * *");
+    assert_eq!(s.state.dir, Path::new("/tmp/bookstream-state"));
+    assert_eq!(s.state.dead_letter_max_bytes, 1024);
+    assert_eq!(s.state.dead_letter_files, 2);
+    assert!(s.metrics.cloudwatch);
+    assert_eq!(s.metrics.namespace, "bookstream/test");
+    assert_eq!(
+        s.metrics.endpoint_url.as_ref().map(|u| u.as_str()),
+        Some("http://127.0.0.1:4567/")
+    );
+}
