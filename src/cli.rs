@@ -4,10 +4,11 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::{EnumValueParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use url::Url;
 
-use crate::config::Delimiter;
+use crate::config::{Delimiter, PartitionKey};
 use crate::kinesis::reader::StartAt;
 
 /// Scrape books.toscrape.com on a schedule and stream the catalogue into Amazon Kinesis.
@@ -36,7 +37,8 @@ pub enum Command {
     Scrape(ScrapeArgs),
     /// Stream a JSON array's (or JSON Lines') records to Kinesis: one by one at a fixed
     /// interval, or with --interval 0 as fast as the stream's shards allow.
-    Stream(StreamArgs),
+    // Boxed: its many options would make every `Command` as large as it.
+    Stream(Box<StreamArgs>),
     /// Print the records in a stream (every shard).
     Tail(TailArgs),
     /// The changes between two saved catalogues, as the change feed's events (JSON lines).
@@ -109,8 +111,9 @@ pub struct StreamArgs {
     /// A fixed key, or `{field}` to use that field of each record. A fixed key sends every
     /// record to one shard (at most 1,000 records/s); `{upc}` spreads them over all shards.
     #[arg(long, alias = "partition_key", default_value = "{upc}")]
-    pub partition_key: String,
-    #[arg(long, value_enum, default_value_t = Delimiter::None)]
+    pub partition_key: PartitionKey,
+    #[arg(long, default_value = "none",
+          value_parser = EnumValueParser::<DelimiterArg>::new().map(Delimiter::from))]
     pub record_delimiter: Delimiter,
     /// With --interval 0: pack small records into KPL aggregated records (de-aggregated by
     /// Firehose, the KCL and `bookstream tail`).
@@ -157,6 +160,43 @@ pub enum SchemaFormat {
     Athena,
 }
 
+/// `--record-delimiter`, as the command line spells it; the library's [`Delimiter`] knows
+/// nothing of clap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DelimiterArg {
+    /// Nothing: the old Firehose->Lambda step splits concatenated objects on `}{`.
+    None,
+    /// `\n`: newline-delimited JSON, readable by Athena/Glue directly.
+    Newline,
+}
+
+impl From<DelimiterArg> for Delimiter {
+    fn from(arg: DelimiterArg) -> Self {
+        match arg {
+            DelimiterArg::None => Delimiter::None,
+            DelimiterArg::Newline => Delimiter::Newline,
+        }
+    }
+}
+
+/// `tail --from`, as the command line spells it; maps onto the reader's [`StartAt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StartAtArg {
+    /// The oldest record still retained.
+    TrimHorizon,
+    /// Only records written from now on.
+    Latest,
+}
+
+impl From<StartAtArg> for StartAt {
+    fn from(arg: StartAtArg) -> Self {
+        match arg {
+            StartAtArg::TrimHorizon => StartAt::TrimHorizon,
+            StartAtArg::Latest => StartAt::Latest,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     /// The older catalogue: `bookstream scrape` output, or the daemon's catalogue.json.
@@ -169,7 +209,8 @@ pub struct DiffArgs {
 pub struct TailArgs {
     #[arg(long, alias = "stream_name")]
     pub stream_name: String,
-    #[arg(long, value_enum, default_value_t = StartAt::TrimHorizon)]
+    #[arg(long, default_value = "trim-horizon",
+          value_parser = EnumValueParser::<StartAtArg>::new().map(StartAt::from))]
     pub from: StartAt,
     /// Stop after this many records (not with --follow).
     #[arg(long, conflicts_with = "follow")]
@@ -262,6 +303,37 @@ mod tests {
     fn parse(args: &[&str]) -> Cli {
         let argv = normalise_legacy_args(args.iter().map(OsString::from));
         Cli::try_parse_from(argv).unwrap()
+    }
+
+    #[test]
+    fn enum_options_map_onto_the_library_types() {
+        let stream = |extra: &[&str]| {
+            let mut args = vec!["bookstream", "stream", "--stream-name", "s", "-i", "1"];
+            args.extend_from_slice(&["--json-file", "b.json"]);
+            args.extend_from_slice(extra);
+            match parse(&args).command {
+                Command::Stream(s) => *s,
+                _ => panic!("not stream"),
+            }
+        };
+        let s = stream(&[]);
+        assert_eq!(s.record_delimiter, Delimiter::None);
+        assert_eq!(s.partition_key, PartitionKey::Field("upc".into()));
+        let s = stream(&["--record-delimiter", "newline", "--partition-key", "k"]);
+        assert_eq!(s.record_delimiter, Delimiter::Newline);
+        assert_eq!(s.partition_key, PartitionKey::Fixed("k".into()));
+        let bad = Cli::try_parse_from(["bookstream", "stream", "--record-delimiter", "tab"]);
+        assert!(bad.unwrap_err().to_string().contains("newline"));
+        let tail = |extra: &[&str]| {
+            let mut args = vec!["bookstream", "tail", "--stream-name", "s"];
+            args.extend_from_slice(extra);
+            match parse(&args).command {
+                Command::Tail(t) => t.from,
+                _ => panic!("not tail"),
+            }
+        };
+        assert_eq!(tail(&[]), StartAt::TrimHorizon);
+        assert_eq!(tail(&["--from", "latest"]), StartAt::Latest);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! (python3 `duckdb`) runs the template's current-catalogue query over those files.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +43,8 @@ pub enum DemoError {
     StateDir(std::io::Error),
     #[error("create the demo stream: {0}")]
     CreateStream(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
     #[error(transparent)]
@@ -134,6 +136,7 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> Result<(), Demo
         endpoint_url: Url::parse(&cloudwatch.endpoint()).ok(),
         ..MetricsConfig::default()
     };
+    let cfg = cfg.validate(Path::new("the demo's settings"))?;
     let metrics = Metrics::start(&cfg).await;
     let record = |report: &crate::engine::CycleReport| {
         if let Some(m) = &metrics {

@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod demo;
 pub mod schema;
 pub mod scrape;
+pub mod systemd;
 pub mod telemetry;
 
 // The rooms behind them.
@@ -32,7 +33,6 @@ mod metrics;
 mod refresh;
 mod schedule;
 mod state;
-mod systemd;
 
 /// The current time as RFC 3339 UTC with seconds, e.g. "2026-11-25T12:05:00Z".
 pub(crate) fn now_rfc3339() -> String {

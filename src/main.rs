@@ -9,7 +9,7 @@ use clap::Parser;
 
 use bookstream::cli::{Cli, Command, normalise_legacy_args};
 use bookstream::commands::{self, CommandError};
-use bookstream::config::Config;
+use bookstream::config::Settings;
 use bookstream::daemon;
 use tokio_util::sync::CancellationToken;
 
@@ -64,12 +64,13 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(command: Command) -> Result<(), CommandError> {
-    let shutdown = CancellationToken::new();
     if let Command::Run(arg) = command {
-        // The daemon installs its own TERM/INT/HUP handlers.
-        let cfg = Config::load(&arg.config)?;
-        return Ok(daemon::run(arg.config, cfg, shutdown).await?);
+        // The daemon's own signals: TERM/INT stop, HUP reloads; and systemd's NOTIFY_SOCKET.
+        let cfg = Settings::load(&arg.config)?;
+        let signals = daemon::Signals::unix()?;
+        return Ok(daemon::run(arg.config, cfg, signals, daemon::Notifier::systemd()).await?);
     }
+    let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -79,13 +80,13 @@ async fn dispatch(command: Command) -> Result<(), CommandError> {
     });
     match command {
         Command::Scrape(args) => commands::scrape(args, shutdown).await,
-        Command::Stream(args) => commands::stream(args, shutdown).await,
+        Command::Stream(args) => commands::stream(*args, shutdown).await,
         Command::Tail(args) => commands::tail(args, shutdown).await,
         Command::CheckConfig(arg) => commands::check_config(&arg.config),
         Command::Diff(args) => commands::diff(&args),
         Command::Schema(args) => Ok(bookstream::schema::run(&args)?),
         Command::Once(arg) => {
-            let cfg = Config::load(&arg.config)?;
+            let cfg = Settings::load(&arg.config)?;
             daemon::once(&arg.config, cfg, shutdown).await?;
             Ok(())
         }

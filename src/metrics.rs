@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::ErrorKind;
-use crate::config::Config;
+use crate::config::Settings;
 use crate::engine::CycleReport;
 
 /// Longest a publish may take; a hanging endpoint is given up on, the figures kept.
@@ -229,7 +229,7 @@ pub struct Metrics {
 impl Metrics {
     /// Starts publishing to `[metrics]` (same credentials chain and region as Kinesis);
     /// `None` when `[metrics] cloudwatch = false`.
-    pub async fn start(cfg: &Config) -> Option<Metrics> {
+    pub async fn start(cfg: &Settings) -> Option<Metrics> {
         if !cfg.metrics.cloudwatch {
             return None;
         }

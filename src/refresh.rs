@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::Settings;
 use crate::events::Event;
 use crate::events::scrape::RefreshStarted;
 use crate::scrape::rotation::Verify;
@@ -112,7 +112,7 @@ impl Refresher {
     /// old as the start of its walk (its first listing page): measured from the walk's end, a
     /// 30 s walk every minute would look 30 s old at the next tick and be walked every other
     /// cycle only.
-    pub fn start_if_due(&mut self, cfg: &Config, scraped_at: Option<&str>) {
+    pub fn start_if_due(&mut self, cfg: &Settings, scraped_at: Option<&str>) {
         let catalogue_age = scraped_at.map(|s| match self.taken_walk_started {
             Some(t) => t.elapsed(),
             None => self.age(s),
@@ -124,7 +124,7 @@ impl Refresher {
         let scraper = self.scraper.clone();
         let plan = ScrapePlan {
             site: cfg.site.base_url.clone(),
-            pages: (cfg.site.pages > 0).then_some(cfg.site.pages),
+            pages: cfg.site.pages,
             concurrency: cfg.site.concurrency,
             max_requests_per_sec: cfg.site.max_requests_per_sec,
             // The time between walks as it is (a `refresh` shorter than the cron's period

@@ -1,54 +1,144 @@
 //! The sd_notify protocol: READY, STATUS, WATCHDOG, RELOADING (+MONOTONIC_USEC), STOPPING.
 //! A no-op outside systemd (no NOTIFY_SOCKET); a send failure is logged once per kind of message
-//! and never stops the daemon.
+//! and never stops the daemon. The daemon takes its [`Notifier`] as an argument, so a test can
+//! drive it in-process with a recorder in place of the socket.
 
 use std::time::Duration;
 
 use sd_notify::NotifyState;
+use tokio::sync::mpsc;
 
-/// Talks to the service manager.
-#[derive(Debug, Clone, Default)]
-pub struct Notifier;
+/// One message to the service manager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Config valid, state loaded, client built: the unit is started (or a reload is done).
+    Ready,
+    /// The one-line status shown by `systemctl status`.
+    Status(String),
+    Watchdog,
+    /// A reload started.
+    Reloading,
+    Stopping,
+}
 
-impl Notifier {
-    pub fn new() -> Self {
-        Notifier
-    }
-
-    fn send(&self, what: &str, states: &[NotifyState<'_>]) {
-        if let Err(e) = sd_notify::notify(states) {
-            tracing::warn!(message_kind = what, error = %e, "cannot notify systemd ({what}): {e}");
+impl std::fmt::Display for Notice {
+    /// As on the wire (`READY=1`, `STATUS=...`), without the extra fields.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::Ready => f.write_str("READY=1"),
+            Notice::Status(text) => write!(f, "STATUS={text}"),
+            Notice::Watchdog => f.write_str("WATCHDOG=1"),
+            Notice::Reloading => f.write_str("RELOADING=1"),
+            Notice::Stopping => f.write_str("STOPPING=1"),
         }
     }
+}
 
-    /// Config valid, state loaded, client built: the unit is started.
-    pub fn ready(&self) {
-        self.send("READY", &[NotifyState::Ready]);
+/// Where the daemon's notices go.
+#[derive(Debug, Clone)]
+pub enum Notifier {
+    /// sd_notify over `NOTIFY_SOCKET` (nothing is sent without it); the watchdog period is
+    /// systemd's.
+    Systemd,
+    /// Each notice onto a channel, in order, for a test that drives the daemon in-process; no
+    /// watchdog.
+    Recorder(mpsc::UnboundedSender<Notice>),
+}
+
+impl Notifier {
+    /// The service manager's notifier (`NOTIFY_SOCKET`, `WATCHDOG_USEC`).
+    pub fn systemd() -> Self {
+        Notifier::Systemd
     }
 
-    /// The one-line status shown by `systemctl status`.
+    /// A recorder, and the channel its notices arrive on.
+    pub fn recorder() -> (Self, mpsc::UnboundedReceiver<Notice>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Notifier::Recorder(tx), rx)
+    }
+
+    fn send(&self, notice: Notice) {
+        let tx = match self {
+            Notifier::Recorder(tx) => tx,
+            Notifier::Systemd => return sd_send(&notice),
+        };
+        // A test that stopped listening only misses what it no longer reads.
+        let _ = tx.send(notice);
+    }
+
+    pub fn ready(&self) {
+        self.send(Notice::Ready);
+    }
+
     pub fn status(&self, text: &str) {
-        self.send("STATUS", &[NotifyState::Status(text)]);
+        self.send(Notice::Status(text.to_owned()));
     }
 
     pub fn watchdog(&self) {
-        self.send("WATCHDOG", &[NotifyState::Watchdog]);
+        self.send(Notice::Watchdog);
     }
 
-    /// Reload started; systemd needs MONOTONIC_USEC with it (systemd >= 253 checks it).
+    /// Reload started; systemd also gets MONOTONIC_USEC with it (systemd >= 253 checks it).
     pub fn reloading(&self) {
-        match NotifyState::monotonic_usec_now() {
-            Ok(now) => self.send("RELOADING", &[NotifyState::Reloading, now]),
-            Err(_) => self.send("RELOADING", &[NotifyState::Reloading]),
-        }
+        self.send(Notice::Reloading);
     }
 
     pub fn stopping(&self) {
-        self.send("STOPPING", &[NotifyState::Stopping]);
+        self.send(Notice::Stopping);
     }
 
     /// Half the watchdog timeout, when systemd set one for this process.
     pub fn watchdog_period(&self) -> Option<Duration> {
-        sd_notify::watchdog_enabled().map(|d| d / 2)
+        match self {
+            Notifier::Systemd => sd_notify::watchdog_enabled().map(|d| d / 2),
+            Notifier::Recorder(_) => None,
+        }
+    }
+}
+
+/// One notice over `NOTIFY_SOCKET`.
+fn sd_send(notice: &Notice) {
+    let (what, result) = match notice {
+        Notice::Ready => ("READY", sd_notify::notify(&[NotifyState::Ready])),
+        Notice::Status(text) => ("STATUS", sd_notify::notify(&[NotifyState::Status(text)])),
+        Notice::Watchdog => ("WATCHDOG", sd_notify::notify(&[NotifyState::Watchdog])),
+        Notice::Reloading => (
+            "RELOADING",
+            match NotifyState::monotonic_usec_now() {
+                Ok(now) => sd_notify::notify(&[NotifyState::Reloading, now]),
+                Err(_) => sd_notify::notify(&[NotifyState::Reloading]),
+            },
+        ),
+        Notice::Stopping => ("STOPPING", sd_notify::notify(&[NotifyState::Stopping])),
+    };
+    if let Err(e) = result {
+        tracing::warn!(message_kind = what, error = %e, "cannot notify systemd ({what}): {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorder_hears_each_notice_in_order_as_the_wire_spells_it() {
+        let (notifier, mut rx) = Notifier::recorder();
+        notifier.ready();
+        notifier.status("cycle 1: 1/1 sent");
+        notifier.reloading();
+        notifier.stopping();
+        let heard: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(
+            heard,
+            [
+                "READY=1",
+                "STATUS=cycle 1: 1/1 sent",
+                "RELOADING=1",
+                "STOPPING=1"
+            ]
+        );
+        assert_eq!(notifier.watchdog_period(), None);
     }
 }

@@ -283,11 +283,7 @@ async fn a_reloaded_config_applies_from_the_next_cycle_including_a_new_cron() {
         .collect();
     let reload_at = lines
         .iter()
-        .position(|v| {
-            v["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("configuration reloaded"))
-        })
+        .position(|v| v["event"] == "config_reloaded")
         .expect("reload logged");
     let after: Vec<&serde_json::Value> = lines[reload_at..]
         .iter()
@@ -444,7 +440,7 @@ fn next_cycle_statuses(notify: &Notify, n: usize, within: Duration) -> Vec<Strin
     out
 }
 
-/// The JSON log lines after the first whose message starts with `from`.
+/// The JSON log lines from the first event named `from` on.
 fn log_after(log: &str, from: &str) -> Vec<serde_json::Value> {
     let lines: Vec<serde_json::Value> = log
         .lines()
@@ -452,8 +448,8 @@ fn log_after(log: &str, from: &str) -> Vec<serde_json::Value> {
         .collect();
     let at = lines
         .iter()
-        .position(|v| v["message"].as_str().is_some_and(|m| m.starts_with(from)))
-        .unwrap_or_else(|| panic!("no {from:?} in {log}"));
+        .position(|v| v["event"] == from)
+        .unwrap_or_else(|| panic!("no {from:?} event in {log}"));
     lines[at..].to_vec()
 }
 
@@ -475,12 +471,10 @@ async fn a_reload_to_a_cron_far_away_runs_no_cycle_and_warns_of_no_clock_step() 
     signal(&child, "TERM");
     let (status, log) = finish(child);
     assert!(status.success(), "{log}");
-    let after = log_after(&log, "configuration reloaded");
+    let after = log_after(&log, "config_reloaded");
     let message = |v: &serde_json::Value| v["message"].as_str().unwrap_or("").to_owned();
     assert!(
-        !after
-            .iter()
-            .any(|v| message(v).starts_with("no tick from the scheduler")),
+        !after.iter().any(|v| v["event"] == "tick_missed"),
         "a false clock-step warning: {log}"
     );
     assert!(

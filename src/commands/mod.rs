@@ -230,6 +230,7 @@ fn load_catalogue(path: &Path) -> Result<(Vec<Book>, Option<String>), CommandErr
 /// `bookstream check-config`: validates and prints the effective settings.
 pub fn check_config(path: &Path) -> Result<(), CommandError> {
     let cfg = Config::load(path)?;
+    cfg.validate(path)?;
     println!(
         "# {}: OK (with BOOKSTREAM__* overrides applied)",
         path.display()

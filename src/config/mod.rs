@@ -1,8 +1,11 @@
 //! Typed configuration: a TOML file layered under `BOOKSTREAM__SECTION__KEY` environment
-//! overrides, then validated once (`validate.rs`). The rest of the program only sees
-//! [`Config`].
+//! overrides ([`Config`], what the file says), then validated once (`validate.rs`) into
+//! [`Settings`] (`settings.rs`), which is all the rest of the program sees.
 
+mod settings;
 mod validate;
+
+pub use settings::{KinesisSettings, PartitionKey, Settings, SiteSettings};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -149,7 +152,7 @@ pub struct StreamConfig {
 }
 
 /// `[stream] mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Walk the catalogue, `max_records` books per cycle, wrapping around at the end.
@@ -171,7 +174,7 @@ impl Default for StreamConfig {
 }
 
 /// What follows each record's JSON in the Kinesis payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Delimiter {
     /// Nothing: the old Firehose->Lambda step splits concatenated objects on `}{`.
@@ -185,6 +188,43 @@ impl Delimiter {
         match self {
             Delimiter::None => b"",
             Delimiter::Newline => b"\n",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Mode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        one_of(
+            d,
+            &[("catalogue", Mode::Catalogue), ("changes", Mode::Changes)],
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for Delimiter {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        one_of(
+            d,
+            &[("none", Delimiter::None), ("newline", Delimiter::Newline)],
+        )
+    }
+}
+
+/// One of a few words; anything else is refused naming them all (serde's own message names
+/// the Rust enum, not the words the file may use).
+fn one_of<'de, D: Deserializer<'de>, T: Copy>(d: D, words: &[(&str, T)]) -> Result<T, D::Error> {
+    let text = String::deserialize(d)?;
+    match words.iter().find(|(word, _)| *word == text) {
+        Some((_, value)) => Ok(*value),
+        None => {
+            let names: Vec<String> = words
+                .iter()
+                .map(|(word, _)| format!("\"{word}\""))
+                .collect();
+            Err(serde::de::Error::custom(format!(
+                "expected {}, got \"{text}\"",
+                names.join(" or ")
+            )))
         }
     }
 }
@@ -247,7 +287,8 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Loads `file`, applies `BOOKSTREAM__SECTION__KEY` overrides from the environment, validates.
+    /// Loads `file` and applies `BOOKSTREAM__SECTION__KEY` overrides from the environment;
+    /// [`Config::validate`] (or [`Settings::load`] for both) makes settings of it.
     pub fn load(file: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
             file: file.to_owned(),
@@ -274,7 +315,6 @@ impl Config {
             .map_err(parse)?
             .try_deserialize()
             .map_err(parse)?;
-        cfg.validate(file)?;
         Ok(cfg)
     }
 
@@ -314,99 +354,4 @@ mod duration_str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MINIMAL: &str = "[kinesis]\nstream_name = \"books\"\n";
-
-    #[test]
-    fn defaults_fill_everything_but_the_stream_name() {
-        let cfg = Config::from_toml(MINIMAL, Path::new("t.toml")).unwrap();
-        assert_eq!(cfg.stream.interval, Duration::from_secs(1));
-        assert_eq!(cfg.stream.max_records, 60);
-        assert_eq!(cfg.site.concurrency, 8);
-        assert_eq!(
-            cfg.site.refresh,
-            Duration::from_secs(60),
-            "a walk every cycle"
-        );
-        assert_eq!(cfg.schedule.cron, "0 * * * * *");
-        assert_eq!(cfg.kinesis.partition_key, "{upc}");
-    }
-
-    #[test]
-    fn effective_settings_print_as_toml_that_loads_back() {
-        let cfg = Config::from_toml(MINIMAL, Path::new("t.toml")).unwrap();
-        let again = Config::from_toml(&cfg.to_toml(), Path::new("printed.toml")).unwrap();
-        assert_eq!(again, cfg);
-    }
-
-    #[test]
-    fn shipped_config_file_is_valid() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/bookstream.toml");
-        Config::load(&path).unwrap();
-    }
-
-    fn err(text: &str) -> String {
-        Config::from_toml(text, Path::new("bad.toml"))
-            .unwrap_err()
-            .to_string()
-    }
-
-    #[test]
-    fn bad_values_are_named_with_file_and_key() {
-        let cases = [
-            ("[site]\nbase_url = \"ftp://x\"\n", "site.base_url"),
-            ("[site]\nconcurrency = 0\n", "site.concurrency"),
-            ("[stream]\ninterval = \"0s\"\n", "stream.interval"),
-            ("[stream]\ninterval = \"100000000y\"\n", "stream.interval"),
-            ("[stream]\nmax_records = 4294967295\n", "stream.max_records"),
-            (
-                "[site]\nrequest_timeout = \"11m\"\n",
-                "site.request_timeout",
-            ),
-            ("[site]\nrefresh = \"31days\"\n", "site.refresh"),
-            ("[site]\nattempts = 1000000\n", "site.attempts"),
-            ("[site]\nmax_page_bytes = 0\n", "site.max_page_bytes"),
-            ("[site]\nmax_shrink = 1.5\n", "site.max_shrink"),
-            ("[site]\nmax_shrink = -0.1\n", "site.max_shrink"),
-            (
-                "[site]\nmax_requests_per_sec = 0.0\n",
-                "site.max_requests_per_sec",
-            ),
-            ("[site]\nremoved_after = 0\n", "site.removed_after"),
-            (
-                "[site]\nmax_requests_per_sec = 5000.0\n",
-                "site.max_requests_per_sec",
-            ),
-            ("[schedule]\ncron = \"every minute\"\n", "schedule.cron"),
-            (
-                "[state]\ndead_letter_max_bytes = 0\n",
-                "state.dead_letter_max_bytes",
-            ),
-            (
-                "[state]\ndead_letter_files = 0\n",
-                "state.dead_letter_files",
-            ),
-        ];
-        for (extra, key) in cases {
-            let msg = err(&format!("{MINIMAL}{extra}"));
-            assert!(
-                msg.starts_with("bad.toml: ") && msg.contains(key),
-                "{key}: {msg}"
-            );
-        }
-    }
-
-    #[test]
-    fn unknown_keys_and_wrong_types_are_rejected() {
-        let msg = err(&format!("{MINIMAL}[site]\nbase_ulr = \"http://x\"\n"));
-        assert!(msg.contains("base_ulr"), "{msg}");
-        let msg = err(&format!("{MINIMAL}[stream]\ninterval = \"soon\"\n"));
-        assert!(msg.contains("expected a duration"), "{msg}");
-        let msg = err(&format!("{MINIMAL}[stream]\nmax_records = \"many\"\n"));
-        assert!(msg.contains("max_records"), "{msg}");
-        let msg = err("[site]\npages = 1\n");
-        assert!(msg.contains("kinesis"), "{msg}");
-    }
-}
+mod tests;

@@ -1,16 +1,21 @@
 //! What types alone cannot check: non-empty names, sane numbers within bounds (anything larger
 //! is a typo, and added to a clock would overflow), a cron that parses. Each error names the
-//! file and the key.
+//! file and the key. What passes becomes [`Settings`], with what was parsed kept parsed.
 
 use std::path::Path;
 use std::time::Duration;
 
-use super::{Config, ConfigError, DAY, HOUR, MINUTE};
+use super::{
+    Config, ConfigError, DAY, HOUR, KinesisSettings, MINUTE, PartitionKey, Settings, SiteSettings,
+};
+use crate::kinesis::producer::RetryPolicy;
 use crate::schedule::Schedule;
+use crate::scrape::fetch::FetchPolicy;
 
 impl Config {
-    /// Checks what types alone cannot: non-empty names, sane numbers, a cron that parses.
-    pub fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+    /// Checks what types alone cannot (non-empty names, sane numbers, a cron that parses) and
+    /// returns the settings the program runs with; the first error names `file` and the key.
+    pub fn validate(&self, file: &Path) -> Result<Settings, ConfigError> {
         let bad = |key, message: String| ConfigError::Invalid {
             file: file.to_owned(),
             key,
@@ -156,7 +161,8 @@ impl Config {
                 format!("expected an http(s) URL, got `{url}`"),
             ));
         }
-        Schedule::parse(&self.schedule.cron).map_err(|e| bad("schedule.cron", e.to_string()))?;
+        let schedule = Schedule::parse(&self.schedule.cron)
+            .map_err(|e| bad("schedule.cron", e.to_string()))?;
         if self.state.dir.as_os_str().is_empty() {
             return Err(bad("state.dir", "expected a directory path".into()));
         }
@@ -175,6 +181,41 @@ impl Config {
                 ),
             ));
         }
-        Ok(())
+        Ok(self.settings(schedule))
+    }
+
+    /// The settings of a validated config.
+    fn settings(&self, schedule: Schedule) -> Settings {
+        let (site, kinesis) = (&self.site, &self.kinesis);
+        Settings {
+            site: SiteSettings {
+                base_url: site.base_url.clone(),
+                pages: (site.pages > 0).then_some(site.pages),
+                concurrency: site.concurrency,
+                refresh: site.refresh,
+                max_shrink: site.max_shrink,
+                max_requests_per_sec: site.max_requests_per_sec,
+                removed_after: site.removed_after,
+                verify_every: site.verify_every,
+                fetch: FetchPolicy {
+                    request_timeout: site.request_timeout,
+                    user_agent: site.user_agent.clone(),
+                    attempts: site.attempts,
+                    max_body_bytes: site.max_page_bytes,
+                    ..FetchPolicy::default()
+                },
+            },
+            kinesis: KinesisSettings {
+                stream_name: kinesis.stream_name.clone(),
+                region: kinesis.region.clone(),
+                endpoint_url: kinesis.endpoint_url.clone(),
+                partition_key: PartitionKey::parse(&kinesis.partition_key),
+                retry: RetryPolicy::default(),
+            },
+            stream: self.stream.clone(),
+            schedule,
+            state: self.state.clone(),
+            metrics: self.metrics.clone(),
+        }
     }
 }

@@ -1,28 +1,34 @@
 //! The long-running service: cron ticks from tokio-cron-scheduler, one cycle at a time (a tick
-//! that arrives while a cycle runs waits, it never overlaps), signals (TERM/INT stop, HUP
-//! reloads), and the systemd protocol. Each cycle runs as a task; the main loop answers
-//! signals and the watchdog meanwhile, and stops the pings when a cycle is stuck past its slot,
-//! so that systemd restarts the daemon.
+//! that arrives while a cycle runs waits, it never overlaps), stop and reload (given to
+//! [`run`] as [`Signals`]: TERM/INT and HUP in `main`, a test's own in-process), and the systemd
+//! protocol (through the [`Notifier`] it is given). Each cycle runs as a task; the main loop
+//! answers signals and the watchdog meanwhile, and stops the pings when a cycle is stuck past
+//! its slot, so that systemd restarts the daemon.
 
 mod reload;
+mod signals;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::Settings;
 use crate::deadline::Deadline;
 use crate::engine::{CycleReport, Engine, EngineError};
 use crate::events::Event;
-use crate::events::daemon::{CycleFinished, StopRequested};
+use crate::events::daemon::{
+    ConfigApplied, ConfigNotApplied, CycleFinished, CycleStuck, DaemonReady, DaemonStopped,
+    PutAbandoned, TickMissed,
+};
 use crate::metrics::{CycleMetrics, Metrics};
 use crate::schedule::{Schedule, Ticks};
-use crate::systemd::Notifier;
+
+pub use crate::systemd::{Notice, Notifier};
+pub use signals::Signals;
 
 /// How long a stop may wait for the in-flight put before abandoning it.
 const STOP_GRACE: Duration = Duration::from_secs(15);
@@ -40,8 +46,6 @@ const HANG_GRACE: Duration = Duration::from_secs(120);
 pub enum DaemonError {
     #[error(transparent)]
     Engine(#[from] EngineError),
-    #[error("scheduler: {0}")]
-    Scheduler(String),
     #[error(transparent)]
     Ticks(#[from] crate::schedule::TicksError),
     #[error("cannot install signal handlers: {0}")]
@@ -61,7 +65,7 @@ pub enum DaemonError {
 /// once the engine holds the state directory, so that a second process on it is told it is
 /// in use (75), and a corrupt `feed.json` is named (65), before anything that needs the
 /// network or the instance metadata.
-async fn check_aws(cfg: &Config, path: &std::path::Path) -> Result<(), DaemonError> {
+async fn check_aws(cfg: &Settings, path: &std::path::Path) -> Result<(), DaemonError> {
     let option = format!(
         "`[kinesis] region` in {} (or BOOKSTREAM__KINESIS__REGION)",
         path.display()
@@ -72,7 +76,7 @@ async fn check_aws(cfg: &Config, path: &std::path::Path) -> Result<(), DaemonErr
 /// `bookstream once`: one cycle with no slot limit, then exit.
 pub async fn once(
     path: &std::path::Path,
-    cfg: Config,
+    cfg: Settings,
     shutdown: CancellationToken,
 ) -> Result<CycleReport, DaemonError> {
     let mut engine = Engine::new(&cfg).await?;
@@ -94,25 +98,68 @@ pub async fn once(
     }
 }
 
-/// A cycle running as a task of its own; it hands the engine back when it ends.
-struct Running {
-    task: JoinHandle<(Engine, CycleReport)>,
-    /// `HANG_GRACE` past the slot's end: from then on the cycle counts as stuck.
-    stuck_at: Option<Instant>,
-    stuck: bool,
+/// Where the daemon's one cycle stands: the engine waits between ticks, or a task holds it
+/// while the cycle runs and hands it back when it ends.
+// One value for the life of the process, moved once a cycle: not worth a box.
+#[allow(clippy::large_enum_variant)]
+enum Cycle {
+    /// Between cycles: the engine, ready for the next tick.
+    Idle(Engine),
+    /// A cycle running as a task of its own, which holds the engine.
+    Running {
+        task: JoinHandle<(Engine, CycleReport)>,
+        stuck: Stuck,
+    },
+    /// The engine went with a task that was abandoned (a stop past its grace, or a stuck
+    /// cycle whose replacement engine could not be built): only on the way out.
+    Abandoned,
+}
+
+/// Whether a running cycle counts as stuck.
+#[derive(Debug, Clone, Copy)]
+enum Stuck {
+    /// Not yet; from this deadline (`HANG_GRACE` past the slot's end) on, it does.
+    NotYet(Deadline),
+    /// Stuck: no more watchdog pings (systemd restarts the daemon).
+    Yes,
+}
+
+impl Cycle {
+    fn is_idle(&self) -> bool {
+        matches!(self, Cycle::Idle(_))
+    }
+
+    fn is_stuck(&self) -> bool {
+        matches!(
+            self,
+            Cycle::Running {
+                stuck: Stuck::Yes,
+                ..
+            }
+        )
+    }
+
+    /// When the running cycle will count as stuck; `Never` if none runs or it already does.
+    fn stuck_deadline(&self) -> Deadline {
+        match self {
+            Cycle::Running {
+                stuck: Stuck::NotYet(at),
+                ..
+            } => *at,
+            _ => Deadline::Never,
+        }
+    }
 }
 
 /// What the main loop owns between events.
 struct Daemon {
     path: PathBuf,
-    cfg: Config,
-    /// A valid config read on SIGHUP, applied when the next cycle starts.
-    pending: Option<Config>,
+    cfg: Settings,
+    /// Valid settings read on SIGHUP, applied when the next cycle starts.
+    pending: Option<Settings>,
     schedule: Schedule,
     job: Ticks,
-    /// `None` while a cycle task holds it.
-    engine: Option<Engine>,
-    running: Option<Running>,
+    cycle: Cycle,
     /// CloudWatch metrics, when `[metrics] cloudwatch` is on (a reload restarts them).
     metrics: Option<Metrics>,
     /// The publisher a reload replaced, publishing what it still had (bounded in time).
@@ -128,21 +175,24 @@ struct Daemon {
 }
 
 /// The daemon's main loop: one event at a time, while at most one cycle runs as a task. A tick
-/// that comes while a cycle runs waits in the one-slot queue; later ones are dropped. Returns
-/// after a clean stop (SIGTERM/SIGINT).
+/// that comes while a cycle runs waits in the one-slot queue; later ones are dropped. `path` is
+/// the file a reload re-reads; `signals` say when to stop and to reload (`main` passes
+/// [`Signals::unix`]); `notifier` hears READY, STATUS, WATCHDOG, RELOADING and STOPPING
+/// ([`Notifier::systemd`] under systemd). Returns after a clean stop.
 pub async fn run(
     path: PathBuf,
-    cfg: Config,
-    shutdown: CancellationToken,
+    cfg: Settings,
+    signals: Signals,
+    notifier: Notifier,
 ) -> Result<(), DaemonError> {
-    let notifier = Notifier::new();
+    let Signals {
+        stop: shutdown,
+        reload: mut reloads,
+    } = signals;
     let mut engine = Engine::new(&cfg).await?;
     check_aws(&cfg, &path).await?;
-    let schedule =
-        Schedule::parse(&cfg.schedule.cron).map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+    let schedule = cfg.schedule.clone();
     let (mut ticks, job) = Ticks::start(&schedule).await?;
-    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
-    stop_on_term_or_int(shutdown.clone())?;
 
     notifier.ready();
     engine.start_refresh_if_due(&cfg);
@@ -151,11 +201,12 @@ pub async fn run(
         engine.cursor().sent_total,
         schedule.next_tick_text()
     ));
-    tracing::info!(
-        cron = schedule.expr(), stream = %cfg.kinesis.stream_name, site = %cfg.site.base_url,
-        "daemon ready: cron \"{}\", stream {}, site {}",
-        schedule.expr(), cfg.kinesis.stream_name, cfg.site.base_url
-    );
+    DaemonReady {
+        cron: schedule.expr(),
+        stream: &cfg.kinesis.stream_name,
+        site: cfg.site.base_url.as_str(),
+    }
+    .emit();
     let watchdog = notifier.watchdog_period();
     let metrics = Metrics::start(&cfg).await;
     let mut d = Daemon {
@@ -164,8 +215,7 @@ pub async fn run(
         pending: None,
         schedule,
         job,
-        engine: Some(engine),
-        running: None,
+        cycle: Cycle::Idle(engine),
         metrics,
         retired_metrics: None,
         notifier,
@@ -176,26 +226,23 @@ pub async fn run(
     d.missed_tick_at = d.schedule.missed_tick_deadline();
     let mut pings = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     loop {
-        let stuck_at = d
-            .running
-            .as_ref()
-            .filter(|r| !r.stuck)
-            .and_then(|r| r.stuck_at);
+        let stuck_at = d.cycle.stuck_deadline();
+        let idle = d.cycle.is_idle();
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            _ = hup.recv() => {
+            Some(()) = reloads.recv() => {
                 if d.reload().await? {
                     // A tick of the old schedule still queued must not start a cycle.
                     while ticks.try_recv().is_ok() {}
                 }
             }
             _ = pings.tick(), if watchdog.is_some() => d.ping(),
-            done = cycle_end(&mut d.running) => d.finish_cycle(done),
-            _ = Deadline::from(stuck_at).sleep() => d.mark_stuck().await?,
-            Some(()) = ticks.recv(), if d.running.is_none() => d.start_cycle().await,
-            _ = Deadline::from(d.missed_tick_at).sleep(), if d.running.is_none() => {
-                tracing::warn!("no tick from the scheduler half a slot after one was due (did the wall clock step?); running the cycle on the monotonic clock");
+            done = cycle_end(&mut d.cycle) => d.finish_cycle(done),
+            _ = stuck_at.sleep() => d.mark_stuck().await?,
+            Some(()) = ticks.recv(), if idle => d.start_cycle().await,
+            _ = Deadline::from(d.missed_tick_at).sleep(), if idle => {
+                TickMissed.emit();
                 d.start_cycle().await;
             }
         }
@@ -204,52 +251,40 @@ pub async fn run(
     Ok(())
 }
 
-/// SIGTERM and SIGINT cancel `shutdown`.
-fn stop_on_term_or_int(shutdown: CancellationToken) -> Result<(), DaemonError> {
-    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => StopRequested { signal: "SIGTERM" }.emit(),
-            _ = int.recv() => StopRequested { signal: "SIGINT" }.emit(),
-        }
-        shutdown.cancel();
-    });
-    Ok(())
-}
-
 /// Resolves when the running cycle's task ends; never while none runs.
-async fn cycle_end(
-    running: &mut Option<Running>,
-) -> Result<(Engine, CycleReport), tokio::task::JoinError> {
-    match running {
-        Some(r) => (&mut r.task).await,
-        None => std::future::pending().await,
+async fn cycle_end(cycle: &mut Cycle) -> Result<(Engine, CycleReport), tokio::task::JoinError> {
+    match cycle {
+        Cycle::Running { task, .. } => task.await,
+        _ => std::future::pending().await,
     }
 }
 
 impl Daemon {
     /// A watchdog ping, unless the running cycle is stuck (then systemd restarts the daemon).
     fn ping(&self) {
-        if !self.running.as_ref().is_some_and(|r| r.stuck) {
+        if !self.cycle.is_stuck() {
             self.notifier.watchdog();
         }
     }
 
     /// One cron tick: apply a pending config, then run the cycle as a task until the next tick.
     async fn start_cycle(&mut self) {
-        let Some(mut engine) = self.engine.take() else {
-            return;
+        let mut engine = match std::mem::replace(&mut self.cycle, Cycle::Abandoned) {
+            Cycle::Idle(engine) => engine,
+            other => {
+                self.cycle = other;
+                return;
+            }
         };
         if let Some(new) = self.pending.take() {
             match engine.reconfigure(&new).await {
                 Ok(()) => {
                     self.restart_metrics(&new).await;
                     self.cfg = new;
-                    tracing::info!("new configuration applied");
+                    ConfigApplied.emit();
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot apply the new configuration; keeping the old one: {e}")
+                    ConfigNotApplied { error: &e }.emit();
                 }
             }
         }
@@ -268,19 +303,17 @@ impl Daemon {
             let report = engine.run_cycle(&cfg, stop_by, &shutdown).await;
             (engine, report)
         });
-        self.running = Some(Running {
+        self.cycle = Cycle::Running {
             task,
-            stuck_at: stop_by.map(|t| t + HANG_GRACE),
-            stuck: false,
-        });
+            stuck: Stuck::NotYet(Deadline::from(stop_by.map(|t| t + HANG_GRACE))),
+        };
     }
 
     /// The cycle task ended: take the engine back, log the report, update STATUS.
     fn finish_cycle(&mut self, done: Result<(Engine, CycleReport), tokio::task::JoinError>) {
-        self.running = None;
         // A panicking cycle is a bug; surface it rather than streaming on silently.
         let (engine, report) = done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-        self.engine = Some(engine);
+        self.cycle = Cycle::Idle(engine);
         log_report(&report, Some(&self.schedule));
         if let Some(metrics) = &self.metrics {
             metrics.record(&CycleMetrics::from_report(&report));
@@ -296,29 +329,28 @@ impl Daemon {
     /// and systemd restarts the daemon; without one the cycle is abandoned and the engine
     /// rebuilt from the state directory (the cursor was saved after every record).
     async fn mark_stuck(&mut self) -> Result<(), DaemonError> {
-        tracing::error!(
-            "cycle stuck {}s past its slot; no more watchdog pings",
-            HANG_GRACE.as_secs()
-        );
+        CycleStuck {
+            grace_secs: HANG_GRACE.as_secs(),
+        }
+        .emit();
         self.notifier.status("cycle stuck past its slot");
-        let Some(running) = self.running.as_mut() else {
+        let Cycle::Running { task, stuck } = &mut self.cycle else {
             return Ok(());
         };
-        running.stuck = true;
+        *stuck = Stuck::Yes;
         if self.watchdog.is_none() {
-            running.task.abort();
+            task.abort();
             // The abandoned engine holds the state directory's lock until its task is
             // dropped; wait for that (an aborted task ends at its next poll) before the new
             // engine takes the lock. A task that does not end is wedged: give up, and let
             // systemd (Restart=on-failure) start afresh.
-            let task = &mut running.task;
             if tokio::time::timeout(STOP_GRACE, task).await.is_err() {
                 return Err(DaemonError::Stuck);
             }
-            self.running = None;
+            self.cycle = Cycle::Abandoned;
             let mut engine = Engine::new(&self.cfg).await?;
             engine.start_refresh_if_due(&self.cfg);
-            self.engine = Some(engine);
+            self.cycle = Cycle::Idle(engine);
         }
         Ok(())
     }
@@ -328,15 +360,13 @@ impl Daemon {
     async fn stop(mut self) {
         self.notifier.stopping();
         self.notifier.status("stopping: saving the cursor");
-        if let Some(running) = self.running.take() {
-            let mut task = running.task;
-            match tokio::time::timeout(STOP_GRACE, &mut task).await {
+        if let Cycle::Running { task, .. } = &mut self.cycle {
+            match tokio::time::timeout(STOP_GRACE, &mut *task).await {
                 Ok(done) => self.finish_cycle(done),
                 Err(_) => {
-                    tracing::warn!(
-                        "in-flight put did not finish within the stop grace; abandoning it"
-                    );
+                    PutAbandoned.emit();
                     task.abort();
+                    self.cycle = Cycle::Abandoned;
                 }
             }
         }
@@ -348,19 +378,14 @@ impl Daemon {
             let _ = tokio::time::timeout(METRICS_FLUSH, retired).await;
         }
         self.job.stop().await;
-        match &self.engine {
-            Some(engine) => {
+        let sent_total = match &self.cycle {
+            Cycle::Idle(engine) => {
                 engine.checkpoint();
-                let sent_total = engine.cursor().sent_total;
-                tracing::info!(
-                    sent_total,
-                    "stopped; cursor saved ({sent_total} records sent so far)"
-                );
+                Some(engine.cursor().sent_total)
             }
-            None => tracing::info!(
-                "stopped; the cursor on disk is the one saved after the last acknowledged record"
-            ),
-        }
+            Cycle::Running { .. } | Cycle::Abandoned => None,
+        };
+        DaemonStopped { sent_total }.emit();
     }
 }
 

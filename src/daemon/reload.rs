@@ -1,11 +1,11 @@
 //! SIGHUP: the config file re-read and validated (RELOADING ... READY), a new cron at once with
 //! its own missed-tick deadline, the rest (CloudWatch metrics included) from the next cycle.
 
-use super::{Daemon, DaemonError, METRICS_FLUSH};
-use crate::config::Config;
+use super::{Daemon, DaemonError, METRICS_FLUSH, Notifier};
+use crate::config::Settings;
+use crate::events::Event;
+use crate::events::daemon::{ConfigReloaded, MetricsOff, ReloadRejected};
 use crate::metrics::Metrics;
-use crate::schedule::Schedule;
-use crate::systemd::Notifier;
 
 impl Daemon {
     /// SIGHUP: a valid new file takes effect as [`Daemon::adopt`] says; an invalid one is
@@ -20,11 +20,10 @@ impl Daemon {
     /// Takes a reloaded config: a new cron schedule at once (with its own missed-tick
     /// deadline: the old one would fire a cycle the new schedule never asked for), the rest
     /// from the next cycle. True when the schedule changed.
-    async fn adopt(&mut self, new: Config) -> Result<bool, DaemonError> {
-        let changed = new.schedule.cron != self.schedule.expr();
+    async fn adopt(&mut self, new: Settings) -> Result<bool, DaemonError> {
+        let changed = new.schedule.expr() != self.schedule.expr();
         if changed {
-            self.schedule = Schedule::parse(&new.schedule.cron)
-                .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+            self.schedule = new.schedule.clone();
             self.job.replace(&self.schedule).await?;
             self.missed_tick_at = self.schedule.missed_tick_deadline();
         }
@@ -34,7 +33,7 @@ impl Daemon {
 
     /// A new `[metrics]` (or stream, or region, which the metrics name and use): the old
     /// publisher publishes what it has in the background, and a new one starts (or none).
-    pub(super) async fn restart_metrics(&mut self, new: &Config) {
+    pub(super) async fn restart_metrics(&mut self, new: &Settings) {
         let old = &self.cfg;
         if new.metrics == old.metrics
             && new.kinesis.stream_name == old.kinesis.stream_name
@@ -50,26 +49,22 @@ impl Daemon {
         }
         self.metrics = Metrics::start(new).await;
         if self.metrics.is_none() {
-            tracing::info!("CloudWatch metrics off ([metrics] cloudwatch = false)");
+            MetricsOff.emit();
         }
     }
 }
 
 /// SIGHUP: RELOADING, re-read and validate, READY. An invalid file is logged and the running
 /// config kept.
-fn reload(path: &std::path::Path, notifier: &Notifier) -> Option<Config> {
+fn reload(path: &std::path::Path, notifier: &Notifier) -> Option<Settings> {
     notifier.reloading();
-    let result = match Config::load(path) {
+    let result = match Settings::load(path) {
         Ok(cfg) => {
-            tracing::info!(
-                config = %path.display(),
-                "configuration reloaded from {}; applies from the next cycle",
-                path.display()
-            );
+            ConfigReloaded { config: path }.emit();
             Some(cfg)
         }
         Err(e) => {
-            tracing::error!(error = %e, "reload rejected; keeping the running configuration: {e}");
+            ReloadRejected { error: &e }.emit();
             notifier.status(&format!("reload rejected: {e}"));
             None
         }

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::Engine;
 use crate::catalogue::Snapshot;
 use crate::changes;
-use crate::config::{Config, Mode};
+use crate::config::{Mode, Settings};
 use crate::refresh::ScrapeResult;
 
 impl Engine {
@@ -17,7 +17,7 @@ impl Engine {
     /// no slot (`once`).
     pub(super) async fn refresh_catalogue(
         &mut self,
-        cfg: &Config,
+        cfg: &Settings,
         stop_by: Option<Instant>,
         shutdown: &CancellationToken,
     ) -> Result<(), String> {
@@ -40,14 +40,14 @@ impl Engine {
 
     /// Starts a background scrape when the catalogue is older than `[site] refresh` (or
     /// missing) and none is running. The daemon calls it at start so the first tick has data.
-    pub fn start_refresh_if_due(&mut self, cfg: &Config) {
+    pub fn start_refresh_if_due(&mut self, cfg: &Settings) {
         let scraped_at = self.catalogue.as_ref().map(|s| s.scraped_at.as_str());
         self.refresher.start_if_due(cfg, scraped_at);
     }
 
     /// The catalogue a new scrape is judged against and, in changes mode, compared with: the
     /// feed's baseline (or after a switch from catalogue mode the last good catalogue).
-    fn last_good(&self, cfg: &Config) -> Option<&Snapshot> {
+    fn last_good(&self, cfg: &Settings) -> Option<&Snapshot> {
         match cfg.stream.mode {
             Mode::Changes => self.feed.baseline.as_ref().or(self.catalogue.as_ref()),
             Mode::Catalogue => self.catalogue.as_ref(),
@@ -57,7 +57,7 @@ impl Engine {
     /// Takes a finished scrape, judged against the last good catalogue (a book whose product
     /// page failed, or that a short walk did not reach, is kept as it was known): the new
     /// catalogue is saved and used; a failure is reported and the last good catalogue kept.
-    pub(super) fn accept(&mut self, cfg: &Config, result: ScrapeResult) -> Result<(), String> {
+    pub(super) fn accept(&mut self, cfg: &Settings, result: ScrapeResult) -> Result<(), String> {
         let last = self.last_good(cfg).map(|s| &s.books[..]);
         // (what happened, why), for the log line and STATUS.
         let result = result
@@ -166,7 +166,7 @@ impl Engine {
     /// Changes mode: compares `new` with the baseline (the feed's, or after a switch from
     /// catalogue mode the last good catalogue; with neither, the initial snapshot) and commits
     /// the events together with `new` as the next baseline, in one atomic write.
-    fn detect_changes(&mut self, cfg: &Config, new: &Snapshot) -> Result<(), String> {
+    fn detect_changes(&mut self, cfg: &Settings, new: &Snapshot) -> Result<(), String> {
         let generation = self.feed.generation(self.cursor.acked_seq);
         let events = match self.last_good(cfg) {
             Some(base) => changes::diff_in(&base.books, &new.books, &new.scraped_at, generation),

@@ -13,13 +13,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::Snapshot;
 use crate::changes::Feed;
-use crate::config::{Config, Mode};
+use crate::config::{Mode, Settings};
 use crate::cursor::{self, Cursor};
-use crate::kinesis::producer::{Producer, RetryPolicy};
+use crate::kinesis::producer::Producer;
 use crate::kinesis::{self, Outgoing};
 use crate::refresh::Refresher;
 use crate::scrape::Scraper;
-use crate::scrape::fetch::{FetchError, FetchPolicy, Fetcher};
+use crate::scrape::fetch::{FetchError, Fetcher};
 use crate::state::{StateFileError, StateStore};
 
 pub use report::CycleReport;
@@ -89,7 +89,7 @@ impl EngineError {
 impl Engine {
     /// Builds clients and loads the state directory. Problems with the state are reported
     /// and survived; only an unusable state directory is an error.
-    pub async fn new(cfg: &Config) -> Result<Self, EngineError> {
+    pub async fn new(cfg: &Settings) -> Result<Self, EngineError> {
         let mut store = StateStore::open(&cfg.state.dir)?;
         store.set_dead_letter_limits(cfg.state.dead_letter_max_bytes, cfg.state.dead_letter_files);
         let loaded = store.load(cfg.stream.mode)?;
@@ -121,7 +121,7 @@ impl Engine {
 
     /// Applies a reloaded config (from the next cycle on): new clients, same cursor. The
     /// state directory stays the one this process locked; a new `[state] dir` needs a restart.
-    pub async fn reconfigure(&mut self, cfg: &Config) -> Result<(), EngineError> {
+    pub async fn reconfigure(&mut self, cfg: &Settings) -> Result<(), EngineError> {
         if cfg.state.dir != self.store.dir() {
             tracing::warn!(
                 state_dir = %self.store.dir().display(),
@@ -156,7 +156,7 @@ impl Engine {
     /// Runs one cycle, sending no record due at or after `stop_by`.
     pub async fn run_cycle(
         &mut self,
-        cfg: &Config,
+        cfg: &Settings,
         stop_by: Option<Instant>,
         shutdown: &CancellationToken,
     ) -> CycleReport {
@@ -233,7 +233,7 @@ impl Engine {
     /// Catalogue mode: the next `max_records` books from the cursor, wrapping around.
     fn plan_catalogue(
         &self,
-        cfg: &Config,
+        cfg: &Settings,
         refreshed: Result<(), String>,
         report: &mut CycleReport,
     ) -> Option<(Vec<Outgoing>, Vec<Position>)> {
@@ -265,7 +265,7 @@ impl Engine {
     /// last good catalogue, which the next refresh is compared with.
     fn plan_changes(
         &self,
-        cfg: &Config,
+        cfg: &Settings,
         refreshed: Result<(), String>,
         report: &mut CycleReport,
     ) -> Option<(Vec<Outgoing>, Vec<Position>)> {
@@ -298,7 +298,7 @@ impl Engine {
 }
 
 /// One record: `value` as compact JSON with the configured delimiter and partition key.
-fn encode<T: serde::Serialize>(cfg: &Config, value: &T, key: &str) -> Outgoing {
+fn encode<T: serde::Serialize>(cfg: &Settings, value: &T, key: &str) -> Outgoing {
     let value = serde_json::to_value(value).unwrap_or_default();
     kinesis::encode(
         &value,
@@ -308,17 +308,11 @@ fn encode<T: serde::Serialize>(cfg: &Config, value: &T, key: &str) -> Outgoing {
     )
 }
 
-fn scraper_for(cfg: &Config) -> Result<Scraper, FetchError> {
-    Ok(Scraper::new(Fetcher::new(FetchPolicy {
-        request_timeout: cfg.site.request_timeout,
-        user_agent: cfg.site.user_agent.clone(),
-        attempts: cfg.site.attempts,
-        max_body_bytes: cfg.site.max_page_bytes,
-        ..FetchPolicy::default()
-    })?))
+fn scraper_for(cfg: &Settings) -> Result<Scraper, FetchError> {
+    Ok(Scraper::new(Fetcher::new(cfg.site.fetch.clone())?))
 }
 
-async fn producer_for(cfg: &Config) -> Producer {
+async fn producer_for(cfg: &Settings) -> Producer {
     let client = kinesis::client(
         cfg.kinesis.region.as_deref(),
         cfg.kinesis.endpoint_url.as_ref(),
@@ -328,6 +322,6 @@ async fn producer_for(cfg: &Config) -> Producer {
         client,
         cfg.kinesis.stream_name.clone(),
         cfg.kinesis.endpoint_url.as_ref(),
-        RetryPolicy::default(),
+        cfg.kinesis.retry,
     )
 }

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{CycleReport, Engine, Position};
-use crate::config::Config;
+use crate::config::Settings;
 use crate::kinesis::Outgoing;
 use crate::kinesis::pace::Pacer;
 use crate::kinesis::producer::{Outcome, PutError};
@@ -54,7 +54,7 @@ impl Engine {
         &mut self,
         records: &[Outgoing],
         positions: &[Position],
-        cfg: &Config,
+        cfg: &Settings,
         stop_by: Option<Instant>,
         shutdown: &CancellationToken,
         report: &mut CycleReport,

@@ -1,10 +1,24 @@
-//! The daemon's events: signals, cycles, reloads.
+//! The daemon's events: signals, cycles, reloads. Their target is `bookstream::daemon`, so
+//! that `RUST_LOG=bookstream::daemon=debug` still selects them.
 
 use super::Event;
 use crate::engine::CycleReport;
 
 #[cfg(test)]
-pub(super) const NAMES: &[&str] = &[StopRequested::NAME, CycleFinished::NAME];
+pub(super) const NAMES: &[&str] = &[
+    StopRequested::NAME,
+    CycleFinished::NAME,
+    DaemonReady::NAME,
+    TickMissed::NAME,
+    ConfigApplied::NAME,
+    ConfigNotApplied::NAME,
+    CycleStuck::NAME,
+    PutAbandoned::NAME,
+    DaemonStopped::NAME,
+    ConfigReloaded::NAME,
+    ReloadRejected::NAME,
+    MetricsOff::NAME,
+];
 
 /// SIGTERM or SIGINT arrived: the daemon finishes or abandons the put in flight and stops.
 pub(crate) struct StopRequested {
@@ -16,6 +30,7 @@ impl Event for StopRequested {
 
     fn emit(self) {
         tracing::info!(
+            target: "bookstream::daemon",
             event = Self::NAME,
             signal = self.signal,
             "stopping on {}",
@@ -44,6 +59,7 @@ impl Event for CycleFinished<'_> {
         };
         match &r.error {
             None => tracing::info!(
+                target: "bookstream::daemon",
                 event = Self::NAME, cycle = r.cycle, sent = r.sent, planned = r.planned,
                 position = r.position, catalogue = r.catalogue_len,
                 sent_total = r.sent_total, next = %next,
@@ -51,11 +67,187 @@ impl Event for CycleFinished<'_> {
                 "cycle finished: {}{then}", r.status_line()
             ),
             Some(e) => tracing::warn!(
+                target: "bookstream::daemon",
                 event = Self::NAME, cycle = r.cycle, sent = r.sent, planned = r.planned,
                 position = r.position, catalogue = r.catalogue_len,
                 sent_total = r.sent_total, next = %next, error = %e,
                 "cycle finished with an error: {}{then}", r.status_line()
             ),
         }
+    }
+}
+
+/// The daemon is up (READY sent): what it runs on.
+pub(crate) struct DaemonReady<'a> {
+    pub cron: &'a str,
+    pub stream: &'a str,
+    pub site: &'a str,
+}
+
+impl Event for DaemonReady<'_> {
+    const NAME: &'static str = "daemon_ready";
+
+    fn emit(self) {
+        let Self { cron, stream, site } = self;
+        tracing::info!(
+            target: "bookstream::daemon",
+            event = Self::NAME, cron, stream, site,
+            "daemon ready: cron \"{cron}\", stream {stream}, site {site}"
+        );
+    }
+}
+
+/// The scheduler (which follows the wall clock) did not tick half a slot after a tick was
+/// due: the clock stepped, and the daemon runs the cycle itself on the monotonic clock.
+pub(crate) struct TickMissed;
+
+impl Event for TickMissed {
+    const NAME: &'static str = "tick_missed";
+
+    fn emit(self) {
+        tracing::warn!(
+            target: "bookstream::daemon",
+            event = Self::NAME,
+            "no tick from the scheduler half a slot after one was due (did the wall clock step?); running the cycle on the monotonic clock"
+        );
+    }
+}
+
+/// A reloaded configuration took effect at the start of a cycle.
+pub(crate) struct ConfigApplied;
+
+impl Event for ConfigApplied {
+    const NAME: &'static str = "config_applied";
+
+    fn emit(self) {
+        tracing::info!(target: "bookstream::daemon", event = Self::NAME, "new configuration applied");
+    }
+}
+
+/// A reloaded configuration could not be applied (its clients could not be built); the old
+/// one stays.
+pub(crate) struct ConfigNotApplied<'a> {
+    pub error: &'a dyn std::error::Error,
+}
+
+impl Event for ConfigNotApplied<'_> {
+    const NAME: &'static str = "config_not_applied";
+
+    fn emit(self) {
+        let e = self.error;
+        tracing::error!(
+            target: "bookstream::daemon",
+            event = Self::NAME, error = %e,
+            "cannot apply the new configuration; keeping the old one: {e}"
+        );
+    }
+}
+
+/// A cycle still runs `grace_secs` past its slot: no more watchdog pings.
+pub(crate) struct CycleStuck {
+    pub grace_secs: u64,
+}
+
+impl Event for CycleStuck {
+    const NAME: &'static str = "cycle_stuck";
+
+    fn emit(self) {
+        tracing::error!(
+            target: "bookstream::daemon",
+            event = Self::NAME, grace_secs = self.grace_secs,
+            "cycle stuck {}s past its slot; no more watchdog pings",
+            self.grace_secs
+        );
+    }
+}
+
+/// On a stop, the put in flight did not finish within the stop grace and was abandoned.
+pub(crate) struct PutAbandoned;
+
+impl Event for PutAbandoned {
+    const NAME: &'static str = "in_flight_put_abandoned";
+
+    fn emit(self) {
+        tracing::warn!(
+            target: "bookstream::daemon",
+            event = Self::NAME,
+            "in-flight put did not finish within the stop grace; abandoning it"
+        );
+    }
+}
+
+/// The daemon stopped: with the cursor saved now (`Some(sent_total)`), or as last saved after
+/// the last acknowledged record (the engine went with an abandoned cycle).
+pub(crate) struct DaemonStopped {
+    pub sent_total: Option<u64>,
+}
+
+impl Event for DaemonStopped {
+    const NAME: &'static str = "daemon_stopped";
+
+    fn emit(self) {
+        match self.sent_total {
+            Some(sent_total) => tracing::info!(
+                target: "bookstream::daemon",
+                event = Self::NAME, sent_total,
+                "stopped; cursor saved ({sent_total} records sent so far)"
+            ),
+            None => tracing::info!(
+                target: "bookstream::daemon",
+                event = Self::NAME,
+                "stopped; the cursor on disk is the one saved after the last acknowledged record"
+            ),
+        }
+    }
+}
+
+/// SIGHUP: the file was re-read and is valid; it applies from the next cycle.
+pub(crate) struct ConfigReloaded<'a> {
+    pub config: &'a std::path::Path,
+}
+
+impl Event for ConfigReloaded<'_> {
+    const NAME: &'static str = "config_reloaded";
+
+    fn emit(self) {
+        let config = self.config.display();
+        tracing::info!(
+            target: "bookstream::daemon",
+            event = Self::NAME, config = %config,
+            "configuration reloaded from {config}; applies from the next cycle"
+        );
+    }
+}
+
+/// SIGHUP: the file is not valid; the running configuration stays.
+pub(crate) struct ReloadRejected<'a> {
+    pub error: &'a dyn std::error::Error,
+}
+
+impl Event for ReloadRejected<'_> {
+    const NAME: &'static str = "reload_rejected";
+
+    fn emit(self) {
+        let e = self.error;
+        tracing::error!(
+            target: "bookstream::daemon",
+            event = Self::NAME, error = %e,
+            "reload rejected; keeping the running configuration: {e}"
+        );
+    }
+}
+
+/// A reload turned the CloudWatch metrics off.
+pub(crate) struct MetricsOff;
+
+impl Event for MetricsOff {
+    const NAME: &'static str = "metrics_off";
+
+    fn emit(self) {
+        tracing::info!(
+            target: "bookstream::daemon",
+            event = Self::NAME,
+            "CloudWatch metrics off ([metrics] cloudwatch = false)"
+        );
     }
 }

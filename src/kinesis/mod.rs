@@ -12,7 +12,7 @@ pub mod producer;
 pub mod reader;
 pub mod shards;
 
-use crate::config::Delimiter;
+use crate::config::{Delimiter, PartitionKey};
 
 /// A Kinesis client on the configuration of the AWS edge ([`crate::aws::sdk_config`]): the
 /// standard chain, the SDK's retries off ([`producer::Producer`] and the backfill retry
@@ -36,7 +36,7 @@ pub struct Outgoing {
 pub fn encode(
     value: &serde_json::Value,
     delimiter: Delimiter,
-    partition_key: &str,
+    partition_key: &PartitionKey,
     fallback: &str,
 ) -> Outgoing {
     let mut data = serde_json::to_vec(value).unwrap_or_default();
@@ -46,12 +46,9 @@ pub fn encode(
         Some(v @ serde_json::Value::Number(_)) => Some(v.to_string()),
         _ => None,
     };
-    let key = match partition_key
-        .strip_prefix('{')
-        .and_then(|k| k.strip_suffix('}'))
-    {
-        Some(name) => field(name).unwrap_or_else(|| fallback.to_owned()),
-        None => partition_key.to_owned(),
+    let key = match partition_key {
+        PartitionKey::Field(name) => field(name).unwrap_or_else(|| fallback.to_owned()),
+        PartitionKey::Fixed(key) => key.clone(),
     };
     let label = field("upc").unwrap_or_else(|| fallback.to_owned());
     Outgoing {
@@ -68,18 +65,16 @@ pub fn encode(
 pub fn encode_raw(
     json: &[u8],
     delimiter: Delimiter,
-    partition_key: &str,
+    partition_key: &PartitionKey,
     fallback: &str,
 ) -> Result<Outgoing, String> {
-    let key_field = partition_key
-        .strip_prefix('{')
-        .and_then(|k| k.strip_suffix('}'));
+    let key_field = partition_key.field();
     let fields = crate::json_text::fields(json, key_field.unwrap_or("upc"))?;
     let mut data = crate::json_text::minify(json);
     data.extend_from_slice(delimiter.bytes());
-    let key = match key_field {
-        Some(_) => fields.key.unwrap_or_else(|| fallback.to_owned()),
-        None => partition_key.to_owned(),
+    let key = match partition_key {
+        PartitionKey::Field(_) => fields.key.unwrap_or_else(|| fallback.to_owned()),
+        PartitionKey::Fixed(key) => key.clone(),
     };
     Ok(Outgoing {
         data,
@@ -100,16 +95,20 @@ fn truncate_key(key: String) -> String {
 mod tests {
     use super::*;
 
+    fn key(template: &str) -> PartitionKey {
+        PartitionKey::parse(template)
+    }
+
     #[test]
     fn records_are_compact_json_with_the_configured_delimiter() {
         let v = serde_json::json!({"title": "A", "price": "£1.00", "upc": "abc"});
-        let none = encode(&v, Delimiter::None, "No", "0");
+        let none = encode(&v, Delimiter::None, &key("No"), "0");
         assert_eq!(
             String::from_utf8(none.data).unwrap(),
             r#"{"title":"A","price":"£1.00","upc":"abc"}"#
         );
         assert_eq!(none.partition_key, "No");
-        let nl = encode(&v, Delimiter::Newline, "{upc}", "0");
+        let nl = encode(&v, Delimiter::Newline, &key("{upc}"), "0");
         assert!(nl.data.ends_with(b"}\n"));
         assert_eq!(nl.partition_key, "abc");
         assert_eq!(nl.label, "abc");
@@ -119,29 +118,33 @@ mod tests {
     fn raw_text_encodes_as_its_value_does() {
         let pretty = b"{\n  \"title\": \"A b\",\n  \"price\": \"\xc2\xa31.00\",\n  \"upc\": \"abc\",\n  \"n\": 7\n}";
         let value: serde_json::Value = serde_json::from_slice(pretty).unwrap();
-        for (key, delimiter) in [
+        for (template, delimiter) in [
             ("{upc}", Delimiter::None),
             ("{n}", Delimiter::Newline),
             ("No", Delimiter::None),
         ] {
+            let key = key(template);
             assert_eq!(
-                encode_raw(pretty, delimiter, key, "0").unwrap(),
-                encode(&value, delimiter, key, "0"),
-                "{key}"
+                encode_raw(pretty, delimiter, &key, "0").unwrap(),
+                encode(&value, delimiter, &key, "0"),
+                "{template}"
             );
         }
         assert_eq!(
-            encode_raw(br#"{"title": "x"}"#, Delimiter::None, "{upc}", "9")
+            encode_raw(br#"{"title": "x"}"#, Delimiter::None, &key("{upc}"), "9")
                 .unwrap()
                 .partition_key,
             "9"
         );
-        assert!(encode_raw(br#"{"a": }"#, Delimiter::None, "{upc}", "0").is_err());
+        assert!(encode_raw(br#"{"a": }"#, Delimiter::None, &key("{upc}"), "0").is_err());
     }
 
     #[test]
     fn missing_key_field_falls_back() {
         let v = serde_json::json!({"title": "A"});
-        assert_eq!(encode(&v, Delimiter::None, "{upc}", "7").partition_key, "7");
+        assert_eq!(
+            encode(&v, Delimiter::None, &key("{upc}"), "7").partition_key,
+            "7"
+        );
     }
 }

@@ -7,7 +7,7 @@ use aws_sdk_kinesis::types::ShardIteratorType;
 use tokio_util::sync::CancellationToken;
 
 /// Where to start reading each shard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartAt {
     /// The oldest record still retained.
     TrimHorizon,
