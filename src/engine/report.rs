@@ -1,6 +1,8 @@
 //! What one cycle did, as a value: the daemon turns it into the STATUS line, the summary log
 //! and the metrics; and how many records a cycle's slot has room for.
 
+use std::time::Duration;
+
 use crate::kinesis::producer::SendStats;
 
 /// What one cycle did; the daemon turns it into the STATUS line and the summary log.
@@ -23,21 +25,18 @@ pub struct CycleReport {
     pub stale: Option<String>,
     /// What stopped the cycle short: no catalogue at all, or a put that failed for good.
     pub error: Option<String>,
-    /// Changes mode: events left to send, and when the last refresh finished.
-    pub changes: Option<(usize, String)>,
+    /// Changes mode: events left to send, and when the baseline was scraped.
+    pub changes: Option<Changes>,
     /// For the metrics: what the sends cost, records left unsent by a failed put, scrapes
     /// that failed (or were refused) and product pages that failed since the last cycle,
-    /// changes detected since the last cycle, the catalogue's age.
+    /// changes detected since the last cycle.
     pub send: SendStats,
     pub unsent_after_failure: u32,
     pub scrape_failures: u32,
     pub product_pages_failed: u32,
     pub changes_detected: u32,
-    pub catalogue_age: Option<std::time::Duration>,
-    /// Since the last walk taken (every listing page read), and the longest a product page
-    /// has gone unread (incremental refresh).
-    pub listing_age: Option<std::time::Duration>,
-    pub verification_age: Option<std::time::Duration>,
+    /// How old what is streamed is (STATUS and the metrics).
+    pub freshness: Freshness,
     /// Records due in this cycle's slot that were not sent: the slot's capacity left unused
     /// while there were records to send (or no catalogue at all). 0 in a healthy cycle, and
     /// for a cycle cut short by a clean stop.
@@ -48,6 +47,27 @@ pub struct CycleReport {
     pub cycle_error: bool,
 }
 
+/// Changes mode: where the feed stands after the cycle.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    /// Events detected and not yet acknowledged.
+    pub backlog: usize,
+    /// When the baseline the events were detected against was scraped.
+    pub since: String,
+}
+
+/// How fresh the streamed catalogue is, as the engine knows it after a cycle's refresh.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Freshness {
+    /// The catalogue's age (`CatalogueAge`); `None` without one.
+    pub catalogue_age: Option<Duration>,
+    /// Since the last walk taken (every listing page read; `ListingAge`), `None` before this
+    /// process took one.
+    pub listing_age: Option<Duration>,
+    /// The longest a product page has gone unread (incremental refresh; `VerificationAge`).
+    pub verification_age: Option<Duration>,
+}
+
 impl CycleReport {
     pub fn status_line(&self) -> String {
         let mut s = match &self.changes {
@@ -55,11 +75,11 @@ impl CycleReport {
                 "cycle {}: {}/{} sent, cursor {}/{}",
                 self.cycle, self.sent, self.planned, self.position, self.catalogue_len
             ),
-            Some((0, refreshed)) if self.planned == 0 => {
-                let at = refreshed.get(11..19).unwrap_or(refreshed);
+            Some(Changes { backlog: 0, since }) if self.planned == 0 => {
+                let at = since.get(11..19).unwrap_or(since);
                 format!("cycle {}: no changes since {at}", self.cycle)
             }
-            Some((backlog, _)) => format!(
+            Some(Changes { backlog, .. }) => format!(
                 "cycle {}: {}/{} changes sent, backlog {backlog}",
                 self.cycle, self.sent, self.planned
             ),
