@@ -6,7 +6,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Engine;
-use crate::catalogue::Snapshot;
+use crate::catalogue::{Snapshot, rfc3339};
 use crate::changes;
 use crate::config::{Config, Mode};
 use crate::refresh::ScrapeResult;
@@ -42,7 +42,7 @@ impl Engine {
     /// Starts a background scrape when the catalogue is older than `[site] refresh` (or
     /// missing) and none is running. The daemon calls it at start so the first tick has data.
     pub fn start_refresh_if_due(&mut self, cfg: &Config) {
-        let scraped_at = self.catalogue.as_ref().map(|s| s.scraped_at.as_str());
+        let scraped_at = self.catalogue.as_ref().map(|s| s.scraped_at);
         self.refresher.start_if_due(cfg, scraped_at);
     }
 
@@ -84,8 +84,8 @@ impl Engine {
         let (what, why) = (refusal.what(), refusal.why());
         match &self.catalogue {
             Some(s) => tracing::warn!(
-                error = %why, scraped_at = %s.scraped_at,
-                "{what}; streaming from the last good catalogue (of {}): {why}", s.scraped_at
+                error = %why, scraped_at = %rfc3339(&s.scraped_at),
+                "{what}; streaming from the last good catalogue (of {}): {why}", rfc3339(&s.scraped_at)
             ),
             None => {
                 tracing::error!(error = %why, "{what} and there is no earlier catalogue: {why}")
@@ -137,7 +137,7 @@ impl Engine {
             }
         );
         let snapshot = Snapshot {
-            scraped_at: crate::now_rfc3339(),
+            scraped_at: crate::catalogue::now(),
             site: self.site.clone(),
             books: taken.books,
         };

@@ -12,7 +12,7 @@ mod send;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalogue::Snapshot;
+use crate::catalogue::{Snapshot, rfc3339};
 use crate::changes::Feed;
 use crate::config::Config;
 use crate::cursor::Cursor;
@@ -93,10 +93,10 @@ impl Engine {
         let cursor = loaded.cursor.unwrap_or_default();
         if let Some(snap) = &loaded.catalogue {
             tracing::info!(
-                books = snap.books.len(), scraped_at = %snap.scraped_at,
+                books = snap.books.len(), scraped_at = %rfc3339(&snap.scraped_at),
                 sent_total = cursor.sent_total,
                 "state loaded: {} books scraped at {}, {} records sent so far",
-                snap.books.len(), snap.scraped_at, cursor.sent_total
+                snap.books.len(), rfc3339(&snap.scraped_at), cursor.sent_total
             );
         }
         Ok(Self {
@@ -238,7 +238,7 @@ impl Engine {
                 .catalogue
                 .as_ref()
                 .or(self.feed.baseline.as_ref())
-                .map(|s| self.refresher.age(&s.scraped_at)),
+                .map(|s| self.refresher.age(s.scraped_at)),
             listing_age: self.refresher.listing_age(),
             verification_age: self.refresher.verification_age(),
         }

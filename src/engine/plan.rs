@@ -5,6 +5,7 @@
 use std::borrow::Borrow;
 
 use super::Engine;
+use crate::catalogue::{Timestamp, rfc3339};
 use crate::config::{Config, Mode};
 use crate::cursor;
 use crate::kinesis::{self, Outgoing};
@@ -16,7 +17,7 @@ pub(super) struct Plan {
     /// A refresh that failed while an older catalogue is streamed: why, and from what.
     pub stale: Option<String>,
     /// Changes mode: when the baseline the backlog was detected against was scraped.
-    pub changes_since: Option<String>,
+    pub changes_since: Option<Timestamp>,
 }
 
 /// One record and what it stands for, so that its acknowledgement moves the right cursor.
@@ -81,7 +82,7 @@ impl Engine {
             stale: refreshed.err().map(|e| {
                 format!(
                     "{e}; streaming from the catalogue of {}",
-                    snapshot.scraped_at
+                    rfc3339(&snapshot.scraped_at)
                 )
             }),
             changes_since: None,
@@ -113,7 +114,7 @@ impl Engine {
             stale: refreshed
                 .err()
                 .map(|e| format!("{e}; no changes detected from it")),
-            changes_since: Some(baseline.scraped_at.clone()),
+            changes_since: Some(baseline.scraped_at),
         })
     }
 }

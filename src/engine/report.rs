@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::catalogue::Timestamp;
 use crate::kinesis::producer::SendStats;
 
 /// What one cycle did; the daemon turns it into the STATUS line and the summary log.
@@ -53,7 +54,7 @@ pub struct Changes {
     /// Events detected and not yet acknowledged.
     pub backlog: usize,
     /// When the baseline the events were detected against was scraped.
-    pub since: String,
+    pub since: Timestamp,
 }
 
 /// How fresh the streamed catalogue is, as the engine knows it after a cycle's refresh.
@@ -76,7 +77,7 @@ impl CycleReport {
                 self.cycle, self.sent, self.planned, self.position, self.catalogue_len
             ),
             Some(Changes { backlog: 0, since }) if self.planned == 0 => {
-                let at = since.get(11..19).unwrap_or(since);
+                let at = since.format("%H:%M:%S");
                 format!("cycle {}: no changes since {at}", self.cycle)
             }
             Some(Changes { backlog, .. }) => format!(

@@ -152,7 +152,7 @@ fn dead_letter_entry(record: &Outgoing, stream: &str, error: &PutError) -> serde
     let record_value = serde_json::from_slice(body)
         .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(body).into_owned()));
     serde_json::json!({
-        "time": crate::now_rfc3339(),
+        "time": crate::catalogue::now(),
         "stream": stream,
         "partition_key": record.partition_key,
         "bytes": record.data.len(),
