@@ -69,7 +69,46 @@ pub struct Freshness {
     pub verification_age: Option<Duration>,
 }
 
+impl Freshness {
+    /// For STATUS, short (`systemctl status` shows it on one line): how old the listings are
+    /// (since the last walk; before this process took one, the catalogue's age, which its
+    /// listings share) and the product page verified longest ago, e.g.
+    /// "listings 40s old, products 52m old". `None` without a catalogue.
+    pub fn status(&self) -> Option<String> {
+        let listings = self.listing_age.or(self.catalogue_age)?;
+        let mut s = format!("listings {} old", short_age(listings));
+        if let Some(products) = self.verification_age {
+            s.push_str(&format!(", products {} old", short_age(products)));
+        }
+        Some(s)
+    }
+}
+
+/// An age in its largest unit that keeps two digits: "45s", "12m", "3h", "2d"; "?" for an age
+/// that cannot be one (a catalogue dated in the future counts as infinitely old).
+fn short_age(age: Duration) -> String {
+    const CENTURY: u64 = 100 * 365 * 86_400;
+    match age.as_secs() {
+        s if s > CENTURY => "?".to_owned(),
+        s if s < 120 => format!("{s}s"),
+        s if s < 120 * 60 => format!("{}m", s / 60),
+        s if s < 48 * 3600 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
 impl CycleReport {
+    /// The STATUS line after a cycle: what it did, when the next is due (`next`), and how
+    /// fresh the feed is.
+    pub fn status(&self, next: &str) -> String {
+        let mut s = format!("{}, next {next}", self.status_line());
+        if let Some(fresh) = self.freshness.status() {
+            s.push_str(&format!(", {fresh}"));
+        }
+        s
+    }
+
+    /// What the cycle did, for STATUS and the cycle's summary line.
     pub fn status_line(&self) -> String {
         let mut s = match &self.changes {
             None => format!(
@@ -144,6 +183,46 @@ mod tests {
         assert_eq!(slot_capacity(60, s(1), None), 60, "once: no slot");
         assert_eq!(slot_capacity(60, Duration::ZERO, Some(s(1))), 60);
         assert_eq!(slot_capacity(60, s(1), Some(Duration::ZERO)), 0);
+    }
+
+    #[test]
+    fn status_says_how_fresh_the_listings_and_the_product_pages_are() {
+        let s = Duration::from_secs;
+        let mut r = CycleReport {
+            cycle: 3,
+            planned: 10,
+            sent: 10,
+            position: 30,
+            catalogue_len: 30,
+            freshness: Freshness {
+                catalogue_age: Some(s(4000)),
+                listing_age: Some(s(40)),
+                verification_age: Some(s(52 * 60 + 59)),
+            },
+            ..CycleReport::default()
+        };
+        assert_eq!(
+            r.status("14:05:00"),
+            "cycle 3: 10/10 sent, cursor 30/30, next 14:05:00, listings 40s old, products 52m old"
+        );
+        // Before this process walked the site: the catalogue's own age, from disk.
+        r.freshness.listing_age = None;
+        r.freshness.verification_age = None;
+        assert!(r.status("x").ends_with(", next x, listings 66m old"));
+        r.freshness.catalogue_age = Some(Duration::MAX);
+        assert!(r.status("x").ends_with(", listings ? old"));
+        r.freshness.catalogue_age = None;
+        assert_eq!(r.status("x"), "cycle 3: 10/10 sent, cursor 30/30, next x");
+    }
+
+    #[test]
+    fn ages_are_short_in_their_largest_unit() {
+        let s = Duration::from_secs;
+        let got: Vec<String> = [0, 119, 120, 7199, 7200, 47 * 3600, 48 * 3600, 400 * 86_400]
+            .into_iter()
+            .map(|secs| short_age(s(secs)))
+            .collect();
+        assert_eq!(got, ["0s", "119s", "2m", "119m", "2h", "47h", "2d", "400d"]);
     }
 
     #[test]
