@@ -355,7 +355,13 @@ async fn a_broken_site_version_produces_zero_events() {
     signal(&child, "TERM");
     let (status, log) = finish(child);
     assert!(status.success(), "{log}");
-    assert!(log.contains("scrape refused"), "{log}");
+    let refused = common::named(&log, "catalogue_refused");
+    assert!(
+        refused
+            .iter()
+            .any(|e| e["kind"] == "shrunk" && e["stale"] == true),
+        "refused by the shrink guard, the last good catalogue streamed: {log}"
+    );
     assert!(
         events(&moto, "broken").await.is_empty(),
         "a shrunken site looks like no change"

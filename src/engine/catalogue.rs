@@ -6,9 +6,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Engine;
-use crate::catalogue::{Snapshot, rfc3339};
+use crate::catalogue::Snapshot;
 use crate::changes;
 use crate::config::{Config, Mode};
+use crate::events::Event;
+use crate::events::engine::{
+    CatalogueNotSaved, CatalogueRefreshed, CatalogueRefused, ChangesCommitted, ChangesNotCommitted,
+};
 use crate::refresh::ScrapeResult;
 use crate::scrape::{Absences, Taken};
 
@@ -81,61 +85,25 @@ impl Engine {
     /// Reports a refused scrape (the last good catalogue stays); returns the text for STATUS.
     fn refused(&mut self, refusal: Refusal) -> String {
         self.scrape_counts.failures += 1;
-        let (what, why) = (refusal.what(), refusal.why());
-        match &self.catalogue {
-            Some(s) => tracing::warn!(
-                error = %why, scraped_at = %rfc3339(&s.scraped_at),
-                "{what}; streaming from the last good catalogue (of {}): {why}", rfc3339(&s.scraped_at)
-            ),
-            None => {
-                tracing::error!(error = %why, "{what} and there is no earlier catalogue: {why}")
-            }
+        CatalogueRefused {
+            kind: refusal.kind(),
+            what: refusal.what(),
+            why: &refusal.why(),
+            stale_since: self.catalogue.as_ref().map(|s| s.scraped_at),
         }
+        .emit();
         refusal.to_string()
     }
 
     /// Adopts a catalogue judged good: in changes mode its events are committed first (the
     /// feed is the record of what was detected), then it is saved and streamed from.
     fn adopt(&mut self, cfg: &Config, taken: Taken, absences: Absences) -> Result<(), String> {
-        let stats = &taken.stats;
-        self.scrape_counts.product_pages_failed += stats.product_failures;
-        tracing::info!(
-            books = taken.books.len(),
-            listing_pages = stats.listing_pages,
-            requests = stats.requests,
-            not_modified = stats.not_modified,
-            product_failures = stats.product_failures,
-            kept_unread = taken.kept_unread,
-            listing_only = taken.listing_only,
-            walk_complete = taken.walk.complete(),
-            kept_missing = taken.kept_missing,
-            pending_removal = taken.pending_removal,
-            gone = stats.gone,
-            disallowed = stats.disallowed,
-            "catalogue refreshed: {} books from {} listing pages ({} requests, {} not modified, {} product pages failed: {} kept as last known, {} listing fields only){}",
-            taken.books.len(),
-            stats.listing_pages,
-            stats.requests,
-            stats.not_modified,
-            stats.product_failures,
-            taken.kept_unread,
-            taken.listing_only,
-            match (taken.proves_removals, taken.walk.complete()) {
-                (true, _) if taken.pending_removal > 0 => format!(
-                    "; {} books not listed are kept until [site] removed_after = {} complete walks in a row have not listed them",
-                    taken.pending_removal, cfg.site.removed_after
-                ),
-                (true, _) => String::new(),
-                (false, true) => format!(
-                    "; a book could not be identified, so {} books not listed are kept as last known",
-                    taken.kept_missing
-                ),
-                (false, false) => format!(
-                    "; walk incomplete, {} books it did not reach kept as last known",
-                    taken.kept_missing
-                ),
-            }
-        );
+        self.scrape_counts.product_pages_failed += taken.stats.product_failures;
+        CatalogueRefreshed {
+            taken: &taken,
+            removed_after: cfg.site.removed_after,
+        }
+        .emit();
         let snapshot = Snapshot {
             scraped_at: crate::catalogue::now(),
             site: self.site.clone(),
@@ -144,13 +112,12 @@ impl Engine {
         if cfg.stream.mode == Mode::Changes {
             // Not committed, not taken: the next refresh compares with the same
             // baseline again and finds the same events.
-            self.detect_changes(cfg, &snapshot).map_err(|e| {
-                tracing::error!(error = %e, "{e}");
-                e
+            self.detect_changes(cfg, &snapshot).inspect_err(|e| {
+                ChangesNotCommitted { message: e }.emit();
             })?;
         }
         if let Err(e) = self.store.save_catalogue(&snapshot) {
-            tracing::error!(error = %e, "cannot save the catalogue snapshot: {e}");
+            CatalogueNotSaved { error: &e }.emit();
             self.scrape_counts.save_failures += 1;
         }
         self.catalogue = Some(snapshot);
@@ -183,11 +150,11 @@ impl Engine {
         self.feed = feed;
         self.scrape_counts.changes_detected += detected as u32;
         let backlog = self.feed.backlog(self.cursor.acked_seq).count();
-        tracing::info!(
-            changes = detected,
+        ChangesCommitted {
+            changes: detected,
             backlog,
-            "{detected} changes detected and committed; backlog {backlog}"
-        );
+        }
+        .emit();
         Ok(())
     }
 }
@@ -208,6 +175,14 @@ pub(super) enum Refusal {
 }
 
 impl Refusal {
+    /// The event's `kind` field.
+    pub(super) fn kind(&self) -> &'static str {
+        match self {
+            Refusal::Failed(_) => "failed",
+            Refusal::Shrunk { .. } => "shrunk",
+        }
+    }
+
     /// What happened, as the log line opens.
     pub(super) fn what(&self) -> &'static str {
         match self {

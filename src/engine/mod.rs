@@ -12,10 +12,14 @@ mod send;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalogue::{Snapshot, rfc3339};
+use crate::catalogue::Snapshot;
 use crate::changes::Feed;
 use crate::config::Config;
 use crate::cursor::Cursor;
+use crate::events::Event;
+use crate::events::engine::{
+    CursorNotSaved, CycleStarted, StateDirKept, StateLoaded, StateProblem,
+};
 use crate::kinesis;
 use crate::kinesis::producer::{Producer, RetryPolicy};
 use crate::refresh::Refresher;
@@ -88,16 +92,20 @@ impl Engine {
         store.set_dead_letter_limits(cfg.state.dead_letter_max_bytes, cfg.state.dead_letter_files);
         let loaded = store.load(cfg.stream.mode)?;
         for problem in &loaded.problems {
-            tracing::warn!(state_dir = %store.dir().display(), "{problem}");
+            StateProblem {
+                state_dir: store.dir(),
+                problem,
+            }
+            .emit();
         }
         let cursor = loaded.cursor.unwrap_or_default();
         if let Some(snap) = &loaded.catalogue {
-            tracing::info!(
-                books = snap.books.len(), scraped_at = %rfc3339(&snap.scraped_at),
-                sent_total = cursor.sent_total,
-                "state loaded: {} books scraped at {}, {} records sent so far",
-                snap.books.len(), rfc3339(&snap.scraped_at), cursor.sent_total
-            );
+            StateLoaded {
+                books: snap.books.len(),
+                scraped_at: snap.scraped_at,
+                sent_total: cursor.sent_total,
+            }
+            .emit();
         }
         Ok(Self {
             refresher: Refresher::new(scraper_for(cfg)?),
@@ -117,11 +125,11 @@ impl Engine {
     /// state directory stays the one this process locked; a new `[state] dir` needs a restart.
     pub async fn reconfigure(&mut self, cfg: &Config) -> Result<(), EngineError> {
         if cfg.state.dir != self.store.dir() {
-            tracing::warn!(
-                state_dir = %self.store.dir().display(),
-                "[state] dir changed to {}; it applies after a restart, until then the state stays in {}",
-                cfg.state.dir.display(), self.store.dir().display()
-            );
+            StateDirKept {
+                state_dir: self.store.dir(),
+                configured: &cfg.state.dir,
+            }
+            .emit();
         }
         self.store
             .set_dead_letter_limits(cfg.state.dead_letter_max_bytes, cfg.state.dead_letter_files);
@@ -143,7 +151,12 @@ impl Engine {
     /// Saves the cursor (it is also saved after every record; this is the final flush).
     pub fn checkpoint(&self) {
         if let Err(e) = self.store.save_cursor(&self.cursor) {
-            tracing::error!(error = %e, "cannot save the cursor: {e}");
+            CursorNotSaved {
+                state_dir: self.store.dir(),
+                error: &e,
+                message: &format!("cannot save the cursor: {e}"),
+            }
+            .emit();
         }
     }
 
@@ -156,7 +169,7 @@ impl Engine {
         shutdown: &CancellationToken,
     ) -> CycleReport {
         self.cycle += 1;
-        tracing::info!(cycle = self.cycle, "cycle {} started", self.cycle);
+        CycleStarted { cycle: self.cycle }.emit();
         let capacity = slot_capacity(
             cfg.stream.max_records as usize,
             cfg.stream.interval,

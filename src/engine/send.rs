@@ -10,6 +10,8 @@ use tokio_util::sync::CancellationToken;
 use super::Engine;
 use super::plan::{Planned, Position};
 use crate::config::Config;
+use crate::events::Event;
+use crate::events::engine::{CursorNotSaved, CursorSavedAgain, RecordDeadLettered};
 use crate::kinesis::Outgoing;
 use crate::kinesis::pace::Pacer;
 use crate::kinesis::producer::{Outcome, PutError, SendStats};
@@ -23,11 +25,11 @@ impl Engine {
         };
         match self.store.save_cursor(&self.cursor) {
             Ok(()) => {
-                tracing::info!(
-                    state_dir = %self.store.dir().display(),
-                    "cursor saved again in {} (it had failed: {why}); sending resumes",
-                    self.store.dir().display()
-                );
+                CursorSavedAgain {
+                    state_dir: self.store.dir(),
+                    had_failed: why,
+                }
+                .emit();
                 self.save_failed = None;
                 Ok(())
             }
@@ -41,7 +43,12 @@ impl Engine {
             "cannot save the cursor in state directory {}: {e}; sending paused until it can be saved",
             self.store.dir().display()
         );
-        tracing::error!(state_dir = %self.store.dir().display(), error = %e, "{message}");
+        CursorNotSaved {
+            state_dir: self.store.dir(),
+            error: e,
+            message: &message,
+        }
+        .emit();
         self.save_failed = Some(e.to_string());
         message
     }
@@ -81,10 +88,13 @@ impl Engine {
                             failed_save = Some(write);
                             return ControlFlow::Break(());
                         }
-                        tracing::error!(
-                            stream = %cfg.kinesis.stream_name, upc = %record.label, error = %e, dead_letter = %store.dead_letter_path().display(),
-                            "record {} dead-lettered in {}: {e}", record.label, store.dead_letter_path().display()
-                        );
+                        RecordDeadLettered {
+                            stream: &cfg.kinesis.stream_name,
+                            upc: &record.label,
+                            error: e,
+                            dead_letter: &store.dead_letter_path(),
+                        }
+                        .emit();
                         match position {
                             Position::Book(i) => cursor.skip(books, i),
                             Position::Event(seq) => cursor.skip_event(seq),

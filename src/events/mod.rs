@@ -13,6 +13,7 @@
 //! collects them from [`NAMES`].
 
 pub(crate) mod daemon;
+pub(crate) mod engine;
 
 /// A fact the daemon reports. `NAME` is the stable `event` field.
 pub(crate) trait Event {
@@ -25,7 +26,10 @@ pub(crate) trait Event {
 
 /// Every event's name, for the uniqueness check (each room's file adds its own).
 #[cfg(test)]
-const NAMES: &[&[&str]] = &[daemon::NAMES];
+const NAMES: &[&[&str]] = &[
+    daemon::NAMES, // signals, cycles, reloads
+    engine::NAMES, // catalogues taken or refused, checkpoints, dead letters
+];
 
 #[cfg(test)]
 mod tests {
