@@ -4,7 +4,24 @@
 //! `num_reviews`, `upc`, `availability`), so those come first with their old meaning and
 //! vocabulary; the typed fields sit beside them. Field order is the struct order and is stable.
 
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
+
+/// A moment as the records and the state files carry it: UTC, whole seconds. serde writes it
+/// as RFC 3339 with a `Z` ("2026-11-25T12:05:00Z"), the text these files have always had, and
+/// reads any RFC 3339 time back.
+pub type Timestamp = DateTime<Utc>;
+
+/// Now, to the second: chrono's serde writes a fraction when there is one, and the records'
+/// times have never had one (the tables downstream and `bookstream schema` expect this text).
+pub fn now() -> Timestamp {
+    Utc::now().trunc_subsecs(0)
+}
+
+/// A time as the files write it, for log lines and STATUS ("2026-11-25T12:05:00Z").
+pub fn rfc3339(t: &Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
 
 /// One book as it is streamed to Kinesis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -40,7 +57,7 @@ pub struct Book {
     /// "Number of reviews" (a count, unlike the old `num_reviews`).
     pub review_count: Option<u32>,
     /// RFC 3339 UTC time the product page was read.
-    pub scraped_at: String,
+    pub scraped_at: Timestamp,
 }
 
 impl Book {
@@ -71,7 +88,7 @@ impl Book {
             price_incl_tax_gbp: None,
             tax_gbp: None,
             review_count: None,
-            scraped_at: String::new(),
+            scraped_at: Timestamp::default(),
         }
     }
 }
@@ -79,10 +96,43 @@ impl Book {
 /// A saved catalogue: what the last good scrape returned.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
-    /// RFC 3339 time of the scrape.
-    pub scraped_at: String,
+    /// When the scrape was taken.
+    pub scraped_at: Timestamp,
     /// Site the books came from.
     pub site: String,
     /// Books in listing order.
     pub books: Vec<Book>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_written_as_they_always_were_rfc3339_utc_whole_seconds_with_z() {
+        let at: Timestamp = "2026-11-25T12:05:00Z".parse().unwrap();
+        assert_eq!(
+            serde_json::to_string(&at).unwrap(),
+            r#""2026-11-25T12:05:00Z""#
+        );
+        assert_eq!(rfc3339(&at), "2026-11-25T12:05:00Z");
+        let mut book = Book::sample("a");
+        book.scraped_at = at;
+        assert!(
+            serde_json::to_string(&book)
+                .unwrap()
+                .ends_with(r#""review_count":null,"scraped_at":"2026-11-25T12:05:00Z"}"#)
+        );
+        // What humantime wrote before: now, to the second, never a fraction.
+        let now = serde_json::to_string(&now()).unwrap();
+        assert_eq!(now.len(), r#""2026-11-25T12:05:00Z""#.len(), "{now}");
+        assert!(now.ends_with(r#"Z""#) && !now.contains('.'), "{now}");
+    }
+
+    #[test]
+    fn a_snapshot_saved_before_reads_back_and_writes_the_same_text() {
+        let saved = r#"{"scraped_at":"2026-01-01T00:00:00Z","site":"http://x/","books":[]}"#;
+        let snap: Snapshot = serde_json::from_str(saved).unwrap();
+        assert_eq!(serde_json::to_string(&snap).unwrap(), saved);
+    }
 }

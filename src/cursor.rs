@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalogue::Book;
+use crate::catalogue::{Book, Timestamp};
 
 /// How many keys before the last sent one the cursor remembers.
 const TRAIL: usize = 16;
@@ -31,7 +31,32 @@ pub struct Cursor {
     /// Changes mode: the feed's last event acknowledged (or dead-lettered).
     #[serde(default)]
     pub acked_seq: u64,
-    pub updated_at: String,
+    /// When it last moved; `None` until the first record.
+    #[serde(with = "updated_at")]
+    pub updated_at: Option<Timestamp>,
+}
+
+/// `updated_at` as `cursor.json` has always had it: `""` until the first record, then the time.
+mod updated_at {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
+
+    use crate::catalogue::Timestamp;
+
+    pub fn serialize<S: Serializer>(at: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => at.serialize(s),
+            None => s.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "" => Ok(None),
+            at => at.parse().map(Some).map_err(|e| {
+                D::Error::custom(format!("updated_at {at:?} is not an RFC 3339 time: {e}"))
+            }),
+        }
+    }
 }
 
 impl Cursor {
@@ -77,14 +102,14 @@ impl Cursor {
         self.acked_seq = seq;
         self.sent_total += 1;
         self.last_sequence_number = Some(sequence_number.to_owned());
-        self.updated_at = crate::now_rfc3339();
+        self.updated_at = Some(crate::catalogue::now());
     }
 
     /// Changes mode: event `seq` was set aside (dead-lettered).
     pub fn skip_event(&mut self, seq: u64) {
         self.acked_seq = seq;
         self.dead_lettered_total += 1;
-        self.updated_at = crate::now_rfc3339();
+        self.updated_at = Some(crate::catalogue::now());
     }
 
     fn move_past(&mut self, books: &[Book], index: usize) {
@@ -95,7 +120,7 @@ impl Cursor {
             .rev()
             .map(|b| b.key().to_owned())
             .collect();
-        self.updated_at = crate::now_rfc3339();
+        self.updated_at = Some(crate::catalogue::now());
     }
 }
 
@@ -119,6 +144,33 @@ mod tests {
         let mut c = Cursor::default();
         c.advance(books, i, "1");
         c
+    }
+
+    #[test]
+    fn cursor_json_keeps_its_text_an_empty_updated_at_before_the_first_record_then_the_time() {
+        let fresh = serde_json::to_string(&Cursor::default()).unwrap();
+        assert!(
+            fresh.ends_with(r#""acked_seq":0,"updated_at":""}"#),
+            "{fresh}"
+        );
+        assert_eq!(
+            serde_json::from_str::<Cursor>(&fresh).unwrap(),
+            Cursor::default()
+        );
+        let saved = r#"{"last_key":"a","last_index":0,"trail":[],"sent_total":1,"last_sequence_number":"1","dead_lettered_total":0,"acked_seq":0,"updated_at":"2026-11-25T12:05:00Z"}"#;
+        let cursor: Cursor = serde_json::from_str(saved).unwrap();
+        assert_eq!(serde_json::to_string(&cursor).unwrap(), saved);
+        let moved = serde_json::to_value(after(&books(&["a"]), 0)).unwrap();
+        let at = moved["updated_at"].as_str().unwrap();
+        assert!(at.len() == 20 && at.ends_with('Z'), "{at}");
+        let bad = saved.replace("2026-11-25T12:05:00Z", "noon");
+        let err = serde_json::from_str::<Cursor>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(r#"updated_at "noon" is not an RFC 3339 time"#),
+            "{err}"
+        );
     }
 
     #[test]

@@ -34,11 +34,6 @@ mod refresh;
 mod schedule;
 mod state;
 
-/// The current time as RFC 3339 UTC with seconds, e.g. "2026-11-25T12:05:00Z".
-pub(crate) fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-}
-
 /// An error and all its sources on one line (the AWS SDK's and reqwest's own Display say little).
 pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();

@@ -114,10 +114,13 @@ impl CycleMetrics {
             product_pages_failed: r.product_pages_failed,
             records_not_sent: r.records_not_sent,
             cycle_errors: u32::from(r.cycle_error),
-            catalogue_age_s: r.catalogue_age.map(|a| a.as_secs_f64().min(1e9)),
-            listing_age_s: r.listing_age.map(|a| a.as_secs_f64().min(1e9)),
-            verification_age_s: r.verification_age.map(|a| a.as_secs_f64().min(1e9)),
-            backlog: r.changes.as_ref().map(|(b, _)| *b as f64),
+            catalogue_age_s: r.freshness.catalogue_age.map(|a| a.as_secs_f64().min(1e9)),
+            listing_age_s: r.freshness.listing_age.map(|a| a.as_secs_f64().min(1e9)),
+            verification_age_s: r
+                .freshness
+                .verification_age
+                .map(|a| a.as_secs_f64().min(1e9)),
+            backlog: r.changes.as_ref().map(|c| c.backlog as f64),
             changes_detected: r.changes.as_ref().map(|_| r.changes_detected),
         }
     }

@@ -288,7 +288,7 @@ mod tests {
         let dir = scratch("atomic");
         let path = dir.join("snap.json");
         let snap = Snapshot {
-            scraped_at: "2026-01-01T00:00:00Z".into(),
+            scraped_at: "2026-01-01T00:00:00Z".parse().unwrap(),
             site: "http://x".into(),
             books: vec![],
         };

@@ -126,13 +126,34 @@ fn spawn_changes(config: &Path) -> std::process::Child {
     )
 }
 
+/// The ages, in seconds, a STATUS line gives for the listings and the product pages
+/// ("..., listings 3s old, products 3s old"); panics when it gives none.
+fn freshness(status: &str) -> (u64, u64) {
+    let age = |what: &str| -> u64 {
+        let after = status
+            .split(&format!(", {what} "))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {what} age in {status:?}"));
+        let age = after.split(' ').next().unwrap_or_default();
+        let secs = age
+            .strip_suffix('s')
+            .unwrap_or_else(|| panic!("{what} age not in seconds: {status:?}"));
+        secs.parse()
+            .unwrap_or_else(|_| panic!("{what} age {age:?} in {status:?}"))
+    };
+    (age("listings"), age("products"))
+}
+
 #[tokio::test]
 async fn first_start_sends_exactly_one_snapshot_record_per_book() {
     let rig = Rig::new("snap", &["--books", "20", "--per-page", "10"], CHANGES).await;
     let notify = Notify::bind(&rig.dir);
     let child = spawn_daemon(&rig.config, Some(&notify.path), None);
     wait_for_records(&rig.moto, "snap", 20, Duration::from_secs(60)).await;
-    notify.expect("no changes since", Duration::from_secs(10));
+    let status = notify.expect("no changes since", Duration::from_secs(10));
+    // STATUS says how fresh the feed is: the walk and every product page read just now.
+    let (listings, products) = freshness(&status);
+    assert!(listings <= 30 && products <= 30, "{status}");
     signal(&child, "TERM");
     let (status, log) = finish(child);
     assert!(status.success(), "{log}");
@@ -334,7 +355,13 @@ async fn a_broken_site_version_produces_zero_events() {
     signal(&child, "TERM");
     let (status, log) = finish(child);
     assert!(status.success(), "{log}");
-    assert!(log.contains("scrape refused"), "{log}");
+    let refused = common::named(&log, "catalogue_refused");
+    assert!(
+        refused
+            .iter()
+            .any(|e| e["kind"] == "shrunk" && e["stale"] == true),
+        "refused by the shrink guard, the last good catalogue streamed: {log}"
+    );
     assert!(
         events(&moto, "broken").await.is_empty(),
         "a shrunken site looks like no change"

@@ -232,6 +232,12 @@ async fn a_change_feed_that_cannot_be_committed_rings_cycle_errors() {
     assert!(failed.contains("feed.json"), "{failed}");
     let log = stop(child);
     assert!(
+        common::named(&log, "changes_not_committed")
+            .iter()
+            .any(|e| e["error"].as_str().is_some_and(|m| m.contains("feed.json"))),
+        "{log}"
+    );
+    assert!(
         cw.sum("CycleErrors") >= 1.0,
         "{:?}\n{log}",
         cw.named("CycleErrors")
@@ -285,7 +291,10 @@ async fn a_shrink_guard_refusing_every_refresh_rings_cycle_errors_and_catalogue_
         "{:?}\n{log}",
         cw.named("CycleErrors")
     );
-    let refused = events(&log, "scrape refused");
+    let refused: Vec<_> = common::named(&log, "catalogue_refused")
+        .into_iter()
+        .filter(|e| e["kind"] == "shrunk")
+        .collect();
     assert!(refused.len() >= 2, "{log}");
     // The catalogue being streamed grows older than the refresh period.
     assert!(

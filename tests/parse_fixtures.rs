@@ -103,7 +103,7 @@ fn the_five_old_keys_match_the_old_pipelines_output() {
     }
     assert_eq!(items.len(), old.len());
     for (item, old) in items.iter().zip(&old) {
-        let book = serde_json::to_value(merge(item, None, "t")).unwrap();
+        let book = serde_json::to_value(merge(item, None, &Default::default())).unwrap();
         for key in ["title", "price", "num_reviews"] {
             assert_eq!(book[key], old[key], "{key} of {}", item.title);
         }
@@ -123,7 +123,7 @@ fn product_page_gives_the_real_upc_stock_category_and_table_rows() {
 
     let url = Url::parse(SITE).unwrap().join("index.html").unwrap();
     let item = &parse_listing(&page("index.html"), &url).unwrap().items[0];
-    let book = merge(item, Some(&d), "2026-11-25T00:00:00Z");
+    let book = merge(item, Some(&d), &"2026-11-25T00:00:00Z".parse().unwrap());
     let json = serde_json::to_string(&book).unwrap();
     assert!(
         json.starts_with(

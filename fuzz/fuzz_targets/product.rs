@@ -18,8 +18,8 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(listing) = parse_listing(&text, &PAGE_URL) {
         for item in &listing.items {
-            let _ = merge(item, Some(&details), "2026-01-01T00:00:00Z");
-            let _ = merge(item, None, "2026-01-01T00:00:00Z");
+            let _ = merge(item, Some(&details), &Default::default());
+            let _ = merge(item, None, &Default::default());
         }
     }
 });

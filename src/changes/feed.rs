@@ -77,12 +77,16 @@ mod tests {
     #[test]
     fn a_commit_appends_in_order_and_drops_what_was_acknowledged() {
         let snap = |books| Snapshot {
-            scraped_at: "t".into(),
+            scraped_at: Default::default(),
             site: "s".into(),
             books,
         };
         let first = Feed::default().committed(
-            snapshot(&[book("a", "1.00", 1), book("b", "1.00", 1)], "t1", 0),
+            snapshot(
+                &[book("a", "1.00", 1), book("b", "1.00", 1)],
+                &Default::default(),
+                0,
+            ),
             snap(vec![]),
             0,
         );
@@ -91,7 +95,11 @@ mod tests {
             [1, 2]
         );
         assert_eq!(first.backlog(1).count(), 1);
-        let second = first.committed(snapshot(&[book("c", "1.00", 1)], "t2", 2), snap(vec![]), 1);
+        let second = first.committed(
+            snapshot(&[book("c", "1.00", 1)], &Default::default(), 2),
+            snap(vec![]),
+            1,
+        );
         let seqs: Vec<u64> = second.pending.iter().map(|p| p.seq).collect();
         assert_eq!(seqs, [2, 3], "1 was acknowledged; 3 follows 2");
         assert_eq!(second.next_seq, 3);
@@ -101,7 +109,7 @@ mod tests {
     fn a_change_that_happens_again_in_a_later_generation_gets_a_new_id() {
         let (a, b) = (vec![book("a", "1.00", 1)], vec![book("a", "2.00", 1)]);
         let snap = |books: &[Book]| Snapshot {
-            scraped_at: "t".into(),
+            scraped_at: Default::default(),
             site: "s".into(),
             books: books.to_vec(),
         };
@@ -110,9 +118,12 @@ mod tests {
         let mut ids = Vec::new();
         for (old, new) in [(&a, &b), (&b, &a), (&a, &b)] {
             let generation = feed.generation(0);
-            let events = diff_in(old, new, "t", generation);
+            let events = diff_in(old, new, &Default::default(), generation);
             // Re-detected after a crash before the commit: the same ids.
-            assert_eq!(events, diff_in(old, new, "t", feed.generation(0)));
+            assert_eq!(
+                events,
+                diff_in(old, new, &Default::default(), feed.generation(0))
+            );
             ids.push(events[0].event_id.clone());
             feed = feed.committed(events, snap(new), 0);
         }

@@ -19,7 +19,7 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::catalogue::Book;
+use crate::catalogue::{Book, Timestamp};
 
 mod feed;
 pub use feed::Feed;
@@ -57,7 +57,7 @@ pub struct ChangeEvent {
     /// For `changed`: those fields' old values; empty otherwise.
     pub previous: Map<String, Value>,
     /// When the refresh that found it finished (RFC 3339 UTC).
-    pub detected_at: String,
+    pub detected_at: Timestamp,
     pub event_id: String,
 }
 
@@ -105,7 +105,7 @@ fn event(
     changed: Vec<String>,
     previous: Map<String, Value>,
     against: &Against<'_>,
-    detected_at: &str,
+    detected_at: &Timestamp,
 ) -> ChangeEvent {
     let content = serde_json::to_vec(&comparable(book)).unwrap_or_default();
     let event_id = hex_md5(&[
@@ -120,7 +120,7 @@ fn event(
         event: kind,
         changed_fields: changed,
         previous,
-        detected_at: detected_at.to_owned(),
+        detected_at: *detected_at,
         event_id,
     }
 }
@@ -132,7 +132,7 @@ fn known(book: &&Book) -> bool {
 
 /// The initial load: one `snapshot` event per book, in listing order, in the feed's generation
 /// `generation` (see [`Feed::generation`]).
-pub fn snapshot(books: &[Book], detected_at: &str, generation: u64) -> Vec<ChangeEvent> {
+pub fn snapshot(books: &[Book], detected_at: &Timestamp, generation: u64) -> Vec<ChangeEvent> {
     let against = Against {
         generation,
         baseline: "none",
@@ -156,13 +156,18 @@ pub fn snapshot(books: &[Book], detected_at: &str, generation: u64) -> Vec<Chang
 /// The events that turn `old` into `new`: `added` and `changed` in `new`'s listing order, then
 /// `removed` in `old`'s. Both are expected to hold each key once (the scraper deduplicates).
 /// For two saved catalogues (`bookstream diff`); the daemon's feed uses [`diff_in`].
-pub fn diff(old: &[Book], new: &[Book], detected_at: &str) -> Vec<ChangeEvent> {
+pub fn diff(old: &[Book], new: &[Book], detected_at: &Timestamp) -> Vec<ChangeEvent> {
     diff_in(old, new, detected_at, 0)
 }
 
 /// [`diff`] in the feed's generation `generation` (see [`Feed::generation`]), so that the same
 /// change happening again later gets another event id.
-pub fn diff_in(old: &[Book], new: &[Book], detected_at: &str, generation: u64) -> Vec<ChangeEvent> {
+pub fn diff_in(
+    old: &[Book],
+    new: &[Book],
+    detected_at: &Timestamp,
+    generation: u64,
+) -> Vec<ChangeEvent> {
     let baseline = baseline_id(old);
     let against = Against {
         generation,
@@ -226,6 +231,10 @@ pub fn diff_in(old: &[Book], new: &[Book], detected_at: &str, generation: u64) -
 mod tests {
     use super::*;
 
+    fn at(rfc3339: &str) -> Timestamp {
+        rfc3339.parse().expect("an RFC 3339 time")
+    }
+
     pub(super) fn book(upc: &str, price: &str, stock: u32) -> Book {
         let gbp = price.parse().ok();
         let availability = if stock > 0 {
@@ -240,7 +249,7 @@ mod tests {
             stock: Some(stock),
             price_excl_tax_gbp: gbp,
             price_incl_tax_gbp: gbp,
-            scraped_at: "2026-01-01T00:00:00Z".into(),
+            scraped_at: at("2026-01-01T00:00:00Z"),
             ..Book::sample(upc)
         }
     }
@@ -253,9 +262,9 @@ mod tests {
             book("c", "3.00", 5),
         ];
         let mut refetched_a = book("a", "1.00", 3);
-        refetched_a.scraped_at = "2026-01-02T00:00:00Z".into();
+        refetched_a.scraped_at = at("2026-01-02T00:00:00Z");
         let new = vec![book("d", "4.00", 1), refetched_a, book("b", "2.50", 4)];
-        let events = diff(&old, &new, "2026-01-02T00:00:05Z");
+        let events = diff(&old, &new, &at("2026-01-02T00:00:05Z"));
         let got: Vec<(EventKind, &str)> = events.iter().map(|e| (e.event, e.book.key())).collect();
         assert_eq!(
             got,
@@ -289,7 +298,7 @@ mod tests {
 
     #[test]
     fn the_record_keeps_the_old_five_keys_first_then_the_event_fields() {
-        let e = &snapshot(&[book("a", "1.00", 1)], "2026-01-01T00:00:00Z", 0)[0];
+        let e = &snapshot(&[book("a", "1.00", 1)], &at("2026-01-01T00:00:00Z"), 0)[0];
         let v = serde_json::to_value(e).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
@@ -314,17 +323,17 @@ mod tests {
     fn an_event_id_is_stable_for_a_change_and_differs_between_changes() {
         let old = vec![book("a", "1.00", 1)];
         let new = vec![book("a", "2.00", 1)];
-        let once = diff(&old, &new, "t1");
-        let again = diff(&old, &new, "t2");
+        let once = diff(&old, &new, &at("2026-01-01T00:00:01Z"));
+        let again = diff(&old, &new, &at("2026-01-01T00:00:02Z"));
         assert_eq!(
             once[0].event_id, again[0].event_id,
             "detected_at is not part of it"
         );
         // The same book changing again, against the new baseline, is another change.
         let newer = vec![book("a", "3.00", 1)];
-        let second = diff(&new, &newer, "t3");
+        let second = diff(&new, &newer, &at("2026-01-01T00:00:03Z"));
         assert_ne!(once[0].event_id, second[0].event_id);
-        let snap = snapshot(&new, "t1", 0);
+        let snap = snapshot(&new, &at("2026-01-01T00:00:01Z"), 0);
         assert_ne!(snap[0].event_id, once[0].event_id);
     }
 
@@ -334,13 +343,30 @@ mod tests {
             upc: None,
             ..book("u", "1.00", 1)
         };
-        assert!(snapshot(std::slice::from_ref(&unread), "t", 0).is_empty());
         assert!(
-            diff(&[], std::slice::from_ref(&unread), "t").is_empty(),
+            snapshot(
+                std::slice::from_ref(&unread),
+                &at("2026-01-01T00:00:00Z"),
+                0
+            )
+            .is_empty()
+        );
+        assert!(
+            diff(
+                &[],
+                std::slice::from_ref(&unread),
+                &at("2026-01-01T00:00:00Z")
+            )
+            .is_empty(),
             "not added"
         );
         assert!(
-            diff(std::slice::from_ref(&unread), &[], "t").is_empty(),
+            diff(
+                std::slice::from_ref(&unread),
+                &[],
+                &at("2026-01-01T00:00:00Z")
+            )
+            .is_empty(),
             "not removed"
         );
     }

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::aws::setup::SetupError;
-use crate::catalogue::{Book, Snapshot};
+use crate::catalogue::{Book, Snapshot, Timestamp};
 use crate::cli::{DiffArgs, ScrapeArgs, TailArgs};
 use crate::config::{Config, ConfigError};
 use crate::input::InputError;
@@ -191,7 +191,7 @@ pub async fn tail(args: TailArgs, shutdown: CancellationToken) -> Result<(), Com
 pub fn diff(args: &DiffArgs) -> Result<(), CommandError> {
     let (old, _) = load_catalogue(&args.old)?;
     let (new, scraped_at) = load_catalogue(&args.new)?;
-    let detected_at = scraped_at.unwrap_or_else(crate::now_rfc3339);
+    let detected_at = scraped_at.unwrap_or_else(crate::catalogue::now);
     let events = crate::changes::diff(&old, &new, &detected_at);
     let mut out = std::io::stdout().lock();
     for event in &events {
@@ -210,7 +210,7 @@ pub fn diff(args: &DiffArgs) -> Result<(), CommandError> {
 
 /// A saved catalogue: `bookstream scrape` output (an array of books) or the daemon's
 /// `catalogue.json` (with its scrape time); each key once, as the scraper keeps them.
-fn load_catalogue(path: &Path) -> Result<(Vec<Book>, Option<String>), CommandError> {
+fn load_catalogue(path: &Path) -> Result<(Vec<Book>, Option<Timestamp>), CommandError> {
     let bytes = std::fs::read(path).map_err(io_err(path))?;
     let (books, scraped_at) = match serde_json::from_slice::<Snapshot>(&bytes) {
         Ok(s) => (s.books, Some(s.scraped_at)),

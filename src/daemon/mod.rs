@@ -318,11 +318,8 @@ impl Daemon {
         if let Some(metrics) = &self.metrics {
             metrics.record(&CycleMetrics::from_report(&report));
         }
-        self.notifier.status(&format!(
-            "{}, next {}",
-            report.status_line(),
-            self.schedule.next_tick_text()
-        ));
+        self.notifier
+            .status(&report.status(&self.schedule.next_tick_text()));
     }
 
     /// The cycle is still running `HANG_GRACE` past its slot. With a watchdog the pings stop

@@ -9,7 +9,12 @@ use super::Engine;
 use crate::catalogue::Snapshot;
 use crate::changes;
 use crate::config::{Mode, Settings};
+use crate::events::Event;
+use crate::events::engine::{
+    CatalogueNotSaved, CatalogueRefreshed, CatalogueRefused, ChangesCommitted, ChangesNotCommitted,
+};
 use crate::refresh::ScrapeResult;
+use crate::scrape::{Absences, Taken};
 
 impl Engine {
     /// Takes a finished background scrape, starts a new one when the catalogue is older than
@@ -41,7 +46,7 @@ impl Engine {
     /// Starts a background scrape when the catalogue is older than `[site] refresh` (or
     /// missing) and none is running. The daemon calls it at start so the first tick has data.
     pub fn start_refresh_if_due(&mut self, cfg: &Settings) {
-        let scraped_at = self.catalogue.as_ref().map(|s| s.scraped_at.as_str());
+        let scraped_at = self.catalogue.as_ref().map(|s| s.scraped_at);
         self.refresher.start_if_due(cfg, scraped_at);
     }
 
@@ -56,111 +61,68 @@ impl Engine {
 
     /// Takes a finished scrape, judged against the last good catalogue (a book whose product
     /// page failed, or that a short walk did not reach, is kept as it was known): the new
-    /// catalogue is saved and used; a failure is reported and the last good catalogue kept.
+    /// catalogue is adopted; a refusal is reported and the last good catalogue kept.
     pub(super) fn accept(&mut self, cfg: &Settings, result: ScrapeResult) -> Result<(), String> {
         let last = self.last_good(cfg).map(|s| &s.books[..]);
-        // (what happened, why), for the log line and STATUS.
-        let result = result
-            .map(|scraped| {
-                let taken = scraped.against(last);
-                self.refresher
-                    .absences()
-                    .judge(taken, last, cfg.site.removed_after)
-            })
-            .map_err(|e| ("scrape failed", e.to_string()));
-        let result = match (result, &self.catalogue) {
-            (Ok((taken, _)), Some(last))
-                if shrinks_too_much(last.books.len(), taken.books.len(), cfg.site.max_shrink) =>
-            {
-                Err((
-                    "scrape refused",
-                    format!(
-                        "it found {} books, more than {:.0}% fewer than the last good catalogue's {} ([site] max_shrink = {}); a broken or redesigned site must not replace it",
-                        taken.books.len(),
-                        cfg.site.max_shrink * 100.0,
-                        last.books.len(),
-                        cfg.site.max_shrink
-                    ),
-                ))
-            }
-            (result, _) => result,
-        };
-        match result {
-            Ok((taken, absences)) => {
-                let stats = &taken.stats;
-                self.scrape_counts.product_pages_failed += stats.product_failures;
-                tracing::info!(
-                    books = taken.books.len(),
-                    listing_pages = stats.listing_pages,
-                    requests = stats.requests,
-                    not_modified = stats.not_modified,
-                    product_failures = stats.product_failures,
-                    kept_unread = taken.kept_unread,
-                    listing_only = taken.listing_only,
-                    walk_complete = taken.walk.complete(),
-                    kept_missing = taken.kept_missing,
-                    pending_removal = taken.pending_removal,
-                    gone = stats.gone,
-                    disallowed = stats.disallowed,
-                    "catalogue refreshed: {} books from {} listing pages ({} requests, {} not modified, {} product pages failed: {} kept as last known, {} listing fields only){}",
-                    taken.books.len(),
-                    stats.listing_pages,
-                    stats.requests,
-                    stats.not_modified,
-                    stats.product_failures,
-                    taken.kept_unread,
-                    taken.listing_only,
-                    match (taken.proves_removals, taken.walk.complete()) {
-                        (true, _) if taken.pending_removal > 0 => format!(
-                            "; {} books not listed are kept until [site] removed_after = {} complete walks in a row have not listed them",
-                            taken.pending_removal, cfg.site.removed_after
-                        ),
-                        (true, _) => String::new(),
-                        (false, true) => format!(
-                            "; a book could not be identified, so {} books not listed are kept as last known",
-                            taken.kept_missing
-                        ),
-                        (false, false) => format!(
-                            "; walk incomplete, {} books it did not reach kept as last known",
-                            taken.kept_missing
-                        ),
-                    }
-                );
-                let snapshot = Snapshot {
-                    scraped_at: crate::now_rfc3339(),
-                    site: self.site.clone(),
-                    books: taken.books,
-                };
-                if cfg.stream.mode == Mode::Changes {
-                    // Not committed, not taken: the next refresh compares with the same
-                    // baseline again and finds the same events.
-                    self.detect_changes(cfg, &snapshot).map_err(|e| {
-                        tracing::error!(error = %e, "{e}");
-                        e
-                    })?;
-                }
-                if let Err(e) = self.store.save_catalogue(&snapshot) {
-                    tracing::error!(error = %e, "cannot save the catalogue snapshot: {e}");
-                    self.scrape_counts.save_failures += 1;
-                }
-                self.catalogue = Some(snapshot);
-                self.refresher.taken(absences);
-                Ok(())
-            }
-            Err((what, why)) => {
-                self.scrape_counts.failures += 1;
-                match &self.catalogue {
-                    Some(s) => tracing::warn!(
-                        error = %why, scraped_at = %s.scraped_at,
-                        "{what}; streaming from the last good catalogue (of {}): {why}", s.scraped_at
-                    ),
-                    None => {
-                        tracing::error!(error = %why, "{what} and there is no earlier catalogue: {why}")
-                    }
-                }
-                Err(format!("{what}: {why}"))
-            }
+        let taken = result.map(|scraped| {
+            let taken = scraped.against(last);
+            self.refresher
+                .absences()
+                .judge(taken, last, cfg.site.removed_after)
+        });
+        let verdict = judge(
+            taken.as_ref().map(|(t, _)| t.books.len()),
+            self.catalogue.as_ref().map(|s| s.books.len()),
+            cfg.site.max_shrink,
+        );
+        match (taken, verdict) {
+            (Ok((taken, absences)), Ok(())) => self.adopt(cfg, taken, absences),
+            (_, Err(refusal)) => Err(self.refused(refusal)),
+            (Err(e), Ok(())) => Err(self.refused(Refusal::Failed(e.to_string()))),
         }
+    }
+
+    /// Reports a refused scrape (the last good catalogue stays); returns the text for STATUS.
+    fn refused(&mut self, refusal: Refusal) -> String {
+        self.scrape_counts.failures += 1;
+        CatalogueRefused {
+            kind: refusal.kind(),
+            what: refusal.what(),
+            why: &refusal.why(),
+            stale_since: self.catalogue.as_ref().map(|s| s.scraped_at),
+        }
+        .emit();
+        refusal.to_string()
+    }
+
+    /// Adopts a catalogue judged good: in changes mode its events are committed first (the
+    /// feed is the record of what was detected), then it is saved and streamed from.
+    fn adopt(&mut self, cfg: &Settings, taken: Taken, absences: Absences) -> Result<(), String> {
+        self.scrape_counts.product_pages_failed += taken.stats.product_failures;
+        CatalogueRefreshed {
+            taken: &taken,
+            removed_after: cfg.site.removed_after,
+        }
+        .emit();
+        let snapshot = Snapshot {
+            scraped_at: crate::catalogue::now(),
+            site: self.site.clone(),
+            books: taken.books,
+        };
+        if cfg.stream.mode == Mode::Changes {
+            // Not committed, not taken: the next refresh compares with the same
+            // baseline again and finds the same events.
+            self.detect_changes(cfg, &snapshot).inspect_err(|e| {
+                ChangesNotCommitted { message: e }.emit();
+            })?;
+        }
+        if let Err(e) = self.store.save_catalogue(&snapshot) {
+            CatalogueNotSaved { error: &e }.emit();
+            self.scrape_counts.save_failures += 1;
+        }
+        self.catalogue = Some(snapshot);
+        self.refresher.taken(absences);
+        Ok(())
     }
 
     /// Changes mode: compares `new` with the baseline (the feed's, or after a switch from
@@ -188,31 +150,146 @@ impl Engine {
         self.feed = feed;
         self.scrape_counts.changes_detected += detected as u32;
         let backlog = self.feed.backlog(self.cursor.acked_seq).count();
-        tracing::info!(
-            changes = detected,
+        ChangesCommitted {
+            changes: detected,
             backlog,
-            "{detected} changes detected and committed; backlog {backlog}"
-        );
+        }
+        .emit();
         Ok(())
     }
 }
 
-/// Whether a catalogue of `new` books is more than `max_shrink` (a fraction) smaller than the
-/// last good one of `last` books.
-fn shrinks_too_much(last: usize, new: usize, max_shrink: f64) -> bool {
-    (new as f64) < (last as f64) * (1.0 - max_shrink)
+/// Why a finished scrape does not replace the last good catalogue.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(super) enum Refusal {
+    /// The scrape itself failed (the site unreachable, a listing page that is not one).
+    #[error("scrape failed: {0}")]
+    Failed(String),
+    /// It found more than `[site] max_shrink` fewer books than the last good catalogue.
+    #[error("scrape refused: {}", shrunk_why(*.found, *.last, *.max_shrink))]
+    Shrunk {
+        found: usize,
+        last: usize,
+        max_shrink: f64,
+    },
+}
+
+impl Refusal {
+    /// The event's `kind` field.
+    pub(super) fn kind(&self) -> &'static str {
+        match self {
+            Refusal::Failed(_) => "failed",
+            Refusal::Shrunk { .. } => "shrunk",
+        }
+    }
+
+    /// What happened, as the log line opens.
+    pub(super) fn what(&self) -> &'static str {
+        match self {
+            Refusal::Failed(_) => "scrape failed",
+            Refusal::Shrunk { .. } => "scrape refused",
+        }
+    }
+
+    /// Why, as the log line and STATUS say it.
+    pub(super) fn why(&self) -> String {
+        match self {
+            Refusal::Failed(e) => e.clone(),
+            Refusal::Shrunk {
+                found,
+                last,
+                max_shrink,
+            } => shrunk_why(*found, *last, *max_shrink),
+        }
+    }
+}
+
+fn shrunk_why(found: usize, last: usize, max_shrink: f64) -> String {
+    format!(
+        "it found {found} books, more than {:.0}% fewer than the last good catalogue's {last} ([site] max_shrink = {max_shrink}); a broken or redesigned site must not replace it",
+        max_shrink * 100.0
+    )
+}
+
+/// The judgement, pure: a scrape that found `found` books (or failed) may replace the last
+/// good catalogue of `last` books (`None`: there is none, anything goes) unless it failed or
+/// is more than `max_shrink` (a fraction) smaller; a broken or redesigned site must not
+/// replace a good catalogue (in changes mode that would look like a thousand books removed).
+pub(super) fn judge<E: std::fmt::Display>(
+    found: Result<usize, E>,
+    last: Option<usize>,
+    max_shrink: f64,
+) -> Result<(), Refusal> {
+    let found = found.map_err(|e| Refusal::Failed(e.to_string()))?;
+    match last {
+        Some(last) if (found as f64) < (last as f64) * (1.0 - max_shrink) => Err(Refusal::Shrunk {
+            found,
+            last,
+            max_shrink,
+        }),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const SHRINK: f64 = 0.2;
+
+    fn judged(found: usize, last: Option<usize>, max_shrink: f64) -> Result<(), Refusal> {
+        judge(Ok::<_, String>(found), last, max_shrink)
+    }
+
     #[test]
     fn a_catalogue_more_than_max_shrink_smaller_is_refused() {
-        assert!(!shrinks_too_much(1000, 800, 0.2));
-        assert!(shrinks_too_much(1000, 799, 0.2));
-        assert!(shrinks_too_much(1000, 0, 0.2));
-        assert!(!shrinks_too_much(1000, 0, 1.0), "1.0 accepts anything");
-        assert!(!shrinks_too_much(10, 2000, 0.2), "growth is always fine");
+        assert_eq!(judged(800, Some(1000), SHRINK), Ok(()));
+        assert_eq!(
+            judged(799, Some(1000), SHRINK),
+            Err(Refusal::Shrunk {
+                found: 799,
+                last: 1000,
+                max_shrink: SHRINK
+            })
+        );
+        assert!(judged(0, Some(1000), SHRINK).is_err());
+        assert_eq!(judged(0, Some(1000), 1.0), Ok(()), "1.0 accepts anything");
+        assert_eq!(
+            judged(2000, Some(10), SHRINK),
+            Ok(()),
+            "growth is always fine"
+        );
+    }
+
+    #[test]
+    fn without_a_last_good_catalogue_any_scrape_is_taken() {
+        assert_eq!(judged(0, None, SHRINK), Ok(()));
+        assert_eq!(judged(1, None, 0.0), Ok(()));
+    }
+
+    #[test]
+    fn a_failed_scrape_is_refused_whatever_the_last_catalogue() {
+        for last in [None, Some(0), Some(1000)] {
+            assert_eq!(
+                judge(Err::<usize, _>("listing page failed: 503"), last, SHRINK),
+                Err(Refusal::Failed("listing page failed: 503".into()))
+            );
+        }
+    }
+
+    #[test]
+    fn a_refusal_says_what_happened_and_why_with_the_figures() {
+        let shrunk = judged(700, Some(1000), SHRINK).unwrap_err();
+        assert_eq!(shrunk.what(), "scrape refused");
+        assert_eq!(
+            shrunk.to_string(),
+            "scrape refused: it found 700 books, more than 20% fewer than the last good catalogue's 1000 ([site] max_shrink = 0.2); a broken or redesigned site must not replace it"
+        );
+        let failed = Refusal::Failed("timed out".into());
+        assert_eq!(
+            (failed.what(), failed.why()),
+            ("scrape failed", "timed out".to_owned())
+        );
+        assert_eq!(failed.to_string(), "scrape failed: timed out");
     }
 }

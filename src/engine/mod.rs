@@ -5,6 +5,7 @@
 //! a cycle did.
 
 mod catalogue;
+mod plan;
 mod report;
 mod send;
 
@@ -13,17 +14,23 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::Snapshot;
 use crate::changes::Feed;
-use crate::config::{Mode, Settings};
-use crate::cursor::{self, Cursor};
+use crate::config::Settings;
+use crate::cursor::Cursor;
+use crate::events::Event;
+use crate::events::engine::{
+    CursorNotSaved, CycleStarted, StateDirKept, StateLoaded, StateProblem,
+};
+use crate::kinesis;
 use crate::kinesis::producer::Producer;
-use crate::kinesis::{self, Outgoing};
 use crate::refresh::Refresher;
 use crate::scrape::Scraper;
 use crate::scrape::fetch::{FetchError, Fetcher};
 use crate::state::{StateFileError, StateStore};
 
-pub use report::CycleReport;
+use plan::NoCatalogue;
 use report::slot_capacity;
+pub use report::{Changes, CycleReport, Freshness};
+use send::SendSummary;
 
 /// Everything a cycle needs between cycles: clients, state, and the background refresh.
 pub struct Engine {
@@ -51,15 +58,6 @@ struct ScrapeCounts {
     changes_detected: u32,
     /// New catalogues that could not be saved to `catalogue.json`.
     save_failures: u32,
-}
-
-/// What a planned record stands for, so that its acknowledgement moves the right cursor.
-#[derive(Debug, Clone, Copy)]
-enum Position {
-    /// Catalogue mode: the book at this index of the catalogue.
-    Book(usize),
-    /// Changes mode: the feed's event with this sequence number.
-    Event(u64),
 }
 
 /// The engine could not be built.
@@ -94,16 +92,20 @@ impl Engine {
         store.set_dead_letter_limits(cfg.state.dead_letter_max_bytes, cfg.state.dead_letter_files);
         let loaded = store.load(cfg.stream.mode)?;
         for problem in &loaded.problems {
-            tracing::warn!(state_dir = %store.dir().display(), "{problem}");
+            StateProblem {
+                state_dir: store.dir(),
+                problem,
+            }
+            .emit();
         }
         let cursor = loaded.cursor.unwrap_or_default();
         if let Some(snap) = &loaded.catalogue {
-            tracing::info!(
-                books = snap.books.len(), scraped_at = %snap.scraped_at,
-                sent_total = cursor.sent_total,
-                "state loaded: {} books scraped at {}, {} records sent so far",
-                snap.books.len(), snap.scraped_at, cursor.sent_total
-            );
+            StateLoaded {
+                books: snap.books.len(),
+                scraped_at: snap.scraped_at,
+                sent_total: cursor.sent_total,
+            }
+            .emit();
         }
         Ok(Self {
             refresher: Refresher::new(scraper_for(cfg)?),
@@ -123,11 +125,11 @@ impl Engine {
     /// state directory stays the one this process locked; a new `[state] dir` needs a restart.
     pub async fn reconfigure(&mut self, cfg: &Settings) -> Result<(), EngineError> {
         if cfg.state.dir != self.store.dir() {
-            tracing::warn!(
-                state_dir = %self.store.dir().display(),
-                "[state] dir changed to {}; it applies after a restart, until then the state stays in {}",
-                cfg.state.dir.display(), self.store.dir().display()
-            );
+            StateDirKept {
+                state_dir: self.store.dir(),
+                configured: &cfg.state.dir,
+            }
+            .emit();
         }
         self.store
             .set_dead_letter_limits(cfg.state.dead_letter_max_bytes, cfg.state.dead_letter_files);
@@ -149,11 +151,17 @@ impl Engine {
     /// Saves the cursor (it is also saved after every record; this is the final flush).
     pub fn checkpoint(&self) {
         if let Err(e) = self.store.save_cursor(&self.cursor) {
-            tracing::error!(error = %e, "cannot save the cursor: {e}");
+            CursorNotSaved {
+                state_dir: self.store.dir(),
+                error: &e,
+                message: &format!("cannot save the cursor: {e}"),
+            }
+            .emit();
         }
     }
 
-    /// Runs one cycle, sending no record due at or after `stop_by`.
+    /// Runs one cycle, sending no record due at or after `stop_by`: refresh, plan, send, and
+    /// the report built from what each step returned.
     pub async fn run_cycle(
         &mut self,
         cfg: &Settings,
@@ -161,151 +169,93 @@ impl Engine {
         shutdown: &CancellationToken,
     ) -> CycleReport {
         self.cycle += 1;
-        tracing::info!(cycle = self.cycle, "cycle {} started", self.cycle);
-        let mut report = CycleReport {
-            cycle: self.cycle,
-            ..CycleReport::default()
-        };
+        CycleStarted { cycle: self.cycle }.emit();
         let capacity = slot_capacity(
             cfg.stream.max_records as usize,
             cfg.stream.interval,
             stop_by.map(|t| t.saturating_duration_since(Instant::now())),
         );
         let refreshed = self.refresh_catalogue(cfg, stop_by, shutdown).await;
-        let counts = std::mem::take(&mut self.scrape_counts);
-        report.scrape_failures = counts.failures;
-        report.product_pages_failed = counts.product_pages_failed;
-        report.changes_detected = counts.changes_detected;
-        // Whenever a catalogue exists: the last good one, or in changes mode the feed's
-        // baseline (when catalogue.json was lost).
-        report.catalogue_age = self
-            .catalogue
-            .as_ref()
-            .or(self.feed.baseline.as_ref())
-            .map(|s| self.refresher.age(&s.scraped_at));
-        report.listing_age = self.refresher.listing_age();
-        report.verification_age = self.refresher.verification_age();
-        let planned = match cfg.stream.mode {
-            Mode::Catalogue => self.plan_catalogue(cfg, refreshed, &mut report),
-            Mode::Changes => self.plan_changes(cfg, refreshed, &mut report),
-        };
-        let Some((records, positions)) = planned else {
+        let scrape = std::mem::take(&mut self.scrape_counts);
+        let freshness = self.freshness();
+        let plan = match self.plan(cfg, refreshed) {
+            Ok(plan) => plan,
             // No catalogue: the whole slot goes unused.
-            report.records_not_sent = capacity as u32;
-            report.cycle_error = true;
-            return report;
-        };
-        report.planned = records.len();
-        report.dead_letter_file = self.store.dead_letter_path().display().to_string();
-        if let Err(e) = self.resume_saving() {
-            report.error = Some(e);
-        } else {
-            let result = self
-                .send(&records, &positions, cfg, stop_by, shutdown, &mut report)
-                .await;
-            if let Err(e) = result {
-                report.error = Some(e);
+            Err(NoCatalogue(why)) => {
+                return CycleReport {
+                    cycle: self.cycle,
+                    error: Some(why),
+                    records_not_sent: capacity as u32,
+                    cycle_error: true,
+                    scrape_failures: scrape.failures,
+                    product_pages_failed: scrape.product_pages_failed,
+                    changes_detected: scrape.changes_detected,
+                    freshness,
+                    ..CycleReport::default()
+                };
             }
-        }
-        let books = &self.catalogue.as_ref().map_or(&[][..], |s| &s.books);
-        report.position = self.cursor.next_index(books);
-        report.catalogue_len = books.len();
-        report.sent_total = self.cursor.sent_total;
-        report.dead_lettered_total = self.cursor.dead_lettered_total;
-        if report.dead_lettered_total > 0 {
-            report.dead_letter_files = self.store.dead_letter_files();
-        }
-        if let Some((backlog, _)) = &mut report.changes {
-            *backlog = self.feed.backlog(self.cursor.acked_seq).count();
-        }
-        let stopped = shutdown.is_cancelled() && report.error.is_none();
-        report.records_not_sent = if stopped {
-            0
-        } else {
-            let due = records.len().min(capacity) as u32;
-            due.saturating_sub(report.sent + report.dead_lettered)
         };
-        report.cycle_error =
-            report.error.is_some() || report.stale.is_some() || counts.save_failures > 0;
-        report
+        let summary = match self.resume_saving() {
+            Ok(()) => self.send(&plan.items, cfg, stop_by, shutdown).await,
+            Err(paused) => SendSummary::paused(paused),
+        };
+        let books = self.catalogue.as_ref().map_or(&[][..], |s| &s.books);
+        let dead_lettered_total = self.cursor.dead_lettered_total;
+        // A clean stop leaves nothing "not sent": the rest of the slot was not the daemon's.
+        let stopped = shutdown.is_cancelled() && summary.error.is_none();
+        let due = plan.items.len().min(capacity) as u32;
+        CycleReport {
+            cycle: self.cycle,
+            planned: plan.items.len(),
+            sent: summary.sent,
+            position: self.cursor.next_index(books),
+            catalogue_len: books.len(),
+            sent_total: self.cursor.sent_total,
+            dead_lettered: summary.dead_lettered,
+            dead_lettered_total,
+            dead_letter_file: self.store.dead_letter_path().display().to_string(),
+            dead_letter_files: if dead_lettered_total > 0 {
+                self.store.dead_letter_files()
+            } else {
+                0
+            },
+            changes: plan.changes_since.map(|since| Changes {
+                backlog: self.feed.backlog(self.cursor.acked_seq).count(),
+                since,
+            }),
+            records_not_sent: if stopped {
+                0
+            } else {
+                due.saturating_sub(summary.sent + summary.dead_lettered)
+            },
+            cycle_error: summary.error.is_some()
+                || plan.stale.is_some()
+                || scrape.save_failures > 0,
+            stale: plan.stale,
+            error: summary.error,
+            send: summary.stats,
+            unsent_after_failure: summary.unsent_after_failure,
+            scrape_failures: scrape.failures,
+            product_pages_failed: scrape.product_pages_failed,
+            changes_detected: scrape.changes_detected,
+            freshness,
+        }
     }
 
-    /// Catalogue mode: the next `max_records` books from the cursor, wrapping around.
-    fn plan_catalogue(
-        &self,
-        cfg: &Settings,
-        refreshed: Result<(), String>,
-        report: &mut CycleReport,
-    ) -> Option<(Vec<Outgoing>, Vec<Position>)> {
-        let Some(snapshot) = &self.catalogue else {
-            report.error = Some(
-                refreshed
-                    .err()
-                    .unwrap_or_else(|| "no catalogue yet".to_owned()),
-            );
-            return None;
-        };
-        if let Err(e) = refreshed {
-            report.stale = Some(format!(
-                "{e}; streaming from the catalogue of {}",
-                snapshot.scraped_at
-            ));
+    /// How fresh the catalogue is, after this cycle's refresh: whenever a catalogue exists
+    /// (the last good one, or in changes mode the feed's baseline when catalogue.json was
+    /// lost), its age; since the last walk; the longest a product page has gone unread.
+    fn freshness(&self) -> Freshness {
+        Freshness {
+            catalogue_age: self
+                .catalogue
+                .as_ref()
+                .or(self.feed.baseline.as_ref())
+                .map(|s| self.refresher.age(s.scraped_at)),
+            listing_age: self.refresher.listing_age(),
+            verification_age: self.refresher.verification_age(),
         }
-        let books = &snapshot.books;
-        let indices = cursor::plan(books, &self.cursor, cfg.stream.max_records as usize);
-        let records = indices
-            .iter()
-            .map(|&i| encode(cfg, &books[i], books[i].key()))
-            .collect();
-        Some((records, indices.into_iter().map(Position::Book).collect()))
     }
-
-    /// Changes mode: the next `max_records` events of the backlog, oldest first. Without a
-    /// baseline of its own yet (just switched from catalogue mode), the feed starts from the
-    /// last good catalogue, which the next refresh is compared with.
-    fn plan_changes(
-        &self,
-        cfg: &Settings,
-        refreshed: Result<(), String>,
-        report: &mut CycleReport,
-    ) -> Option<(Vec<Outgoing>, Vec<Position>)> {
-        let Some(baseline) = self.feed.baseline.as_ref().or(self.catalogue.as_ref()) else {
-            report.error = Some(
-                refreshed
-                    .err()
-                    .unwrap_or_else(|| "no catalogue yet".to_owned()),
-            );
-            return None;
-        };
-        if let Err(e) = refreshed {
-            report.stale = Some(format!("{e}; no changes detected from it"));
-        }
-        report.changes = Some((0, baseline.scraped_at.clone()));
-        let backlog: Vec<_> = self
-            .feed
-            .backlog(self.cursor.acked_seq)
-            .take(cfg.stream.max_records as usize)
-            .collect();
-        let records = backlog
-            .iter()
-            .map(|p| encode(cfg, &p.event, p.event.book.key()))
-            .collect();
-        Some((
-            records,
-            backlog.iter().map(|p| Position::Event(p.seq)).collect(),
-        ))
-    }
-}
-
-/// One record: `value` as compact JSON with the configured delimiter and partition key.
-fn encode<T: serde::Serialize>(cfg: &Settings, value: &T, key: &str) -> Outgoing {
-    let value = serde_json::to_value(value).unwrap_or_default();
-    kinesis::encode(
-        &value,
-        cfg.stream.record_delimiter,
-        &cfg.kinesis.partition_key,
-        key,
-    )
 }
 
 fn scraper_for(cfg: &Settings) -> Result<Scraper, FetchError> {

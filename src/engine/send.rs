@@ -7,11 +7,14 @@ use std::ops::ControlFlow;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{CycleReport, Engine, Position};
+use super::Engine;
+use super::plan::{Planned, Position};
 use crate::config::Settings;
+use crate::events::Event;
+use crate::events::engine::{CursorNotSaved, CursorSavedAgain, RecordDeadLettered};
 use crate::kinesis::Outgoing;
 use crate::kinesis::pace::Pacer;
-use crate::kinesis::producer::{Outcome, PutError};
+use crate::kinesis::producer::{Outcome, PutError, SendStats};
 use crate::state::StateFileError;
 
 impl Engine {
@@ -22,11 +25,11 @@ impl Engine {
         };
         match self.store.save_cursor(&self.cursor) {
             Ok(()) => {
-                tracing::info!(
-                    state_dir = %self.store.dir().display(),
-                    "cursor saved again in {} (it had failed: {why}); sending resumes",
-                    self.store.dir().display()
-                );
+                CursorSavedAgain {
+                    state_dir: self.store.dir(),
+                    had_failed: why,
+                }
+                .emit();
                 self.save_failed = None;
                 Ok(())
             }
@@ -40,7 +43,12 @@ impl Engine {
             "cannot save the cursor in state directory {}: {e}; sending paused until it can be saved",
             self.store.dir().display()
         );
-        tracing::error!(state_dir = %self.store.dir().display(), error = %e, "{message}");
+        CursorNotSaved {
+            state_dir: self.store.dir(),
+            error: e,
+            message: &message,
+        }
+        .emit();
         self.save_failed = Some(e.to_string());
         message
     }
@@ -52,22 +60,22 @@ impl Engine {
     /// keeps it for a replay). A failed save (or dead-letter write) stops sending.
     pub(super) async fn send(
         &mut self,
-        records: &[Outgoing],
-        positions: &[Position],
+        items: &[Planned],
         cfg: &Settings,
         stop_by: Option<Instant>,
         shutdown: &CancellationToken,
-        report: &mut CycleReport,
-    ) -> Result<(), String> {
+    ) -> SendSummary {
         let books = self.catalogue.as_ref().map_or(&[][..], |s| &s.books);
         let (store, cursor) = (&self.store, &mut self.cursor);
         let mut failed_save = None;
         let mut dead_lettered = 0;
+        let mut stats = SendStats::default();
         let pacer = Pacer::new(Instant::now(), cfg.stream.interval);
         let result = self
             .producer
-            .send_paced(records, pacer, stop_by, shutdown, &mut report.send, |k, outcome| {
-                match (outcome, positions[k]) {
+            .send_paced(items, pacer, stop_by, shutdown, &mut stats, |k, outcome| {
+                let Planned { record, position } = &items[k];
+                match (outcome, *position) {
                     (Outcome::Sent(ack), Position::Book(i)) => {
                         cursor.advance(books, i, &ack.sequence_number)
                     }
@@ -75,15 +83,18 @@ impl Engine {
                         cursor.ack_event(seq, &ack.sequence_number)
                     }
                     (Outcome::Refused(e) | Outcome::Unconfirmed(e), position) => {
-                        let entry = dead_letter_entry(&records[k], &cfg.kinesis.stream_name, e);
+                        let entry = dead_letter_entry(record, &cfg.kinesis.stream_name, e);
                         if let Err(write) = store.append_dead_letter(&entry) {
                             failed_save = Some(write);
                             return ControlFlow::Break(());
                         }
-                        tracing::error!(
-                            stream = %cfg.kinesis.stream_name, upc = %records[k].label, error = %e, dead_letter = %store.dead_letter_path().display(),
-                            "record {} dead-lettered in {}: {e}", records[k].label, store.dead_letter_path().display()
-                        );
+                        RecordDeadLettered {
+                            stream: &cfg.kinesis.stream_name,
+                            upc: &record.label,
+                            error: e,
+                            dead_letter: &store.dead_letter_path(),
+                        }
+                        .emit();
                         match position {
                             Position::Book(i) => cursor.skip(books, i),
                             Position::Event(seq) => cursor.skip_event(seq),
@@ -100,22 +111,46 @@ impl Engine {
                 }
             })
             .await;
-        report.dead_lettered = dead_lettered;
-        let sent_or_error = match result {
-            Ok(sent) => {
-                report.sent = sent;
-                Ok(())
-            }
-            Err((sent, e)) => {
-                report.sent = sent;
-                report.unsent_after_failure =
-                    (records.len() as u32).saturating_sub(sent + dead_lettered);
-                Err(e.to_string())
-            }
+        let (sent, failed_put) = match result {
+            Ok(sent) => (sent, None),
+            Err((sent, e)) => (sent, Some(e)),
         };
-        match failed_save {
-            Some(e) => Err(self.save_failure(&e)),
-            None => sent_or_error,
+        SendSummary {
+            sent,
+            dead_lettered,
+            unsent_after_failure: failed_put.as_ref().map_or(0, |_| {
+                (items.len() as u32).saturating_sub(sent + dead_lettered)
+            }),
+            stats,
+            // A failed save says why sending is paused; it outranks the put's error.
+            error: match failed_save {
+                Some(e) => Some(self.save_failure(&e)),
+                None => failed_put.map(|e| e.to_string()),
+            },
+        }
+    }
+}
+
+/// What one cycle's sending did.
+#[derive(Debug, Default)]
+pub(super) struct SendSummary {
+    /// Records acknowledged, and records set aside in the dead-letter file.
+    pub sent: u32,
+    pub dead_lettered: u32,
+    /// Records left unsent by a put that failed for good.
+    pub unsent_after_failure: u32,
+    /// What the sends cost, for the metrics.
+    pub stats: SendStats,
+    /// What stopped sending short: a put that failed for good, or a cursor save that failed.
+    pub error: Option<String>,
+}
+
+impl SendSummary {
+    /// Nothing sent: the cursor still cannot be saved (`why`).
+    pub(super) fn paused(why: String) -> Self {
+        Self {
+            error: Some(why),
+            ..Self::default()
         }
     }
 }
@@ -127,7 +162,7 @@ fn dead_letter_entry(record: &Outgoing, stream: &str, error: &PutError) -> serde
     let record_value = serde_json::from_slice(body)
         .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(body).into_owned()));
     serde_json::json!({
-        "time": crate::now_rfc3339(),
+        "time": crate::catalogue::now(),
         "stream": stream,
         "partition_key": record.partition_key,
         "bytes": record.data.len(),

@@ -13,6 +13,7 @@
 //! collects them from [`NAMES`].
 
 pub(crate) mod daemon;
+pub(crate) mod engine;
 pub(crate) mod scrape;
 
 /// A fact the daemon reports. `NAME` is the stable `event` field.
@@ -26,7 +27,11 @@ pub(crate) trait Event {
 
 /// Every event's name, for the uniqueness check (each room's file adds its own).
 #[cfg(test)]
-const NAMES: &[&[&str]] = &[daemon::NAMES, scrape::NAMES];
+const NAMES: &[&[&str]] = &[
+    daemon::NAMES, // signals, cycles, reloads
+    engine::NAMES, // catalogues taken or refused, checkpoints, dead letters
+    scrape::NAMES, // walks, robots.txt, product pages
+];
 
 #[cfg(test)]
 mod tests {

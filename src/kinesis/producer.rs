@@ -258,7 +258,7 @@ impl Producer {
     /// interval apart instead of going out back to back.
     pub async fn send_paced<F>(
         &self,
-        records: &[Outgoing],
+        records: &[impl std::borrow::Borrow<Outgoing>],
         mut pacer: Pacer,
         stop_by: Option<Instant>,
         shutdown: &CancellationToken,
@@ -270,7 +270,7 @@ impl Producer {
     {
         let mut sent = 0u32;
         for (i, record) in records.iter().enumerate() {
-            let k = i as u32;
+            let (k, record) = (i as u32, std::borrow::Borrow::borrow(record));
             // Stop when the record is due past the slot, or the slot is already over (slow puts).
             if stop_by.is_some_and(|end| pacer.due(k) >= end || Instant::now() >= end) {
                 break;

@@ -27,7 +27,7 @@ pub const TABLE: &str = "records";
 /// The S3 prefix Firehose writes under (`json_data/YYYY/MM/DD/HH/`).
 pub const PREFIX: &str = "json_data/";
 
-/// A field named `*_at` holds a time: RFC 3339 in UTC with a `Z`, as `crate::now_rfc3339` writes.
+/// A field named `*_at` holds a time: RFC 3339 in UTC with a `Z`, as `crate::catalogue::Timestamp` writes.
 const TIME_SUFFIX: &str = "_at";
 /// What a time looks like (draft 2020-12 `format` is an annotation only; the pattern checks).
 pub const TIME_PATTERN: &str =

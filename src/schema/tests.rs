@@ -23,7 +23,11 @@ fn records() -> (Value, Value) {
     new.price_gbp = Some(2.0);
     new.stock = Some(0);
     new.availability = "Out of stock".into();
-    let events = crate::changes::diff(&[old], std::slice::from_ref(&new), "2026-11-28T12:10:04Z");
+    let events = crate::changes::diff(
+        &[old],
+        std::slice::from_ref(&new),
+        &"2026-11-28T12:10:04Z".parse().unwrap(),
+    );
     let event = events
         .into_iter()
         .next()

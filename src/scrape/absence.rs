@@ -102,7 +102,7 @@ mod tests {
     }
 
     fn removed(last: &[Book], now: &[Book]) -> Vec<String> {
-        changes::diff(last, now, "t")
+        changes::diff(last, now, &Default::default())
             .into_iter()
             .filter(|e| e.event == EventKind::Removed)
             .map(|e| e.book.key().to_owned())

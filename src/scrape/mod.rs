@@ -291,7 +291,7 @@ impl Scraper {
             }
             found[index] = d;
         }
-        let now = crate::now_rfc3339();
+        let now = crate::catalogue::now();
         let merged: Vec<Found> = items
             .iter()
             .zip(&found)

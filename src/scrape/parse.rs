@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use scraper::{ElementRef, Html, Selector};
 use url::Url;
 
-use crate::catalogue::Book;
+use crate::catalogue::{Book, Timestamp};
 
 pub use super::values::{normalise_availability, parse_money, rating_from_word, stock_count};
 
@@ -248,7 +248,7 @@ pub fn parse_product(html: &str) -> Result<ProductDetails, ParseError> {
 
 /// Builds the streamed record from the listing item and, when it could be fetched, the
 /// product page. Without details the book keeps what the listing gave.
-pub fn merge(item: &ListingItem, details: Option<&ProductDetails>, scraped_at: &str) -> Book {
+pub fn merge(item: &ListingItem, details: Option<&ProductDetails>, scraped_at: &Timestamp) -> Book {
     let d = details.cloned().unwrap_or_default();
     let availability = d
         .availability
@@ -271,7 +271,7 @@ pub fn merge(item: &ListingItem, details: Option<&ProductDetails>, scraped_at: &
         price_incl_tax_gbp: d.price_incl_tax.as_deref().and_then(parse_money),
         tax_gbp: d.tax.as_deref().and_then(parse_money),
         review_count: d.review_count,
-        scraped_at: scraped_at.to_owned(),
+        scraped_at: *scraped_at,
     }
 }
 

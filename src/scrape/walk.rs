@@ -251,7 +251,7 @@ mod tests {
         Found::ListingOnly(Book {
             upc: None,
             stock: None,
-            scraped_at: "later".into(),
+            scraped_at: crate::catalogue::now(),
             ..b.clone()
         })
     }
@@ -307,7 +307,7 @@ mod tests {
         let taken = now.against(Some(&last));
         assert_eq!(taken.books, last);
         assert_eq!((taken.kept_unread, taken.listing_only), (1, 0));
-        assert!(changes::diff(&last, &taken.books, "t").is_empty());
+        assert!(changes::diff(&last, &taken.books, &Default::default()).is_empty());
     }
 
     #[test]
@@ -319,12 +319,12 @@ mod tests {
         assert_eq!(taken.listing_only, 1);
         assert_eq!(taken.books[1].upc, None);
         assert!(
-            changes::diff(&last, &taken.books, "t").is_empty(),
+            changes::diff(&last, &taken.books, &Default::default()).is_empty(),
             "not added by URL"
         );
         // Its page works again: added, once, by its UPC; nothing removed.
         let then = vec![book("a", "u1"), fresh];
-        let events = changes::diff(&taken.books, &then, "t2");
+        let events = changes::diff(&taken.books, &then, &Default::default());
         let got: Vec<_> = events.iter().map(|e| (e.event, e.book.key())).collect();
         assert_eq!(got, [(EventKind::Added, "n")]);
     }
@@ -338,7 +338,7 @@ mod tests {
         let taken = scraped(vec![Found::Whole(changed.clone())], short).against(Some(&last));
         assert_eq!((taken.kept_missing, taken.proves_removals), (2, false));
         assert_eq!(taken.books, [changed, book("b", "u2"), book("c", "u3")]);
-        let events = changes::diff(&last, &taken.books, "t");
+        let events = changes::diff(&last, &taken.books, &Default::default());
         let got: Vec<_> = events.iter().map(|e| (e.event, e.book.key())).collect();
         assert_eq!(got, [(EventKind::Changed, "a")], "seen changes still count");
         // A complete walk that lacks them removes them.
@@ -356,7 +356,7 @@ mod tests {
         let taken = now.against(Some(&last));
         assert_eq!((taken.listing_only, taken.kept_missing), (1, 1));
         assert!(!taken.proves_removals);
-        assert!(changes::diff(&last, &taken.books, "t").is_empty());
+        assert!(changes::diff(&last, &taken.books, &Default::default()).is_empty());
     }
 
     fn arb_catalogue() -> impl Strategy<Value = Vec<Book>> {
@@ -379,7 +379,7 @@ mod tests {
             failed in proptest::collection::vec(any::<bool>(), 15),
             reached in 0usize..16,
         ) {
-            let truth = changes::diff(&last, &now, "t");
+            let truth = changes::diff(&last, &now, &Default::default());
             let reached = reached.min(now.len());
             let found: Vec<Found> = now[..reached]
                 .iter()
@@ -393,7 +393,7 @@ mod tests {
                 end: WalkEnd::NoNext,
             };
             let taken = scraped(found, end).against(Some(&last));
-            let events = changes::diff(&last, &taken.books, "t");
+            let events = changes::diff(&last, &taken.books, &Default::default());
             for e in &events {
                 prop_assert!(
                     truth.iter().any(|t| t.event == e.event && t.book == e.book),
