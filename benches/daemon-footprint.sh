@@ -11,9 +11,9 @@
 # loopback port, http://127.0.0.1:9, so every publish fails fast, as a dead endpoint would; it
 # still builds the second AWS SDK client). /proc/PID/status is sampled every 200 ms, and each
 # sample is put in a phase from the daemon's JSON log, read as it is written:
-#   cycle   between "cycle N started" and "cycle finished"
-#   scrape  a refresh is outstanding: between "catalogue refresh started" and the cycle start
-#           that takes its result ("catalogue refreshed"/"scrape failed"/"scrape refused")
+#   cycle   between the events cycle_started and cycle_finished (the `event` field)
+#   scrape  a refresh is outstanding: between refresh_started and the cycle start that takes
+#           its result (catalogue_refreshed / catalogue_refused)
 #   idle    neither, after the first cycle has finished (the start-up scrape is taken by then)
 # Printed, for each run:
 #   peak RSS          VmHWM at the end of the run (the kernel's high-water mark)
@@ -67,16 +67,16 @@ while time.monotonic() < end:
                 break
             pos += len(line.encode())
             try:
-                m = json.loads(line).get("message", "")
+                e = json.loads(line).get("event", "")
             except ValueError:
                 continue
-            if m.startswith("cycle") and " started" in m:
+            if e == "cycle_started":
                 cycle = True
-            elif m.startswith("cycle finished"):
+            elif e == "cycle_finished":
                 cycle, settled = False, True
-            elif m.startswith("catalogue refresh started"):
+            elif e == "refresh_started":
                 refresh = True
-            elif m.startswith(("catalogue refreshed", "scrape failed", "scrape refused")):
+            elif e in ("catalogue_refreshed", "catalogue_refused"):
                 refresh = False
     try:
         status = dict(l.split(":", 1) for l in open(f"/proc/{pid}/status"))
@@ -155,9 +155,8 @@ for m in ("off", "on"):
             v = json.loads(line)
         except ValueError:
             continue
-        msg = v.get("message", "")
-        cycles += msg.startswith("cycle finished")
-        if msg.startswith("record sent"):
+        cycles += v.get("event") == "cycle_finished"
+        if v.get("message", "").startswith("record sent"):
             late.append(v["lateness_us"] / 1000)
     med = lambda k: statistics.median(x[k] for x in idle) if idle else 0
     rng = lambda k: f"{mib(min(x[k] for x in idle))}-{mib(max(x[k] for x in idle))}" if idle else "-"
