@@ -285,9 +285,9 @@ async fn run_backfill(
             unsent: report.unsent,
         });
     }
-    read_result.map_err(|e| InputAfter {
+    read_result.map_err(|source| CommandError::InputAfter {
         sent: s.sent,
-        error: e,
+        source,
     })?;
     let refused = report
         .refused
@@ -367,26 +367,4 @@ async fn leave_resume_point(
             error: Some(e.to_string()),
         }
     }))
-}
-
-/// A streamed input that turned bad after some records were sent.
-struct InputAfter {
-    sent: u64,
-    error: input::InputError,
-}
-
-impl From<InputAfter> for CommandError {
-    fn from(e: InputAfter) -> CommandError {
-        let message = match e.sent {
-            0 => format!("{}; nothing was sent", e.error.message),
-            n => format!(
-                "{}; the {n} record(s) before it were sent, none after",
-                e.error.message
-            ),
-        };
-        CommandError::Input(input::InputError {
-            message,
-            source_name: e.error.source_name,
-        })
-    }
 }

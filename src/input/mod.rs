@@ -12,7 +12,10 @@
 //!
 //! Every refusal names the input and says what was expected instead.
 
+mod error;
 mod parse;
+
+pub use error::{InputError, Problem};
 
 use std::cell::RefCell;
 use std::fmt;
@@ -24,7 +27,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use url::Url;
 
-use parse::{Ended, Step};
+use parse::{ConsumerGone, Ended, Step};
 
 /// Where the records come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,14 +68,6 @@ pub enum Format {
     Lines,
 }
 
-/// The input could not be read, or is not what `stream` takes.
-#[derive(Debug, thiserror::Error)]
-#[error("{source_name}: {message}")]
-pub struct InputError {
-    pub source_name: String,
-    pub message: String,
-}
-
 /// Parses the whole input and counts its records, sending nothing: `stream` checks a regular
 /// file this way before the first put, so that a bad element anywhere means nothing was sent.
 pub fn check(source: &Source, format: Format) -> Result<u64, InputError> {
@@ -92,7 +87,7 @@ pub const CHUNK: usize = 256;
 /// The reader's side of [`spawn`]: its verdict once it ends.
 pub struct Reader {
     result: oneshot::Receiver<Result<u64, InputError>>,
-    source: String,
+    source: Source,
 }
 
 impl Reader {
@@ -100,12 +95,9 @@ impl Reader {
     /// stopped. Call it only once the channel is closed (or the reader cannot be blocked).
     pub async fn finish(self) -> Result<u64, InputError> {
         let source = self.source;
-        self.result.await.unwrap_or_else(|_| {
-            Err(InputError {
-                source_name: source,
-                message: "the input reader stopped unexpectedly".into(),
-            })
-        })
+        self.result
+            .await
+            .unwrap_or_else(|_| Err(InputError::new(&source, Problem::ReaderLost)))
     }
 }
 
@@ -128,7 +120,7 @@ where
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let (done, result) = oneshot::channel();
     let handle = tokio::runtime::Handle::current();
-    let name = source.to_string();
+    let name = source.clone();
     let spawned = std::thread::Builder::new()
         .name("input-parse".into())
         .spawn(move || {
@@ -158,7 +150,7 @@ where
     F: FnMut(u64, &[u8]) -> Result<T, String>,
 {
     let raw = match source {
-        Source::Url(url) => handle.block_on(open_url(url))?,
+        Source::Url(url) => handle.block_on(open_url(url, format))?,
         _ => open_blocking(source)?,
     };
     let feed = Feed::start(raw, source)?;
@@ -196,15 +188,10 @@ fn open_blocking(source: &Source) -> Result<Box<dyn Read + Send>, InputError> {
     match source {
         Source::File(path) => std::fs::File::open(path)
             .map(|f| Box::new(f) as Box<dyn Read + Send>)
-            .map_err(|e| InputError {
-                source_name: source.to_string(),
-                message: e.to_string(),
-            }),
+            .map_err(|e| InputError::new(source, Problem::Open(e))),
         Source::Stdin => Ok(Box::new(io::stdin())),
-        Source::Url(_) => Err(InputError {
-            source_name: source.to_string(),
-            message: "a URL is opened on the runtime, not here".into(),
-        }),
+        // A URL is read once, as it streams (`open_url`, on the runtime).
+        Source::Url(_) => Err(InputError::new(source, Problem::ReadOnce)),
     }
 }
 
@@ -248,10 +235,7 @@ impl<'a> Feed<'a> {
                     }
                 }
             })
-            .map_err(|e| InputError {
-                source_name: source.to_string(),
-                message: format!("cannot start the input reader: {e}"),
-            })?;
+            .map_err(|e| InputError::new(source, Problem::Thread(e)))?;
         Ok(Feed {
             blocks,
             current: Vec::new(),
@@ -269,8 +253,10 @@ impl<'a> Feed<'a> {
         }
     }
 
+    /// The next block, `None` at the end of the input; a [`ConsumerGone`] error once the
+    /// consumer is gone (the parse ends as stopped, not as bad input).
     fn next_block(&mut self) -> io::Result<Option<Vec<u8>>> {
-        let gone = || io::Error::other(STOPPED_READING);
+        let gone = || io::Error::other(ConsumerGone);
         match self.blocks.try_recv() {
             Ok(block) => return block.map(Some),
             Err(std_mpsc::TryRecvError::Disconnected) => return Ok(None),
@@ -293,9 +279,6 @@ impl<'a> Feed<'a> {
     }
 }
 
-/// The message of the read error that ends a reader whose consumer is gone.
-const STOPPED_READING: &str = "the consumer stopped reading";
-
 impl Read for Feed<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.at == self.current.len() {
@@ -316,28 +299,23 @@ impl Read for Feed<'_> {
 
 /// GETs `url` and returns its body as a reader that pulls chunks from the network as the parser
 /// needs them (at most a few chunks buffered).
-async fn open_url(url: &Url) -> Result<Box<dyn Read + Send>, InputError> {
-    let fail = |message: String| InputError {
-        source_name: url.to_string(),
-        message,
-    };
+async fn open_url(url: &Url, format: Format) -> Result<Box<dyn Read + Send>, InputError> {
+    let source = Source::Url(url.clone());
+    let fail = |problem: Problem| InputError::new(&source, problem);
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(Duration::from_secs(60))
         .user_agent(crate::config::default_user_agent())
         .build()
-        .map_err(|e| fail(format!("cannot build the HTTP client: {e}")))?;
+        .map_err(|e| fail(Problem::Client(e.to_string())))?;
     let mut response = client
         .get(url.clone())
         .send()
         .await
-        .map_err(|e| fail(format!("GET failed: {}", crate::error_chain(&e))))?;
+        .map_err(|e| fail(Problem::Get(crate::error_chain(&e))))?;
     let status = response.status();
     if !status.is_success() {
-        return Err(fail(format!(
-            "GET answered HTTP {status}; {}",
-            parse::EXPECTED_ARRAY
-        )));
+        return Err(fail(Problem::Status { status, format }));
     }
     let (tx, rx) = mpsc::channel::<io::Result<bytes::Bytes>>(4);
     tokio::spawn(async move {
