@@ -262,3 +262,25 @@ fn a_line_over_the_cap_is_refused_naming_its_number_and_offset() {
     ok.push(b'\n');
     assert_eq!(read_all(&ok, Format::Lines).unwrap().len(), 1);
 }
+
+#[test]
+fn the_element_scan_finds_the_same_ends_however_the_input_is_split() {
+    let tricky =
+        br#"[{"s": "a \"}] {[", "b": "\\", "n": {"m": [1, {"x": "]\\\""}]}}, {"e": "\\\\"},
+        {"u": "\u00e9 \" } ]", "k": [[], {}]}]"#;
+    let whole = read_all(tricky, Format::Array).unwrap();
+    assert_eq!(whole.len(), 3);
+    assert_eq!(whole[0]["b"], "\\");
+    assert_eq!(whole[2]["u"], "é \" } ]");
+    let reader: Box<dyn Read> = Box::new(Dribble(io::Cursor::new(tricky.to_vec())));
+    let mut split = Vec::new();
+    parse(reader, Format::Array, &Source::Stdin, &mut |_, bytes| {
+        split.push(serde_json::from_slice::<Value>(bytes).unwrap());
+        Ok(Step::More)
+    })
+    .unwrap();
+    assert_eq!(
+        split, whole,
+        "one byte per read: escapes and quotes split across reads"
+    );
+}
