@@ -11,6 +11,10 @@ use tokio_util::sync::CancellationToken;
 use super::CommandError;
 use super::progress::{Progress, ResumePoint};
 use crate::cli::StreamArgs;
+use crate::events::Event;
+use crate::events::backfill::{
+    BackfillPlanned, ResumeFileFailed, ResumeFileSkipped, StreamSignalled,
+};
 use crate::input::{self, Format, Source};
 use crate::kinesis::backfill::resume::ResumeWriter;
 use crate::kinesis::backfill::{Backfill, Item, Options, Report};
@@ -97,15 +101,15 @@ fn stop_on_signals(shutdown: CancellationToken) {
                 _ = int.recv() => "SIGINT",
                 _ = term.recv() => "SIGTERM",
             };
+            StreamSignalled {
+                signal: name,
+                again: !first,
+            }
+            .emit();
             if first {
                 first = false;
-                tracing::info!(
-                    signal = name,
-                    "{name}: stopping (a second signal stops at once)"
-                );
                 shutdown.cancel();
             } else {
-                tracing::warn!(signal = name, "second {name}: exiting at once");
                 std::process::exit(130);
             }
         }
@@ -239,12 +243,12 @@ async fn run_backfill(
         give_up_after: args.give_up_after.max(std::time::Duration::from_secs(1)),
         ..Options::default()
     };
-    tracing::info!(
-        source = %source, stream = %args.stream_name, records = to_send,
-        "backfill: {} records from {source} to {}",
-        to_send.map_or_else(|| "all".to_owned(), |n| n.to_string()),
-        args.stream_name
-    );
+    BackfillPlanned {
+        source: &source.to_string(),
+        stream: &args.stream_name,
+        records: to_send,
+    }
+    .emit();
     let (mut rx, reader) = input::spawn(source.clone(), format, max, CHANNEL, encoder(&args));
     let backfill = Backfill::new(
         client,
@@ -316,7 +320,10 @@ async fn leave_resume_point(
     let regular = source.is_regular_file();
     let rereadable = regular || matches!(source, Source::Url(_));
     if report.stats.sent == 0 && rereadable {
-        tracing::info!(source = %source, "nothing was sent: no resume file (rerun with {source} itself)");
+        ResumeFileSkipped {
+            source: &source.to_string(),
+        }
+        .emit();
         return None;
     }
     let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
@@ -358,7 +365,7 @@ async fn leave_resume_point(
         })
     };
     Some(written.await.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "cannot write the resume file: {e}");
+        ResumeFileFailed { error: &e }.emit();
         ResumePoint {
             path: None,
             records: 0,

@@ -12,7 +12,9 @@
 //! `listing_walk_incomplete`), unique across the crate: the `every_event_name_is_unique` test
 //! collects them from [`NAMES`].
 
+pub(crate) mod backfill;
 pub(crate) mod daemon;
+pub(crate) mod input;
 
 /// A fact the daemon reports. `NAME` is the stable `event` field.
 pub(crate) trait Event {
@@ -25,7 +27,7 @@ pub(crate) trait Event {
 
 /// Every event's name, for the uniqueness check (each room's file adds its own).
 #[cfg(test)]
-const NAMES: &[&[&str]] = &[daemon::NAMES];
+const NAMES: &[&[&str]] = &[daemon::NAMES, backfill::NAMES, input::NAMES];
 
 #[cfg(test)]
 mod tests {

@@ -27,6 +27,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use url::Url;
 
+use crate::events::Event;
+use crate::events::input::InputReaderFailed;
 use parse::{ConsumerGone, Ended, Step};
 
 /// Where the records come from.
@@ -132,7 +134,11 @@ where
     };
     if let Err(e) = spawned {
         // `done` went down with the closure: `finish` reports it.
-        tracing::error!(source = %name, error = %e, "cannot start the input reader: {e}");
+        InputReaderFailed {
+            source: &name.to_string(),
+            error: &e,
+        }
+        .emit();
     }
     (rx, reader)
 }

@@ -16,6 +16,8 @@ use tokio::time::Instant;
 use super::queues::{Pending, Run};
 use super::{Answer, Backfill, BackfillError};
 use crate::aws::ErrorKind;
+use crate::events::Event;
+use crate::events::backfill::PutRecordsFailed;
 
 impl Backfill {
     /// Files the answer to one request: acknowledged entries are counted, failed ones queued
@@ -157,12 +159,14 @@ impl Backfill {
             .max(run.throttle_streak());
         let delay =
             crate::backoff::delay(Duration::from_millis(200), attempt).min(Duration::from_secs(10));
-        tracing::warn!(
-            stream = %self.stream, entries = batch.len(), attempt, error = %message,
-            retry_in_ms = delay.as_millis() as u64,
-            "PutRecords of {} entries to {} failed (attempt {attempt}): {message}; sending them again in {} ms",
-            batch.len(), self.stream, delay.as_millis()
-        );
+        PutRecordsFailed {
+            stream: &self.stream,
+            entries: batch.len(),
+            attempt,
+            error: &message,
+            retry_in: delay,
+        }
+        .emit();
         run.hold(now + delay);
         let mut first_error = Ok(());
         for pending in batch.into_iter().rev() {

@@ -43,6 +43,11 @@ use super::producer::MAX_RECORD_BYTES;
 use super::shards::{Shard, ShardMap, ShardMapError};
 use crate::aws::ErrorKind;
 use crate::deadline::Deadline;
+use crate::events::Event;
+use crate::events::backfill::{
+    BackfillStarted, RecordTooLarge, RequestsAbandoned, ShardListDenied, ShardMapRereadFailed,
+    StreamResharded,
+};
 use phase::Stop;
 use queues::{Pending, Run};
 
@@ -143,11 +148,11 @@ impl Backfill {
                 message,
                 ..
             }) => {
-                tracing::warn!(
-                    stream = %self.stream, error = %message,
-                    "cannot list the shards of {} ({message}); limiting the whole stream as one shard (grant kinesis:ListShards for full speed)",
-                    self.stream
-                );
+                ShardListDenied {
+                    stream: &self.stream,
+                    error: &message,
+                }
+                .emit();
                 let whole = Shard {
                     id: String::new(),
                     start: 0,
@@ -186,11 +191,13 @@ impl Backfill {
             }
         };
         let mut run = Run::new(map, blind, &self.options, now);
-        tracing::info!(
-            stream = %self.stream, shards = run.shards(),
-            "backfill into {}: {} open shard(s), at most {} records/s and {} bytes/s per shard",
-            self.stream, run.shards(), self.options.limits.records_per_sec, self.options.limits.bytes_per_sec
-        );
+        BackfillStarted {
+            stream: &self.stream,
+            shards: run.shards(),
+            records_per_sec: self.options.limits.records_per_sec,
+            bytes_per_sec: self.options.limits.bytes_per_sec,
+        }
+        .emit();
         let mut in_flight: JoinSet<Answer> = JoinSet::new();
         // Cancelled once a stop's grace is over: requests still out give up their batches.
         let abandon = CancellationToken::new();
@@ -226,11 +233,12 @@ impl Backfill {
                 {
                     // The map in hand still routes every record; a stale one costs throttles at
                     // worst, and the next re-read may well succeed.
-                    tracing::warn!(
-                        stream = %self.stream, error = %e,
-                        "re-reading the shard map of {} failed ({e}); keeping the current one, next try in {} s",
-                        self.stream, self.options.remap_every.as_secs()
-                    );
+                    ShardMapRereadFailed {
+                        stream: &self.stream,
+                        error: &e,
+                        retry_in: self.options.remap_every,
+                    }
+                    .emit();
                 }
                 run.flush_aggregates(Instant::now());
                 while in_flight.len() < self.options.in_flight {
@@ -278,11 +286,12 @@ impl Backfill {
                 }
                 _ = Deadline::from(wake).sleep(), if wake.is_some() && !stopping => {}
                 _ = Deadline::from(abandon_at).sleep(), if abandon_at.is_some() && !abandon.is_cancelled() => {
-                    tracing::warn!(
-                        stream = %self.stream, requests = in_flight.len(),
-                        "stopping: {} PutRecords request(s) to {} unanswered after {} s; their records count as not sent (and possibly written)",
-                        in_flight.len(), self.stream, grace.as_secs()
-                    );
+                    RequestsAbandoned {
+                        stream: &self.stream,
+                        requests: in_flight.len(),
+                        grace,
+                    }
+                    .emit();
                     abandon.cancel();
                 }
                 _ = shutdown.cancelled(), if !stopping => run.stop(Stop::Interrupted, Instant::now(), grace),
@@ -296,15 +305,13 @@ impl Backfill {
     fn intake_all(&self, run: &mut Run, items: Vec<Item>) {
         for item in items {
             if let Err(refused) = run.intake(item, self.options.aggregate) {
-                let Refused {
-                    index,
-                    label,
-                    bytes,
-                } = refused;
-                tracing::error!(
-                    element = index, upc = %label, bytes,
-                    "element {index} ({label}) is {bytes} bytes with its partition key; a Kinesis record holds at most {MAX_RECORD_BYTES}: not sent",
-                );
+                RecordTooLarge {
+                    element: refused.index,
+                    upc: &refused.label,
+                    bytes: refused.bytes,
+                    max: MAX_RECORD_BYTES,
+                }
+                .emit();
             }
         }
     }
@@ -318,11 +325,12 @@ impl Backfill {
         if &map == run.map() {
             return Ok(());
         }
-        tracing::info!(
-            stream = %self.stream, shards = map.len(), was = run.shards(),
-            "stream {} resharded: {} open shard(s), was {}; re-reading the shard map",
-            self.stream, map.len(), run.shards()
-        );
+        StreamResharded {
+            stream: &self.stream,
+            shards: map.len(),
+            was: run.shards(),
+        }
+        .emit();
         run.resharded(map, Instant::now());
         Ok(())
     }
