@@ -120,10 +120,16 @@ fn stop_on_signals(shutdown: CancellationToken) {
 fn encoder(args: &StreamArgs) -> impl FnMut(u64, &[u8]) -> Result<Item, String> + Send + 'static {
     let delimiter = args.record_delimiter;
     let key = args.partition_key.clone();
+    // The record's number, the key and label of a record without one: written into one buffer,
+    // not allocated per record.
+    let mut number = String::new();
     move |index, json| {
+        use std::fmt::Write;
+        number.clear();
+        let _ = write!(number, "{index}");
         Ok(Item {
             index,
-            record: kinesis::encode_raw(json, delimiter, &key, &index.to_string())?,
+            record: kinesis::encode_raw(json, delimiter, &key, &number)?,
         })
     }
 }

@@ -211,6 +211,9 @@ const STOP_POLL: Duration = Duration::from_millis(250);
 /// are here" from "the next read would wait" (and hand over its partial chunk first).
 struct Feed<'a> {
     blocks: std_mpsc::Receiver<io::Result<Vec<u8>>>,
+    /// Blocks read out go back to the reading thread to be filled again: no 64 KiB allocation
+    /// (and free, which makes glibc consolidate its free lists) per read.
+    spare: std_mpsc::Sender<Vec<u8>>,
     current: Vec<u8>,
     at: usize,
     /// Called before waiting for input; `false` stops the read (the consumer is gone).
@@ -222,11 +225,13 @@ struct Feed<'a> {
 impl<'a> Feed<'a> {
     fn start(mut raw: Box<dyn Read + Send>, source: &Source) -> Result<Feed<'a>, InputError> {
         let (tx, blocks) = std_mpsc::sync_channel(BLOCKS_AHEAD);
+        let (spare, spares) = std_mpsc::channel::<Vec<u8>>();
         std::thread::Builder::new()
             .name("input-read".into())
             .spawn(move || {
                 loop {
-                    let mut block = vec![0; READ_BLOCK];
+                    let mut block = spares.try_recv().unwrap_or_default();
+                    block.resize(READ_BLOCK, 0);
                     let read = match raw.read(&mut block) {
                         Ok(n) => {
                             block.truncate(n);
@@ -244,6 +249,7 @@ impl<'a> Feed<'a> {
             .map_err(|e| InputError::new(source, Problem::Thread(e)))?;
         Ok(Feed {
             blocks,
+            spare,
             current: Vec::new(),
             at: 0,
             on_stall: None,
@@ -290,7 +296,9 @@ impl Read for Feed<'_> {
         while self.at == self.current.len() {
             match self.next_block()? {
                 Some(block) if !block.is_empty() => {
-                    self.current = block;
+                    let used = std::mem::replace(&mut self.current, block);
+                    // The reading thread may be gone (the input ended): the block is dropped.
+                    let _ = self.spare.send(used);
                     self.at = 0;
                 }
                 _ => return Ok(0),
