@@ -73,3 +73,51 @@ impl Phase {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed() -> Stop {
+        Stop::Failed(BackfillError::Internal("boom".into()))
+    }
+
+    #[test]
+    fn a_stop_keeps_its_first_cause_and_its_abandon_time() {
+        let t0 = Instant::now();
+        let later = t0 + std::time::Duration::from_secs(5);
+        let mut phase = Phase::Reading;
+        phase.stop(failed(), t0);
+        phase.stop(Stop::Interrupted, later);
+        assert_eq!(phase.abandon_at(), Some(t0));
+        let (interrupted, error) = phase.outcome();
+        assert!(!interrupted);
+        assert!(matches!(error, Some(BackfillError::Internal(_))));
+    }
+
+    #[test]
+    fn an_error_while_stopping_on_an_interrupt_is_what_the_report_says() {
+        let t0 = Instant::now();
+        let mut phase = Phase::Draining;
+        phase.stop(Stop::Interrupted, t0);
+        assert!(phase.is_stopping());
+        phase.stop(failed(), t0 + std::time::Duration::from_secs(1));
+        assert_eq!(
+            phase.abandon_at(),
+            Some(t0),
+            "the grace runs from the first stop"
+        );
+        let (interrupted, error) = phase.outcome();
+        assert!(!interrupted && error.is_some());
+    }
+
+    #[test]
+    fn a_run_that_never_stopped_reports_neither() {
+        for phase in [Phase::Reading, Phase::Draining] {
+            assert!(!phase.is_stopping());
+            assert_eq!(phase.abandon_at(), None);
+            let (interrupted, error) = phase.outcome();
+            assert!(!interrupted && error.is_none());
+        }
+    }
+}
