@@ -82,17 +82,13 @@ fn backfill(endpoint: &str, stream: &str, file: &str, extra: &[&str]) -> Output 
     out
 }
 
-/// The summary's figures, from its log event.
+/// The summary's figures, from its event (exactly one per backfill).
 fn summary(out: &Output) -> Value {
     let log = stderr(out);
-    let events = common::events(&log, "backfill ");
+    let mut events = common::named(&log, "backfill_finished");
+    assert!(events.len() <= 1, "one summary per backfill: {log}");
     events
-        .into_iter()
-        .rfind(|e| {
-            e["message"]
-                .as_str()
-                .is_some_and(|m| !m.starts_with("backfill progress") && !m.starts_with("backfill:"))
-        })
+        .pop()
         .unwrap_or_else(|| panic!("no backfill summary in {log}"))
 }
 
@@ -325,7 +321,13 @@ async fn a_stream_resharded_mid_backfill_loses_nothing() {
         "the new shard map was read: {s}"
     );
     let log = stderr(&out);
-    assert!(log.contains("resharded: 4 open shard(s), was 2"), "{log}");
+    let resharded = common::named(&log, "stream_resharded");
+    assert!(
+        resharded
+            .iter()
+            .any(|e| e["stream"] == "reshard" && e["shards"] == 4 && e["was"] == 2),
+        "{log}"
+    );
     let landed = moto.read_back_records("reshard").await;
     let counts = upc_counts(landed.iter().map(|r| r.data.as_slice()));
     let lost: Vec<_> = input
@@ -1113,8 +1115,9 @@ async fn without_permission_to_list_shards_the_stream_is_metered_as_one_shard_an
     let log = stderr(&out);
     assert!(out.status.success(), "{log}");
     assert!(stats.rejected() > 0, "ListShards was refused");
-    let warned = common::events(&log, "cannot list the shards of blind");
+    let warned = common::named(&log, "shard_list_denied");
     assert_eq!(warned.len(), 1, "{log}");
+    assert_eq!(warned[0]["stream"], "blind", "{log}");
     assert!(
         warned[0]["error"]
             .as_str()

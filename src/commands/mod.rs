@@ -11,7 +11,7 @@ use crate::aws::setup::SetupError;
 use crate::catalogue::{Book, Snapshot, Timestamp};
 use crate::cli::{DiffArgs, ScrapeArgs, TailArgs};
 use crate::config::{Config, ConfigError};
-use crate::input::InputError;
+use crate::input::{InputError, Problem};
 use crate::kinesis;
 use crate::kinesis::backfill::BackfillError;
 use crate::kinesis::producer::PutError;
@@ -36,6 +36,9 @@ pub enum CommandError {
     Fetch(#[from] FetchError),
     #[error(transparent)]
     Input(#[from] InputError),
+    /// A streamed input that turned bad after `sent` records had gone out.
+    #[error("{source}; {}", match .sent { 0 => "nothing was sent".to_owned(), n => format!("the {n} record(s) before it were sent, none after") })]
+    InputAfter { sent: u64, source: InputError },
     #[error("{0}")]
     Usage(String),
     #[error("{path}: {source}")]
@@ -216,10 +219,8 @@ fn load_catalogue(path: &Path) -> Result<(Vec<Book>, Option<Timestamp>), Command
         Ok(s) => (s.books, Some(s.scraped_at)),
         Err(_) => (
             serde_json::from_slice::<Vec<Book>>(&bytes).map_err(|e| InputError {
-                source_name: path.display().to_string(),
-                message: format!(
-                    "expected a saved catalogue (the JSON array `bookstream scrape` writes, or the daemon's catalogue.json): {e}"
-                ),
+                input: path.display().to_string(),
+                problem: Problem::NotACatalogue(e.to_string()),
             })?,
             None,
         ),

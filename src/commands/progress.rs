@@ -10,6 +10,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::events::Event;
+use crate::events::backfill::{BackfillFinished, BackfillProgress};
 use crate::kinesis::backfill::{Report, Stats};
 
 /// Without a terminal, a progress line this often.
@@ -51,20 +53,12 @@ impl Progress {
                             s.retried
                         ));
                     }
-                    None => tracing::info!(
-                        sent = s.sent,
-                        read = s.read,
-                        bytes = s.bytes,
-                        throttled = s.throttled,
-                        retried = s.retried,
-                        records_per_sec = rate as u64,
-                        "backfill progress: {} of {} records sent, {} bytes, {rate:.0} records/s, {} throttled, {} retried",
-                        s.sent,
-                        total.map_or_else(|| "?".to_owned(), |t| t.to_string()),
-                        s.bytes,
-                        s.throttled,
-                        s.retried
-                    ),
+                    None => BackfillProgress {
+                        stats: &s,
+                        total,
+                        records_per_sec: rate,
+                    }
+                    .emit(),
                 }
             }
             if let Some(bar) = bar {
@@ -160,27 +154,19 @@ pub fn summary(stream: &str, report: &Report, elapsed: Duration, resume: Option<
         .map(|p| p.display().to_string());
     let possibly_duplicated =
         s.possibly_duplicated + resume.map_or(report.unacked_maybe_written, |r| r.possibly_written);
-    tracing::info!(
+    BackfillFinished {
         stream,
-        sent = s.sent,
-        read = s.read,
-        kinesis_records = s.kinesis_records,
-        bytes = s.bytes,
-        requests = s.requests,
-        retried = s.retried,
-        throttled = s.throttled,
-        refused = s.refused,
-        unsent = report.unsent,
-        reshards = s.reshards,
+        report,
+        elapsed,
+        how,
+        aggregated: &aggregated,
+        resumed: &resumed,
         possibly_duplicated,
         resume_file,
-        resume_records = resume.map(|r| r.records),
-        unread_from = resume.and_then(|r| r.unread_from),
-        elapsed_ms = elapsed.as_millis() as u64,
-        records_per_sec = rate as u64,
-        "backfill {how}: {} records sent to {stream}{aggregated} in {secs:.1} s ({rate:.0} records/s){resumed}",
-        s.sent
-    );
+        resume_records: resume.map(|r| r.records),
+        unread_from: resume.and_then(|r| r.unread_from),
+    }
+    .emit();
     println!(
         "backfill {how}: sent {} of {} record(s) to {stream}{aggregated}, {} bytes, in {secs:.1} s ({rate:.0} records/s); \
          {} retried, {} throttled, {} refused (over 1 MiB), {} not sent, {} possibly duplicated, {} PutRecords requests, {} reshard(s){resumed}",

@@ -11,6 +11,10 @@ use tokio_util::sync::CancellationToken;
 use super::CommandError;
 use super::progress::{Progress, ResumePoint};
 use crate::cli::StreamArgs;
+use crate::events::Event;
+use crate::events::backfill::{
+    BackfillPlanned, ResumeFileFailed, ResumeFileSkipped, StreamSignalled,
+};
 use crate::input::{self, Format, Source};
 use crate::kinesis::backfill::resume::ResumeWriter;
 use crate::kinesis::backfill::{Backfill, Item, Options, Report};
@@ -97,15 +101,15 @@ fn stop_on_signals(shutdown: CancellationToken) {
                 _ = int.recv() => "SIGINT",
                 _ = term.recv() => "SIGTERM",
             };
+            StreamSignalled {
+                signal: name,
+                again: !first,
+            }
+            .emit();
             if first {
                 first = false;
-                tracing::info!(
-                    signal = name,
-                    "{name}: stopping (a second signal stops at once)"
-                );
                 shutdown.cancel();
             } else {
-                tracing::warn!(signal = name, "second {name}: exiting at once");
                 std::process::exit(130);
             }
         }
@@ -116,10 +120,16 @@ fn stop_on_signals(shutdown: CancellationToken) {
 fn encoder(args: &StreamArgs) -> impl FnMut(u64, &[u8]) -> Result<Item, String> + Send + 'static {
     let delimiter = args.record_delimiter;
     let key = args.partition_key.clone();
+    // The record's number, the key and label of a record without one: written into one buffer,
+    // not allocated per record.
+    let mut number = String::new();
     move |index, json| {
+        use std::fmt::Write;
+        number.clear();
+        let _ = write!(number, "{index}");
         Ok(Item {
             index,
-            record: kinesis::encode_raw(json, delimiter, &key, &index.to_string())?,
+            record: kinesis::encode_raw(json, delimiter, &key, &number)?,
         })
     }
 }
@@ -239,12 +249,12 @@ async fn run_backfill(
         give_up_after: args.give_up_after.max(std::time::Duration::from_secs(1)),
         ..Options::default()
     };
-    tracing::info!(
-        source = %source, stream = %args.stream_name, records = to_send,
-        "backfill: {} records from {source} to {}",
-        to_send.map_or_else(|| "all".to_owned(), |n| n.to_string()),
-        args.stream_name
-    );
+    BackfillPlanned {
+        source: &source.to_string(),
+        stream: &args.stream_name,
+        records: to_send,
+    }
+    .emit();
     let (mut rx, reader) = input::spawn(source.clone(), format, max, CHANNEL, encoder(&args));
     let backfill = Backfill::new(
         client,
@@ -285,9 +295,9 @@ async fn run_backfill(
             unsent: report.unsent,
         });
     }
-    read_result.map_err(|e| InputAfter {
+    read_result.map_err(|source| CommandError::InputAfter {
         sent: s.sent,
-        error: e,
+        source,
     })?;
     let refused = report
         .refused
@@ -316,7 +326,10 @@ async fn leave_resume_point(
     let regular = source.is_regular_file();
     let rereadable = regular || matches!(source, Source::Url(_));
     if report.stats.sent == 0 && rereadable {
-        tracing::info!(source = %source, "nothing was sent: no resume file (rerun with {source} itself)");
+        ResumeFileSkipped {
+            source: &source.to_string(),
+        }
+        .emit();
         return None;
     }
     let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
@@ -358,7 +371,7 @@ async fn leave_resume_point(
         })
     };
     Some(written.await.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "cannot write the resume file: {e}");
+        ResumeFileFailed { error: &e }.emit();
         ResumePoint {
             path: None,
             records: 0,
@@ -367,26 +380,4 @@ async fn leave_resume_point(
             error: Some(e.to_string()),
         }
     }))
-}
-
-/// A streamed input that turned bad after some records were sent.
-struct InputAfter {
-    sent: u64,
-    error: input::InputError,
-}
-
-impl From<InputAfter> for CommandError {
-    fn from(e: InputAfter) -> CommandError {
-        let message = match e.sent {
-            0 => format!("{}; nothing was sent", e.error.message),
-            n => format!(
-                "{}; the {n} record(s) before it were sent, none after",
-                e.error.message
-            ),
-        };
-        CommandError::Input(input::InputError {
-            message,
-            source_name: e.error.source_name,
-        })
-    }
 }

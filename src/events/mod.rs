@@ -12,8 +12,10 @@
 //! `listing_walk_incomplete`), unique across the crate: the `every_event_name_is_unique` test
 //! collects them from [`NAMES`].
 
+pub(crate) mod backfill;
 pub(crate) mod daemon;
 pub(crate) mod engine;
+pub(crate) mod input;
 pub(crate) mod scrape;
 
 /// A fact the daemon reports. `NAME` is the stable `event` field.
@@ -28,9 +30,11 @@ pub(crate) trait Event {
 /// Every event's name, for the uniqueness check (each room's file adds its own).
 #[cfg(test)]
 const NAMES: &[&[&str]] = &[
-    daemon::NAMES, // signals, cycles, reloads
-    engine::NAMES, // catalogues taken or refused, checkpoints, dead letters
-    scrape::NAMES, // walks, robots.txt, product pages
+    backfill::NAMES, // the backfill: plans, reshards, failed puts
+    daemon::NAMES,   // signals, cycles, reloads
+    engine::NAMES,   // catalogues taken or refused, checkpoints, dead letters
+    input::NAMES,    // the input files' reader
+    scrape::NAMES,   // walks, robots.txt, product pages
 ];
 
 #[cfg(test)]

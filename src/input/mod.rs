@@ -12,7 +12,10 @@
 //!
 //! Every refusal names the input and says what was expected instead.
 
+mod error;
 mod parse;
+
+pub use error::{InputError, Problem};
 
 use std::cell::RefCell;
 use std::fmt;
@@ -24,7 +27,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use url::Url;
 
-use parse::{Ended, Step};
+use crate::events::Event;
+use crate::events::input::InputReaderFailed;
+use parse::{ConsumerGone, Ended, Step};
 
 /// Where the records come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,14 +70,6 @@ pub enum Format {
     Lines,
 }
 
-/// The input could not be read, or is not what `stream` takes.
-#[derive(Debug, thiserror::Error)]
-#[error("{source_name}: {message}")]
-pub struct InputError {
-    pub source_name: String,
-    pub message: String,
-}
-
 /// Parses the whole input and counts its records, sending nothing: `stream` checks a regular
 /// file this way before the first put, so that a bad element anywhere means nothing was sent.
 pub fn check(source: &Source, format: Format) -> Result<u64, InputError> {
@@ -92,7 +89,7 @@ pub const CHUNK: usize = 256;
 /// The reader's side of [`spawn`]: its verdict once it ends.
 pub struct Reader {
     result: oneshot::Receiver<Result<u64, InputError>>,
-    source: String,
+    source: Source,
 }
 
 impl Reader {
@@ -100,12 +97,9 @@ impl Reader {
     /// stopped. Call it only once the channel is closed (or the reader cannot be blocked).
     pub async fn finish(self) -> Result<u64, InputError> {
         let source = self.source;
-        self.result.await.unwrap_or_else(|_| {
-            Err(InputError {
-                source_name: source,
-                message: "the input reader stopped unexpectedly".into(),
-            })
-        })
+        self.result
+            .await
+            .unwrap_or_else(|_| Err(InputError::new(&source, Problem::ReaderLost)))
     }
 }
 
@@ -128,7 +122,7 @@ where
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let (done, result) = oneshot::channel();
     let handle = tokio::runtime::Handle::current();
-    let name = source.to_string();
+    let name = source.clone();
     let spawned = std::thread::Builder::new()
         .name("input-parse".into())
         .spawn(move || {
@@ -140,7 +134,11 @@ where
     };
     if let Err(e) = spawned {
         // `done` went down with the closure: `finish` reports it.
-        tracing::error!(source = %name, error = %e, "cannot start the input reader: {e}");
+        InputReaderFailed {
+            source: &name.to_string(),
+            error: &e,
+        }
+        .emit();
     }
     (rx, reader)
 }
@@ -158,7 +156,7 @@ where
     F: FnMut(u64, &[u8]) -> Result<T, String>,
 {
     let raw = match source {
-        Source::Url(url) => handle.block_on(open_url(url))?,
+        Source::Url(url) => handle.block_on(open_url(url, format))?,
         _ => open_blocking(source)?,
     };
     let feed = Feed::start(raw, source)?;
@@ -196,15 +194,10 @@ fn open_blocking(source: &Source) -> Result<Box<dyn Read + Send>, InputError> {
     match source {
         Source::File(path) => std::fs::File::open(path)
             .map(|f| Box::new(f) as Box<dyn Read + Send>)
-            .map_err(|e| InputError {
-                source_name: source.to_string(),
-                message: e.to_string(),
-            }),
+            .map_err(|e| InputError::new(source, Problem::Open(e))),
         Source::Stdin => Ok(Box::new(io::stdin())),
-        Source::Url(_) => Err(InputError {
-            source_name: source.to_string(),
-            message: "a URL is opened on the runtime, not here".into(),
-        }),
+        // A URL is read once, as it streams (`open_url`, on the runtime).
+        Source::Url(_) => Err(InputError::new(source, Problem::ReadOnce)),
     }
 }
 
@@ -218,6 +211,9 @@ const STOP_POLL: Duration = Duration::from_millis(250);
 /// are here" from "the next read would wait" (and hand over its partial chunk first).
 struct Feed<'a> {
     blocks: std_mpsc::Receiver<io::Result<Vec<u8>>>,
+    /// Blocks read out go back to the reading thread to be filled again: no 64 KiB allocation
+    /// (and free, which makes glibc consolidate its free lists) per read.
+    spare: std_mpsc::Sender<Vec<u8>>,
     current: Vec<u8>,
     at: usize,
     /// Called before waiting for input; `false` stops the read (the consumer is gone).
@@ -229,11 +225,13 @@ struct Feed<'a> {
 impl<'a> Feed<'a> {
     fn start(mut raw: Box<dyn Read + Send>, source: &Source) -> Result<Feed<'a>, InputError> {
         let (tx, blocks) = std_mpsc::sync_channel(BLOCKS_AHEAD);
+        let (spare, spares) = std_mpsc::channel::<Vec<u8>>();
         std::thread::Builder::new()
             .name("input-read".into())
             .spawn(move || {
                 loop {
-                    let mut block = vec![0; READ_BLOCK];
+                    let mut block = spares.try_recv().unwrap_or_default();
+                    block.resize(READ_BLOCK, 0);
                     let read = match raw.read(&mut block) {
                         Ok(n) => {
                             block.truncate(n);
@@ -248,12 +246,10 @@ impl<'a> Feed<'a> {
                     }
                 }
             })
-            .map_err(|e| InputError {
-                source_name: source.to_string(),
-                message: format!("cannot start the input reader: {e}"),
-            })?;
+            .map_err(|e| InputError::new(source, Problem::Thread(e)))?;
         Ok(Feed {
             blocks,
+            spare,
             current: Vec::new(),
             at: 0,
             on_stall: None,
@@ -269,8 +265,10 @@ impl<'a> Feed<'a> {
         }
     }
 
+    /// The next block, `None` at the end of the input; a [`ConsumerGone`] error once the
+    /// consumer is gone (the parse ends as stopped, not as bad input).
     fn next_block(&mut self) -> io::Result<Option<Vec<u8>>> {
-        let gone = || io::Error::other(STOPPED_READING);
+        let gone = || io::Error::other(ConsumerGone);
         match self.blocks.try_recv() {
             Ok(block) => return block.map(Some),
             Err(std_mpsc::TryRecvError::Disconnected) => return Ok(None),
@@ -293,15 +291,14 @@ impl<'a> Feed<'a> {
     }
 }
 
-/// The message of the read error that ends a reader whose consumer is gone.
-const STOPPED_READING: &str = "the consumer stopped reading";
-
 impl Read for Feed<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.at == self.current.len() {
             match self.next_block()? {
                 Some(block) if !block.is_empty() => {
-                    self.current = block;
+                    let used = std::mem::replace(&mut self.current, block);
+                    // The reading thread may be gone (the input ended): the block is dropped.
+                    let _ = self.spare.send(used);
                     self.at = 0;
                 }
                 _ => return Ok(0),
@@ -316,28 +313,23 @@ impl Read for Feed<'_> {
 
 /// GETs `url` and returns its body as a reader that pulls chunks from the network as the parser
 /// needs them (at most a few chunks buffered).
-async fn open_url(url: &Url) -> Result<Box<dyn Read + Send>, InputError> {
-    let fail = |message: String| InputError {
-        source_name: url.to_string(),
-        message,
-    };
+async fn open_url(url: &Url, format: Format) -> Result<Box<dyn Read + Send>, InputError> {
+    let source = Source::Url(url.clone());
+    let fail = |problem: Problem| InputError::new(&source, problem);
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(Duration::from_secs(60))
         .user_agent(crate::config::default_user_agent())
         .build()
-        .map_err(|e| fail(format!("cannot build the HTTP client: {e}")))?;
+        .map_err(|e| fail(Problem::Client(e.to_string())))?;
     let mut response = client
         .get(url.clone())
         .send()
         .await
-        .map_err(|e| fail(format!("GET failed: {}", crate::error_chain(&e))))?;
+        .map_err(|e| fail(Problem::Get(crate::error_chain(&e))))?;
     let status = response.status();
     if !status.is_success() {
-        return Err(fail(format!(
-            "GET answered HTTP {status}; {}",
-            parse::EXPECTED_ARRAY
-        )));
+        return Err(fail(Problem::Status { status, format }));
     }
     let (tx, rx) = mpsc::channel::<io::Result<bytes::Bytes>>(4);
     tokio::spawn(async move {

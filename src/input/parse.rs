@@ -1,17 +1,17 @@
 //! The input's grammar: a JSON array of objects split by a byte scan (depth, strings, escapes),
 //! each element decoded alone; or JSON Lines, each line capped like an element. Pure over a
 //! `Read`: the threads and channels are in the parent module.
+//!
+//! A parse ends in one of three ways: the input ended ([`Ended::Eof`]), the sink or the feed
+//! said stop ([`Ended::Stopped`]: `max` reached, or the consumer is gone, which is not an error
+//! of the input), or the input is bad ([`Problem`], naming where).
 
 use std::io::{self, BufRead, Read};
 
 use serde::de;
 
-use super::{Format, InputError, Source};
-use crate::json_text::Strings;
-
-/// What to expect, in every message.
-pub(super) const EXPECTED_ARRAY: &str = "expected a JSON array of objects";
-pub(super) const EXPECTED_LINES: &str = "expected JSON Lines (one JSON object per line)";
+use super::error::{At, InputError, Problem};
+use super::{Format, Source};
 
 /// What the sink says after an element: read on, or stop here (`max` reached, or the
 /// consumer is gone). A stop is not an error of the input.
@@ -26,7 +26,7 @@ pub(super) enum Step {
 pub(super) enum Ended {
     /// The whole input was read.
     Eof(u64),
-    /// The sink said stop after this many elements.
+    /// The sink (or the feed) said stop after this many elements.
     Stopped(u64),
 }
 
@@ -41,6 +41,19 @@ impl Ended {
 /// What [`parse`] hands each element: its index and its bytes (one JSON object, found but not
 /// yet decoded). The sink decodes them; `Err` is a decode error of that element.
 pub(super) type Sink<'a> = &'a mut dyn FnMut(u64, &[u8]) -> Result<Step, String>;
+
+/// The feed's way of saying, through `io::Read` (which can only say so with an error), that
+/// the consumer is gone: the parse then ends as [`Ended::Stopped`], not as a problem.
+#[derive(Debug, thiserror::Error)]
+#[error("the consumer stopped reading")]
+pub(super) struct ConsumerGone;
+
+/// [`Utf8Reader`]'s error for a byte that is not UTF-8, carried inside an `io::Error`.
+#[derive(Debug, thiserror::Error)]
+#[error("not UTF-8 text (invalid byte at offset {offset})")]
+struct BadUtf8 {
+    offset: u64,
+}
 
 /// A buffered reader that passes on only UTF-8 text: a bad byte is an error naming its offset,
 /// and a character split across two reads is held back until it is whole.
@@ -67,6 +80,11 @@ impl<R: Read> Utf8Reader<R> {
             base: 0,
         }
     }
+
+    /// The input offset of the next byte `fill_buf` returns.
+    fn offset(&self) -> u64 {
+        self.base + self.start as u64
+    }
 }
 
 impl<R: Read> BufRead for Utf8Reader<R> {
@@ -86,12 +104,10 @@ impl<R: Read> BufRead for Utf8Reader<R> {
                 // Cut short by the end of this read: the rest of the character comes next.
                 Err(e) if e.error_len().is_none() && n > 0 => self.valid = e.valid_up_to(),
                 Err(e) => {
+                    let offset = self.base + e.valid_up_to() as u64;
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        format!(
-                            "not UTF-8 text (invalid byte at offset {})",
-                            self.base + e.valid_up_to() as u64
-                        ),
+                        BadUtf8 { offset },
                     ));
                 }
             }
@@ -117,6 +133,19 @@ impl<R: Read> Read for Utf8Reader<R> {
     }
 }
 
+/// Why a parse ended before the end of its input.
+enum Halt {
+    /// The sink or the feed said stop.
+    Stop,
+    Bad(Problem),
+}
+
+impl From<Problem> for Halt {
+    fn from(p: Problem) -> Halt {
+        Halt::Bad(p)
+    }
+}
+
 /// Parses `reader` and hands each element to `sink`; says how it ended and after how many.
 pub(super) fn parse(
     reader: Box<dyn Read + '_>,
@@ -124,58 +153,21 @@ pub(super) fn parse(
     source: &Source,
     sink: Sink<'_>,
 ) -> Result<Ended, InputError> {
-    let fail = |message: String| InputError {
-        source_name: source.to_string(),
-        message,
+    let mut parser = Parser {
+        reader: Utf8Reader::new(reader),
+        format,
+        line: 1,
+        count: 0,
     };
-    let expected = match format {
-        Format::Array => EXPECTED_ARRAY,
-        Format::Lines => EXPECTED_LINES,
-    };
-    let mut reader = Utf8Reader::new(reader);
-    let first = first_non_space(&mut reader).map_err(|e| fail(format!("{e}; {expected}")))?;
-    match first {
-        None => return Err(fail(format!("is empty; {expected}"))),
-        Some(b'<') => {
-            return Err(fail(format!(
-                "looks like HTML or XML, not JSON; {expected}"
-            )));
-        }
-        _ => {}
+    let result = parser.start().and_then(|first| match format {
+        Format::Array => parser.array(first, sink),
+        Format::Lines => parser.lines(sink),
+    });
+    match result {
+        Ok(()) => Ok(Ended::Eof(parser.count)),
+        Err(Halt::Stop) => Ok(Ended::Stopped(parser.count)),
+        Err(Halt::Bad(problem)) => Err(InputError::new(source, problem)),
     }
-    match format {
-        Format::Array => parse_array(reader, first, sink).map_err(fail),
-        Format::Lines => parse_lines(reader, sink).map_err(fail),
-    }
-}
-
-fn first_non_space(reader: &mut impl BufRead) -> io::Result<Option<u8>> {
-    loop {
-        let buf = reader.fill_buf()?;
-        if buf.is_empty() {
-            return Ok(None);
-        }
-        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
-            Some(i) => {
-                let b = buf[i];
-                reader.consume(i);
-                return Ok(Some(b));
-            }
-            None => {
-                let n = buf.len();
-                reader.consume(n);
-            }
-        }
-    }
-}
-
-/// A serde_json error as the operator should read it: I/O errors (bad UTF-8) as they are,
-/// parse errors with their line and column.
-fn json_message(e: &serde_json::Error) -> String {
-    if e.is_io() {
-        return e.to_string();
-    }
-    format!("not valid JSON: {e}")
 }
 
 /// Largest element (or JSON Lines line) accepted: a Kinesis record holds 1 MiB, and a bigger
@@ -183,89 +175,333 @@ fn json_message(e: &serde_json::Error) -> String {
 /// input is refused before more of it is held in memory.
 pub const MAX_ELEMENT_BYTES: usize = 64 * 1024 * 1024;
 
-fn parse_array(
-    mut reader: impl BufRead,
-    first: Option<u8>,
-    sink: Sink<'_>,
-) -> Result<Ended, String> {
-    if first != Some(b'[') {
-        // Say what it is instead, once it is known to be JSON at all.
-        let mut de = serde_json::Deserializer::from_reader(reader);
-        <de::IgnoredAny as de::Deserialize>::deserialize(&mut de).map_err(|e| json_message(&e))?;
-        return Err(format!("{EXPECTED_ARRAY}, got a JSON {}", kind_of(first)));
+/// One parse: the reader, and where it stands (for the messages).
+struct Parser<R> {
+    reader: Utf8Reader<R>,
+    format: Format,
+    /// The line of the next unconsumed byte (from 1); counted outside strings only (a raw
+    /// newline inside a string is invalid JSON anyway).
+    line: u64,
+    /// Elements handed to the sink so far.
+    count: u64,
+}
+
+impl<R: Read> Parser<R> {
+    /// An I/O error of the reader as the parse's verdict: a stop when the consumer is gone,
+    /// bad UTF-8 with its offset, or a failed read.
+    fn io(&self, e: io::Error) -> Halt {
+        let inner = e.get_ref();
+        if inner.is_some_and(|i| i.is::<ConsumerGone>()) {
+            return Halt::Stop;
+        }
+        if let Some(bad) = inner.and_then(|i| i.downcast_ref::<BadUtf8>()) {
+            return Halt::Bad(Problem::NotUtf8 {
+                format: self.format,
+                offset: bad.offset,
+            });
+        }
+        Halt::Bad(Problem::Read {
+            offset: self.reader.offset(),
+            error: e,
+        })
     }
-    reader.consume(1);
-    // Each element's bytes are found by a scan (depth, strings, escapes) and decoded alone with
-    // `from_slice`, which is many times faster than a deserializer pulling bytes from a reader.
-    let mut scan = Scanner { line: 1 };
-    let mut element = Vec::new();
-    let mut count = 0u64;
-    let mut expect_element = true;
-    loop {
-        let next = scan.skip_space(&mut reader).map_err(|e| e.to_string())?;
-        match next {
-            None => {
-                return Err(format!(
-                    "not valid JSON: the input ends inside the array, after element {} (line {})",
-                    count.saturating_sub(1),
-                    scan.line
-                ));
+
+    fn at(&self, offset: u64, line: u64) -> At {
+        At {
+            format: self.format,
+            element: self.count,
+            line,
+            offset,
+        }
+    }
+
+    /// The first byte that is not whitespace, refusing an empty input and markup.
+    fn start(&mut self) -> Result<Option<u8>, Halt> {
+        let first = self.skip_space()?;
+        match first {
+            None => Err(Problem::Empty {
+                format: self.format,
             }
-            Some(b']') if count == 0 || !expect_element => {
-                reader.consume(1);
-                break;
+            .into()),
+            Some(b'<') => Err(Problem::Markup {
+                format: self.format,
+                offset: self.reader.offset(),
             }
-            Some(b',') if !expect_element => {
-                reader.consume(1);
-                expect_element = true;
+            .into()),
+            _ => Ok(first),
+        }
+    }
+
+    /// The next byte that is not JSON whitespace, not consumed.
+    fn skip_space(&mut self) -> Result<Option<u8>, Halt> {
+        loop {
+            let buf = match self.reader.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) => return Err(self.io(e)),
+            };
+            if buf.is_empty() {
+                return Ok(None);
             }
-            Some(b']') => {
-                return Err(format!(
-                    "not valid JSON: a `,` with no element after it before `]` (line {})",
-                    scan.line
-                ));
-            }
-            Some(b) if expect_element => {
-                if b != b'{' {
-                    return Err(format!(
-                        "element {count} is a JSON {}, not an object (line {})",
-                        kind_of(Some(b)),
-                        scan.line
-                    ));
+            let mut i = 0;
+            while i < buf.len() && matches!(buf[i], b' ' | b'\t' | b'\r' | b'\n') {
+                if buf[i] == b'\n' {
+                    self.line += 1;
                 }
-                let line = scan.line;
-                element.clear();
-                scan.object(&mut reader, &mut element)
-                    .map_err(|e| format!("not valid JSON in element {count} (line {line}): {e}"))?;
-                match sink(count, &element) {
-                    Ok(Step::More) => {}
-                    Ok(Step::Stop) => return Ok(Ended::Stopped(count)),
-                    Err(e) => {
-                        return Err(format!(
-                            "not valid JSON in element {count} (from line {line}): {e}"
-                        ));
+                i += 1;
+            }
+            if i < buf.len() {
+                let b = buf[i];
+                self.reader.consume(i);
+                return Ok(Some(b));
+            }
+            self.reader.consume(i);
+        }
+    }
+
+    /// Hands one element to the sink.
+    fn hand(&mut self, sink: Sink<'_>, bytes: &[u8], at: At) -> Result<(), Halt> {
+        match sink(self.count, bytes) {
+            Ok(Step::More) => {
+                self.count += 1;
+                Ok(())
+            }
+            Ok(Step::Stop) => Err(Halt::Stop),
+            Err(error) => Err(Problem::InvalidElement { at, error }.into()),
+        }
+    }
+
+    fn array(&mut self, first: Option<u8>, sink: Sink<'_>) -> Result<(), Halt> {
+        if first != Some(b'[') {
+            return Err(self.not_an_array(first));
+        }
+        self.reader.consume(1);
+        // Each element's bytes are found by a scan (depth, strings, escapes) and decoded alone
+        // with `from_slice`, which is many times faster than a deserializer pulling bytes from
+        // a reader.
+        let mut element = Vec::new();
+        let mut expect_element = true;
+        loop {
+            let next = self.skip_space()?;
+            let (line, offset) = (self.line, self.reader.offset());
+            match next {
+                None => {
+                    return Err(Problem::EndsInArray {
+                        elements: self.count,
+                        line,
+                        offset,
                     }
+                    .into());
                 }
-                count += 1;
-                expect_element = false;
+                Some(b']') if self.count == 0 || !expect_element => {
+                    self.reader.consume(1);
+                    break;
+                }
+                Some(b',') if !expect_element => {
+                    self.reader.consume(1);
+                    expect_element = true;
+                }
+                Some(b']') => return Err(Problem::TrailingComma { line, offset }.into()),
+                Some(b'{') if expect_element => {
+                    let at = self.at(offset, line);
+                    element.clear();
+                    self.object(&mut element, at)?;
+                    self.hand(sink, &element, at)?;
+                    expect_element = false;
+                }
+                Some(b) if expect_element => {
+                    let got = kind_of(Some(b));
+                    let at = self.at(offset, line);
+                    return Err(Problem::NotAnObject { at, got }.into());
+                }
+                Some(b) => {
+                    return Err(Problem::MissingComma {
+                        after: self.count.saturating_sub(1),
+                        found: char::from(b),
+                        line,
+                        offset,
+                    }
+                    .into());
+                }
             }
-            Some(b) => {
-                return Err(format!(
-                    "not valid JSON: expected `,` or `]` after element {}, found `{}` (line {})",
-                    count.saturating_sub(1),
-                    char::from(b),
-                    scan.line
-                ));
+        }
+        match self.skip_space()? {
+            None => Ok(()),
+            Some(b) => Err(Problem::Trailing {
+                found: char::from(b),
+                line: self.line,
+                offset: self.reader.offset(),
+            }
+            .into()),
+        }
+    }
+
+    /// Says what a top-level value other than an array is, once it is known to be JSON at all.
+    fn not_an_array(&mut self, first: Option<u8>) -> Halt {
+        let mut de = serde_json::Deserializer::from_reader(&mut self.reader);
+        match <de::IgnoredAny as de::Deserialize>::deserialize(&mut de) {
+            Ok(_) => Problem::NotAnArray {
+                got: kind_of(first),
+            }
+            .into(),
+            Err(e) if e.is_io() => {
+                let e = io::Error::from(e);
+                self.io(e)
+            }
+            Err(e) => Problem::NotJson {
+                line: e.line() + usize::try_from(self.line - 1).unwrap_or(0),
+                column: e.column(),
+                error: e.to_string(),
+            }
+            .into(),
+        }
+    }
+
+    /// Appends to `out` the object that starts at the reader's next byte (`{`), through its
+    /// closing `}`.
+    fn object(&mut self, out: &mut Vec<u8>, at: At) -> Result<(), Halt> {
+        let mut scan = ObjectScan::default();
+        loop {
+            let buf = match self.reader.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) => return Err(self.io(e)),
+            };
+            if buf.is_empty() {
+                return Err(Problem::EndsInElement { at }.into());
+            }
+            let (take, done) = scan.feed(buf);
+            self.line += scan.take_lines();
+            if out.len() + take > MAX_ELEMENT_BYTES {
+                return Err(Problem::TooLarge {
+                    at,
+                    max: MAX_ELEMENT_BYTES,
+                }
+                .into());
+            }
+            out.extend_from_slice(&buf[..take]);
+            self.reader.consume(take);
+            if done {
+                return Ok(());
             }
         }
     }
-    match scan.skip_space(&mut reader).map_err(|e| e.to_string())? {
-        None => Ok(Ended::Eof(count)),
-        Some(b) => Err(format!(
-            "not valid JSON: trailing characters after the array (`{}`, line {})",
-            char::from(b),
-            scan.line
-        )),
+
+    fn lines(&mut self, sink: Sink<'_>) -> Result<(), Halt> {
+        let mut text = Vec::new();
+        // `self.line` is the line being read.
+        self.line = 1;
+        loop {
+            text.clear();
+            let offset = self.reader.offset();
+            let at = self.at(offset, self.line);
+            let n = self.read_line(&mut text, at)?;
+            if n == 0 {
+                return Ok(());
+            }
+            let first = text.iter().find(|b| !b.is_ascii_whitespace()).copied();
+            match first {
+                None => {}
+                Some(b'{') => self.hand(sink, &text, at)?,
+                Some(_) => {
+                    let got = kind_of(first);
+                    return Err(Problem::NotAnObject { at, got }.into());
+                }
+            }
+            self.line += 1;
+        }
+    }
+
+    /// `read_until(b'\n')`, but refusing a line longer than [`MAX_ELEMENT_BYTES`] (plus its
+    /// newline) as soon as that is known: never more than that is held. Returns the bytes
+    /// taken.
+    fn read_line(&mut self, line: &mut Vec<u8>, at: At) -> Result<usize, Halt> {
+        loop {
+            let buf = match self.reader.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) => return Err(self.io(e)),
+            };
+            if buf.is_empty() {
+                return Ok(line.len());
+            }
+            let (take, done) = match memchr::memchr(b'\n', buf) {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            };
+            let content = line.len() + take - usize::from(done);
+            if content > MAX_ELEMENT_BYTES {
+                return Err(Problem::TooLarge {
+                    at,
+                    max: MAX_ELEMENT_BYTES,
+                }
+                .into());
+            }
+            line.extend_from_slice(&buf[..take]);
+            self.reader.consume(take);
+            if done {
+                return Ok(line.len());
+            }
+        }
+    }
+}
+
+/// Finds where an object ends without decoding it: depth, strings and escapes, fed a buffer at
+/// a time. Inside a string it jumps to the next quote or backslash (`memchr2`, SIMD where the
+/// CPU has it): strings are most of a record's bytes, and a byte-at-a-time state machine over
+/// them was the input's hottest loop.
+#[derive(Debug, Default)]
+struct ObjectScan {
+    depth: u32,
+    in_string: bool,
+    /// The last byte fed was a backslash inside a string.
+    escaped: bool,
+    /// Newlines outside strings seen since the last [`ObjectScan::take_lines`].
+    lines: u64,
+}
+
+impl ObjectScan {
+    /// Scans `buf`: how many of its bytes belong to the object, and whether it ended there.
+    fn feed(&mut self, buf: &[u8]) -> (usize, bool) {
+        let mut i = 0;
+        while i < buf.len() {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                    i += 1;
+                    continue;
+                }
+                match memchr::memchr2(b'"', b'\\', &buf[i..]) {
+                    None => return (buf.len(), false),
+                    Some(j) => {
+                        i += j;
+                        if buf[i] == b'\\' {
+                            self.escaped = true;
+                        } else {
+                            self.in_string = false;
+                        }
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            let b = buf[i];
+            i += 1;
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        return (i, true);
+                    }
+                }
+                b'\n' => self.lines += 1,
+                _ => {}
+            }
+        }
+        (buf.len(), false)
+    }
+
+    fn take_lines(&mut self) -> u64 {
+        std::mem::take(&mut self.lines)
     }
 }
 
@@ -281,300 +517,6 @@ fn kind_of(first: Option<u8>) -> &'static str {
     }
 }
 
-/// Finds where values end without decoding them; counts lines for the messages.
-struct Scanner {
-    line: u64,
-}
-
-impl Scanner {
-    /// The next byte that is not JSON whitespace, not consumed.
-    fn skip_space(&mut self, reader: &mut impl BufRead) -> io::Result<Option<u8>> {
-        loop {
-            let buf = reader.fill_buf()?;
-            if buf.is_empty() {
-                return Ok(None);
-            }
-            let mut i = 0;
-            while i < buf.len() && matches!(buf[i], b' ' | b'\t' | b'\r' | b'\n') {
-                if buf[i] == b'\n' {
-                    self.line += 1;
-                }
-                i += 1;
-            }
-            if i < buf.len() {
-                let b = buf[i];
-                reader.consume(i);
-                return Ok(Some(b));
-            }
-            reader.consume(i);
-        }
-    }
-
-    /// Appends to `out` the object that starts at the reader's next byte (`{`), through its
-    /// closing `}`.
-    fn object(&mut self, reader: &mut impl BufRead, out: &mut Vec<u8>) -> Result<(), String> {
-        let mut depth = 0u32;
-        let mut strings = Strings::default();
-        loop {
-            let buf = reader.fill_buf().map_err(|e| e.to_string())?;
-            if buf.is_empty() {
-                return Err("the input ends inside it".into());
-            }
-            let mut end = None;
-            for (i, &b) in buf.iter().enumerate() {
-                if strings.inside(b) {
-                    continue;
-                }
-                match b {
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth = depth.saturating_sub(1);
-                        if depth == 0 {
-                            end = Some(i + 1);
-                            break;
-                        }
-                    }
-                    b'\n' => self.line += 1,
-                    _ => {}
-                }
-            }
-            let take = end.unwrap_or(buf.len());
-            if out.len() + take > MAX_ELEMENT_BYTES {
-                return Err(format!("larger than {MAX_ELEMENT_BYTES} bytes"));
-            }
-            out.extend_from_slice(&buf[..take]);
-            reader.consume(take);
-            if end.is_some() {
-                return Ok(());
-            }
-        }
-    }
-}
-
-fn parse_lines(mut reader: impl BufRead, sink: Sink<'_>) -> Result<Ended, String> {
-    let mut line = Vec::new();
-    let mut count = 0u64;
-    let mut number = 0u64;
-    // Byte offset of the line being read.
-    let mut offset = 0u64;
-    loop {
-        line.clear();
-        let n = read_line(&mut reader, &mut line).map_err(|e| match e {
-            LineError::Io(e) => e.to_string(),
-            LineError::TooLong => format!(
-                "line {} (from byte offset {offset}) is longer than {MAX_ELEMENT_BYTES} bytes, \
-                 the most one record may take; refused before reading more of it; {EXPECTED_LINES}",
-                number + 1
-            ),
-        })?;
-        if n == 0 {
-            return Ok(Ended::Eof(count));
-        }
-        number += 1;
-        offset += n as u64;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let first = line.iter().find(|b| !b.is_ascii_whitespace()).copied();
-        if first != Some(b'{') {
-            return Err(format!(
-                "line {number} is a JSON {}, not an object; {EXPECTED_LINES}",
-                kind_of(first)
-            ));
-        }
-        match sink(count, &line) {
-            Ok(Step::More) => {}
-            Ok(Step::Stop) => return Ok(Ended::Stopped(count)),
-            Err(e) => return Err(format!("line {number}: not valid JSON: {e}")),
-        }
-        count += 1;
-    }
-}
-
-enum LineError {
-    Io(io::Error),
-    /// Over [`MAX_ELEMENT_BYTES`] without a newline.
-    TooLong,
-}
-
-/// `read_until(b'\n')`, but refusing a line longer than [`MAX_ELEMENT_BYTES`] (plus its
-/// newline) as soon as that is known: never more than that is held. Returns the bytes taken.
-fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> Result<usize, LineError> {
-    loop {
-        let buf = reader.fill_buf().map_err(LineError::Io)?;
-        if buf.is_empty() {
-            return Ok(line.len());
-        }
-        let (take, done) = match buf.iter().position(|&b| b == b'\n') {
-            Some(i) => (i + 1, true),
-            None => (buf.len(), false),
-        };
-        let content = line.len() + take - usize::from(done);
-        if content > MAX_ELEMENT_BYTES {
-            return Err(LineError::TooLong);
-        }
-        line.extend_from_slice(&buf[..take]);
-        reader.consume(take);
-        if done {
-            return Ok(line.len());
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::Value;
-
-    fn read_all(bytes: &[u8], format: Format) -> Result<Vec<Value>, String> {
-        let mut out = Vec::new();
-        let reader: Box<dyn Read> = Box::new(io::Cursor::new(bytes.to_vec()));
-        parse(reader, format, &Source::Stdin, &mut |_, bytes| {
-            out.push(serde_json::from_slice(bytes).map_err(|e| e.to_string())?);
-            Ok(Step::More)
-        })
-        .map_err(|e| e.message)?;
-        Ok(out)
-    }
-
-    /// A reader that returns one byte per read: every character is split across reads.
-    struct Dribble(io::Cursor<Vec<u8>>);
-    impl Read for Dribble {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = buf.len().min(1);
-            self.0.read(&mut buf[..n])
-        }
-    }
-
-    #[test]
-    fn arrays_and_lines_give_the_same_objects() {
-        let tricky = br#"[{"s": "a \"}] {[", "n": {"m": [1, {"x": "]"}]}}, {"e": "\\"}]"#;
-        let t = read_all(tricky, Format::Array).unwrap();
-        assert_eq!(t.len(), 2, "brackets and quotes inside strings are text");
-        assert_eq!(t[0]["s"], "a \"}] {[");
-        assert_eq!(t[1]["e"], "\\");
-        let array = br#" [ {"title": "caf\u00e9", "upc": "a"}, {"upc": "b", "n": 1} ] "#;
-        let lines = b"{\"title\": \"caf\xc3\xa9\", \"upc\": \"a\"}\n\n{\"upc\": \"b\", \"n\": 1}\n";
-        let a = read_all(array, Format::Array).unwrap();
-        assert_eq!(a, read_all(lines, Format::Lines).unwrap());
-        assert_eq!(a.len(), 2);
-        assert_eq!(a[0]["title"], "café");
-        assert_eq!(read_all(b"[]", Format::Array).unwrap(), Vec::<Value>::new());
-    }
-
-    #[test]
-    fn multibyte_characters_split_across_reads_are_whole() {
-        let text = "[{\"title\": \"£51.77 — 日本\"}]".as_bytes().to_vec();
-        let reader: Box<dyn Read> = Box::new(Dribble(io::Cursor::new(text)));
-        let mut got = Vec::new();
-        parse(reader, Format::Array, &Source::Stdin, &mut |_, bytes| {
-            got.push(serde_json::from_slice::<Value>(bytes).unwrap());
-            Ok(Step::More)
-        })
-        .unwrap();
-        assert_eq!(got[0]["title"], "£51.77 — 日本");
-    }
-
-    #[test]
-    fn each_bad_input_says_what_it_is_and_what_was_expected() {
-        let cases: [(&[u8], Format, &str); 13] = [
-            (
-                br#"[{"a": 1} {"b": 2}]"#,
-                Format::Array,
-                "expected `,` or `]` after element 0, found `{`",
-            ),
-            (
-                br#"[{"a": 1},]"#,
-                Format::Array,
-                "a `,` with no element after it",
-            ),
-            (
-                b"[\n{\"a\": 1},\n{\"a\": }]",
-                Format::Array,
-                "not valid JSON in element 1 (from line 3)",
-            ),
-            (
-                br#"[{"a": "}"#,
-                Format::Array,
-                "not valid JSON in element 0",
-            ),
-            (
-                br#"{"a": 1}"#,
-                Format::Array,
-                "expected a JSON array of objects, got a JSON object",
-            ),
-            (
-                br#"[{"a": 1}, 2]"#,
-                Format::Array,
-                "element 1 is a JSON number, not an object",
-            ),
-            (b"  \n", Format::Array, "is empty"),
-            (b"<html>", Format::Array, "looks like HTML"),
-            (
-                b"[{\"t\": \"caf\xe9\"}]",
-                Format::Array,
-                "not UTF-8 text (invalid byte at offset 11)",
-            ),
-            (br#"[{"a": 1},"#, Format::Array, "not valid JSON"),
-            (br#"[{"a": 1}] x"#, Format::Array, "trailing characters"),
-            (
-                b"{\"a\": 1}\n[1]\n",
-                Format::Lines,
-                "line 2 is a JSON array, not an object",
-            ),
-            (
-                b"{\"a\": 1}\n{\"a\": \n",
-                Format::Lines,
-                "line 2: not valid JSON",
-            ),
-        ];
-        for (bytes, format, expect) in cases {
-            let err = read_all(bytes, format).unwrap_err();
-            assert!(
-                err.contains(expect),
-                "{:?}: {err}",
-                String::from_utf8_lossy(bytes)
-            );
-        }
-    }
-
-    #[test]
-    fn a_sink_that_says_stop_stops_the_parse_with_the_exact_count() {
-        for (bytes, format) in [
-            (&br#"[{"a":1},{"a":2},{"a":3}]"#[..], Format::Array),
-            (&b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n"[..], Format::Lines),
-        ] {
-            let mut seen = 0;
-            let reader: Box<dyn Read> = Box::new(io::Cursor::new(bytes.to_vec()));
-            let ended = parse(reader, format, &Source::Stdin, &mut |_, _| {
-                seen += 1;
-                Ok(if seen < 2 { Step::More } else { Step::Stop })
-            })
-            .unwrap();
-            assert_eq!(
-                ended,
-                Ended::Stopped(1),
-                "{format:?}: one handed over in full"
-            );
-            assert_eq!(seen, 2);
-        }
-    }
-
-    #[test]
-    fn a_line_over_the_cap_is_refused_naming_its_number_and_offset() {
-        let mut text = b"{\"a\":1}\n\n".to_vec();
-        let long = MAX_ELEMENT_BYTES + 10;
-        text.push(b'{');
-        text.resize(text.len() + long, b' ');
-        let err = read_all(&text, Format::Lines).unwrap_err();
-        assert!(
-            err.contains("line 3 (from byte offset 9) is longer than 67108864 bytes"),
-            "{err}"
-        );
-        // A line of exactly the cap (plus its newline) is taken.
-        let mut ok = b"{}".to_vec();
-        ok.resize(MAX_ELEMENT_BYTES, b' ');
-        ok.push(b'\n');
-        assert_eq!(read_all(&ok, Format::Lines).unwrap().len(), 1);
-    }
-}
+#[path = "parse_tests.rs"]
+mod tests;

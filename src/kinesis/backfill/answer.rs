@@ -16,6 +16,8 @@ use tokio::time::Instant;
 use super::queues::{Pending, Run};
 use super::{Answer, Backfill, BackfillError};
 use crate::aws::ErrorKind;
+use crate::events::Event;
+use crate::events::backfill::PutRecordsFailed;
 
 impl Backfill {
     /// Files the answer to one request: acknowledged entries are counted, failed ones queued
@@ -54,27 +56,11 @@ impl Backfill {
             match entry.error_code {
                 None => {
                     acked = true;
-                    if pending.maybe_written {
-                        run.stats.possibly_duplicated += pending.user_records;
-                    }
-                    if run.limiter.any_throttled() {
-                        let shard = run.map.shard_for(&pending.record.partition_key);
-                        run.limiter.clear_throttles(shard);
-                    }
-                    run.stats.sent += pending.user_records;
-                    run.stats.kinesis_records += 1;
-                    run.stats.bytes += pending.record.data.len() as u64;
-                    let shard = entry.shard_id.unwrap_or_default();
-                    if !run.blind && run.map.index_of(&shard).is_none() {
-                        // An answer from a shard the map does not hold: the stream was resharded.
-                        run.remap_now = true;
-                    }
+                    run.acked(&pending, entry.shard_id.as_deref().unwrap_or_default());
                 }
                 Some(code) => {
-                    let shard = run.map.shard_for(&pending.record.partition_key);
                     if crate::aws::entry_kind(&code) == ErrorKind::Throttled {
-                        run.stats.throttled += 1;
-                        pending.attempts = pending.attempts.saturating_sub(1);
+                        let shard = run.entry_throttled(&mut pending);
                         if !throttled_shards.contains(&shard) {
                             throttled_shards.push(shard);
                         }
@@ -88,12 +74,11 @@ impl Backfill {
             }
         }
         if acked {
-            run.last_progress = now;
-            run.throttle_streak = 0;
+            run.progressed(now);
         }
         // One backoff per throttled shard and answer, growing while the shard stays busy.
         for shard in throttled_shards {
-            run.limiter.throttled(shard, now);
+            run.shard_throttled(shard, now);
         }
         let mut first_error = Ok(());
         for (pending, message) in retry.into_iter().rev() {
@@ -153,8 +138,7 @@ impl Backfill {
             }
         }
         if throttled {
-            run.stats.throttled += batch.len() as u64;
-            run.throttle_streak += 1;
+            run.request_throttled(batch.len());
         }
         self.retry_batch(run, batch, message, now)
     }
@@ -172,16 +156,18 @@ impl Backfill {
             .map(|p| p.attempts)
             .max()
             .unwrap_or(1)
-            .max(run.throttle_streak);
+            .max(run.throttle_streak());
         let delay =
             crate::backoff::delay(Duration::from_millis(200), attempt).min(Duration::from_secs(10));
-        tracing::warn!(
-            stream = %self.stream, entries = batch.len(), attempt, error = %message,
-            retry_in_ms = delay.as_millis() as u64,
-            "PutRecords of {} entries to {} failed (attempt {attempt}): {message}; sending them again in {} ms",
-            batch.len(), self.stream, delay.as_millis()
-        );
-        run.hold_until = run.hold_until.max(now + delay);
+        PutRecordsFailed {
+            stream: &self.stream,
+            entries: batch.len(),
+            attempt,
+            error: &message,
+            retry_in: delay,
+        }
+        .emit();
+        run.hold(now + delay);
         let mut first_error = Ok(());
         for pending in batch.into_iter().rev() {
             let requeued = self.requeue(run, pending, message.clone());
@@ -198,19 +184,17 @@ impl Backfill {
         pending: Pending,
         message: String,
     ) -> Result<(), BackfillError> {
-        run.last_error.clone_from(&message);
         if pending.attempts >= self.options.attempts {
             let exhausted = BackfillError::Exhausted {
                 stream: self.stream.clone(),
                 label: pending.record.label.clone(),
                 attempts: pending.attempts,
-                message,
+                message: message.clone(),
             };
-            run.requeue_front(pending);
+            run.failed(pending, &message, false);
             return Err(exhausted);
         }
-        run.stats.retried += 1;
-        run.requeue_front(pending);
+        run.failed(pending, &message, true);
         Ok(())
     }
 }

@@ -19,6 +19,7 @@
 //! are out at once.
 
 mod answer;
+mod phase;
 mod queues;
 mod report;
 pub mod resume;
@@ -42,6 +43,12 @@ use super::producer::MAX_RECORD_BYTES;
 use super::shards::{Shard, ShardMap, ShardMapError};
 use crate::aws::ErrorKind;
 use crate::deadline::Deadline;
+use crate::events::Event;
+use crate::events::backfill::{
+    BackfillStarted, RecordTooLarge, RequestsAbandoned, ShardListDenied, ShardMapRereadFailed,
+    StreamResharded,
+};
+use phase::Stop;
 use queues::{Pending, Run};
 
 /// Kinesis's limits on one PutRecords request.
@@ -141,11 +148,11 @@ impl Backfill {
                 message,
                 ..
             }) => {
-                tracing::warn!(
-                    stream = %self.stream, error = %message,
-                    "cannot list the shards of {} ({message}); limiting the whole stream as one shard (grant kinesis:ListShards for full speed)",
-                    self.stream
-                );
+                ShardListDenied {
+                    stream: &self.stream,
+                    error: &message,
+                }
+                .emit();
                 let whole = Shard {
                     id: String::new(),
                     start: 0,
@@ -184,96 +191,87 @@ impl Backfill {
             }
         };
         let mut run = Run::new(map, blind, &self.options, now);
-        tracing::info!(
-            stream = %self.stream, shards = run.map.len(),
-            "backfill into {}: {} open shard(s), at most {} records/s and {} bytes/s per shard",
-            self.stream, run.map.len(), self.options.limits.records_per_sec, self.options.limits.bytes_per_sec
-        );
+        BackfillStarted {
+            stream: &self.stream,
+            shards: run.shards(),
+            records_per_sec: self.options.limits.records_per_sec,
+            bytes_per_sec: self.options.limits.bytes_per_sec,
+        }
+        .emit();
         let mut in_flight: JoinSet<Answer> = JoinSet::new();
-        let mut input_open = true;
-        let mut error = None;
-        let mut interrupted = false;
         // Cancelled once a stop's grace is over: requests still out give up their batches.
         let abandon = CancellationToken::new();
-        let mut abandon_at: Option<Instant> = None;
+        let grace = self.options.stop_grace;
         loop {
-            let stopping = error.is_some() || interrupted;
             let now = Instant::now();
-            if stopping {
-                abandon_at.get_or_insert(now + self.options.stop_grace);
-            } else if run.is_drained() && in_flight.is_empty() {
-                // Nothing waits: no progress is due.
-                run.last_progress = now;
-            } else if now >= run.last_progress + self.options.give_up_after {
-                error = Some(BackfillError::NoProgress {
-                    stream: self.stream.clone(),
-                    after: self.options.give_up_after,
-                    waiting: run.stats.read - run.stats.sent - run.stats.refused,
-                    last_error: run.last_error.clone(),
-                });
-                continue;
+            if !run.phase().is_stopping() {
+                if run.is_drained() && in_flight.is_empty() {
+                    // Nothing waits: no progress is due.
+                    run.idle(now);
+                } else if now >= run.gives_up_at(self.options.give_up_after) {
+                    let error = BackfillError::NoProgress {
+                        stream: self.stream.clone(),
+                        after: self.options.give_up_after,
+                        waiting: run.waiting(),
+                        last_error: run.last_error().to_owned(),
+                    };
+                    run.stop(Stop::Failed(error), now, grace);
+                    continue;
+                }
             }
             // Take in what the queues have room for.
-            while input_open && !stopping && run.has_room() {
+            while run.takes_input() {
                 match input.try_recv() {
                     Ok(items) => self.intake_all(&mut run, items),
                     Err(mpsc::error::TryRecvError::Empty) => break,
-                    Err(mpsc::error::TryRecvError::Disconnected) => input_open = false,
+                    Err(mpsc::error::TryRecvError::Disconnected) => run.input_ended(),
                 }
             }
-            if !stopping {
-                // An unknown shard in an answer: re-read at once, but at most once a second
-                // (an emulator may keep answering for a shard it has closed).
-                let now = Instant::now();
-                let due = run.remap_now && now >= run.remapped_at + Duration::from_secs(1);
-                if (due || now >= run.remap_at)
+            if !run.phase().is_stopping() {
+                if run.remap_due(Instant::now())
                     && let Err(e) = self.remap(&mut run).await
                 {
                     // The map in hand still routes every record; a stale one costs throttles at
                     // worst, and the next re-read may well succeed.
-                    tracing::warn!(
-                        stream = %self.stream, error = %e,
-                        "re-reading the shard map of {} failed ({e}); keeping the current one, next try in {} s",
-                        self.stream, self.options.remap_every.as_secs()
-                    );
+                    ShardMapRereadFailed {
+                        stream: &self.stream,
+                        error: &e,
+                        retry_in: self.options.remap_every,
+                    }
+                    .emit();
                 }
-                run.flush_aggregates(!input_open, self.options.linger, Instant::now());
+                run.flush_aggregates(Instant::now());
                 while in_flight.len() < self.options.in_flight {
                     let now = Instant::now();
-                    if now < run.hold_until || now < run.last_send + self.options.linger {
+                    if !run.may_send(now) {
                         break;
                     }
                     let batch = run.take_batch(now);
                     if batch.is_empty() {
                         break;
                     }
-                    let full = batch.len() == MAX_ENTRIES;
-                    run.last_send = if full {
-                        // More may be admissible right away.
-                        now - self.options.linger
-                    } else {
-                        now
-                    };
-                    run.stats.requests += 1;
+                    run.sent(&batch, now);
                     in_flight.spawn(self.put(batch, abandon.clone()));
                 }
             }
-            if in_flight.is_empty() && (stopping || (!input_open && run.is_drained())) {
+            if in_flight.is_empty() && run.is_done() {
                 break;
             }
             // With every request slot taken, only an answer (or input) can let more go out:
             // waking for a due shard then would spin.
             let slots_free = in_flight.len() < self.options.in_flight;
-            let give_up_at = run.last_progress + self.options.give_up_after;
+            let give_up_at = run.gives_up_at(self.options.give_up_after);
+            let stopping = run.phase().is_stopping();
             let wake = Some(
-                run.next_wake(self.options.linger, slots_free)
+                run.next_wake(slots_free)
                     .map_or(give_up_at, |w| w.min(give_up_at)),
             );
-            let accept = input_open && !stopping && run.has_room();
+            let abandon_at = run.phase().abandon_at();
+            let accept = run.takes_input();
             tokio::select! {
                 items = input.recv(), if accept => match items {
                     Some(items) => self.intake_all(&mut run, items),
-                    None => input_open = false,
+                    None => run.input_ended(),
                 },
                 answer = in_flight.join_next(), if !in_flight.is_empty() => {
                     let filed = match answer {
@@ -282,111 +280,58 @@ impl Backfill {
                         None => Ok(()),
                     };
                     if let Err(e) = filed {
-                        error.get_or_insert(e);
+                        run.stop(Stop::Failed(e), Instant::now(), grace);
                     }
-                    progress.send_replace(run.stats.clone());
+                    progress.send_replace(run.stats().clone());
                 }
                 _ = Deadline::from(wake).sleep(), if wake.is_some() && !stopping => {}
                 _ = Deadline::from(abandon_at).sleep(), if abandon_at.is_some() && !abandon.is_cancelled() => {
-                    tracing::warn!(
-                        stream = %self.stream, requests = in_flight.len(),
-                        "stopping: {} PutRecords request(s) to {} unanswered after {} s; their records count as not sent (and possibly written)",
-                        in_flight.len(), self.stream, self.options.stop_grace.as_secs()
-                    );
+                    RequestsAbandoned {
+                        stream: &self.stream,
+                        requests: in_flight.len(),
+                        grace,
+                    }
+                    .emit();
                     abandon.cancel();
                 }
-                _ = shutdown.cancelled(), if !interrupted => interrupted = true,
+                _ = shutdown.cancelled(), if !stopping => run.stop(Stop::Interrupted, Instant::now(), grace),
             }
         }
-        progress.send_replace(run.stats.clone());
-        let unsent = run.stats.read - run.stats.sent - run.stats.refused;
-        let (unacked, unacked_maybe_written) = report::unacked(&mut run);
-        Report {
-            stats: run.stats,
-            refused: run.refused,
-            unsent,
-            unacked,
-            unacked_maybe_written,
-            interrupted,
-            error,
-        }
+        progress.send_replace(run.stats().clone());
+        report::report(run)
     }
 
     /// Takes a chunk of input records (the queues may go over their bounds by one chunk).
     fn intake_all(&self, run: &mut Run, items: Vec<Item>) {
         for item in items {
-            self.intake(run, item);
-        }
-    }
-
-    /// Takes one input record into its shard's queue (or aggregate).
-    fn intake(&self, run: &mut Run, item: Item) {
-        run.stats.read += 1;
-        let record = item.record;
-        let bytes = record.data.len() + record.partition_key.len();
-        if bytes > MAX_RECORD_BYTES {
-            tracing::error!(
-                element = item.index, upc = %record.label, bytes,
-                "element {} ({}) is {bytes} bytes with its partition key; a Kinesis record holds at most {MAX_RECORD_BYTES}: not sent",
-                item.index, record.label
-            );
-            run.stats.refused += 1;
-            run.refused.push(Refused {
-                index: item.index,
-                label: record.label,
-                bytes,
-            });
-            return;
-        }
-        let shard = run.map.shard_for(&record.partition_key);
-        if self.options.aggregate {
-            // A record too big to share an aggregate comes back out plain, in its turn.
-            let (aggregator, started) = &mut run.aggregators[shard];
-            let before = aggregator.encoded_len();
-            if aggregator.is_empty() {
-                *started = Instant::now();
+            if let Err(refused) = run.intake(item, self.options.aggregate) {
+                RecordTooLarge {
+                    element: refused.index,
+                    upc: &refused.label,
+                    bytes: refused.bytes,
+                    max: MAX_RECORD_BYTES,
+                }
+                .emit();
             }
-            let full = aggregator.push(&record.partition_key, &record.data);
-            if full.is_some() {
-                *started = Instant::now();
-            }
-            // `aggregated_bytes` includes this aggregator's `before`.
-            run.aggregated_bytes = (run.aggregated_bytes + aggregator.encoded_len()) - before;
-            if let Some(done) = full {
-                run.push(shard, Pending::aggregate(done));
-            }
-            return;
         }
-        run.push(
-            shard,
-            Pending {
-                record,
-                user_records: 1,
-                attempts: 0,
-                maybe_written: false,
-            },
-        );
     }
 
     /// Reads the shard map again; when it changed, re-files every waiting record.
     async fn remap(&self, run: &mut Run) -> Result<(), BackfillError> {
-        run.remap_now = false;
-        run.remap_at = Instant::now() + self.options.remap_every;
-        run.remapped_at = Instant::now();
-        if run.blind {
+        if !run.remapping(Instant::now()) {
             return Ok(());
         }
         let (map, _) = self.load_map().await?;
-        if map == run.map {
+        if &map == run.map() {
             return Ok(());
         }
-        tracing::info!(
-            stream = %self.stream, shards = map.len(), was = run.map.len(),
-            "stream {} resharded: {} open shard(s), was {}; re-reading the shard map",
-            self.stream, map.len(), run.map.len()
-        );
-        run.stats.reshards += 1;
-        run.refile(map, Instant::now());
+        StreamResharded {
+            stream: &self.stream,
+            shards: map.len(),
+            was: run.shards(),
+        }
+        .emit();
+        run.resharded(map, Instant::now());
         Ok(())
     }
 

@@ -96,32 +96,43 @@ pub struct Report {
     pub error: Option<BackfillError>,
 }
 
-/// The records of everything still waiting, aggregates split again, and how many of them
-/// Kinesis may hold already.
-pub(super) fn unacked(run: &mut Run) -> (Vec<Outgoing>, u64) {
-    let mut records = Vec::new();
-    let mut maybe_written = 0;
+/// The report of a finished run: its totals, and every record still waiting handed back
+/// (aggregates split again), with how many of them Kinesis may hold already.
+pub(super) fn report(mut run: Run) -> Report {
+    let unsent = run.waiting();
+    let mut unacked = Vec::new();
+    let mut unacked_maybe_written = 0;
     for pending in run.take_waiting() {
         if pending.maybe_written {
-            maybe_written += pending.user_records;
+            unacked_maybe_written += pending.user_records;
         }
         let label = pending.record.label;
         match crate::kinesis::aggregate::deaggregate(
             &pending.record.partition_key,
             &pending.record.data,
         ) {
-            Ok(users) => records.extend(users.into_iter().map(|u| Outgoing {
+            Ok(users) => unacked.extend(users.into_iter().map(|u| Outgoing {
                 label: label.clone(),
                 data: u.data,
                 partition_key: u.partition_key,
             })),
             // Our own aggregates always split; keep the record whole rather than lose it.
-            Err(_) => records.push(Outgoing {
+            Err(_) => unacked.push(Outgoing {
                 label,
                 data: pending.record.data,
                 partition_key: pending.record.partition_key,
             }),
         }
     }
-    (records, maybe_written)
+    let (stats, refused, phase) = run.finish();
+    let (interrupted, error) = phase.outcome();
+    Report {
+        stats,
+        refused,
+        unsent,
+        unacked,
+        unacked_maybe_written,
+        interrupted,
+        error,
+    }
 }
