@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bookstream_testsite::cloudwatch::{Answer, LocalCloudWatch};
 use common::fault_proxy::{self, Fault, FaultPlan};
 use common::rig::*;
-use common::{Moto, events, scratch};
+use common::{Moto, scratch};
 
 /// The longest run of one UPC back to back: how many copies a record got in one pass.
 fn most_copies(upcs: &[String]) -> usize {
@@ -121,7 +121,7 @@ async fn in_the_daemon_a_late_or_lost_answer_costs_at_most_one_copy_and_the_curs
         ],
         "{log}"
     );
-    let unknown = events(&log, "put outcome unknown");
+    let unknown = common::named(&log, "put_outcome_unknown");
     assert_eq!(unknown.len(), 1, "{log}");
     assert_eq!(unknown[0]["upc"], order[1].as_str(), "{unknown:?}");
     assert_eq!(unknown[0]["stream"], "slowack");

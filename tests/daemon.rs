@@ -247,7 +247,7 @@ async fn refreshes_use_conditional_requests() {
     let stderr = rig
         .run_until(9, &[("BOOKSTREAM__SITE__REFRESH", "1s")])
         .await;
-    let refreshes = common::events(&stderr, "catalogue refreshed");
+    let refreshes = common::named(&stderr, "catalogue_refreshed");
     assert!(refreshes.len() >= 2, "{stderr}");
     assert_eq!(refreshes[0]["not_modified"], 0);
     let later = &refreshes[refreshes.len() - 1];

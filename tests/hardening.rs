@@ -47,7 +47,7 @@ async fn a_second_process_on_the_same_state_dir_exits_at_once_naming_it_and_the_
             && stderr.contains(&format!("PID {}", daemon.id())),
         "{stderr}"
     );
-    assert!(events(&stderr, "record sent").is_empty(), "{stderr}");
+    assert!(common::named(&stderr, "record_sent").is_empty(), "{stderr}");
     // The same from a shell with no AWS set-up at all (as an operator's `sudo bookstream once`
     // beside the unit): the lock is named, not the missing region the unit's environment has.
     let bare = bookstream()
@@ -187,7 +187,7 @@ async fn a_full_state_disk_pauses_sending_says_so_in_the_metrics_and_resumes_by_
     let (exit, stderr) = finish(daemon);
     assert!(exit.success(), "{stderr}");
     assert!(
-        !events(&stderr, "cursor saved again").is_empty(),
+        !common::named(&stderr, "cursor_saved_again").is_empty(),
         "{stderr}"
     );
     let got = rig.upcs().await;

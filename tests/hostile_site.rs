@@ -60,7 +60,11 @@ fn links_to_another_host_are_never_fetched() {
     assert_eq!(other.stats().requests(), 0, "the other host was contacted");
     // The first book of each of the 2 pages pointed elsewhere: left out, with a warning each.
     assert_eq!(books.len(), 18, "{log}");
-    assert_eq!(events(&log, "listing page").len(), 2, "{log}");
+    assert_eq!(
+        common::named(&log, "foreign_link_skipped").len(),
+        2,
+        "{log}"
+    );
     assert!(log.contains("another origin"), "{log}");
 }
 
@@ -311,7 +315,7 @@ fn a_page_that_lost_its_next_link_ends_the_walk_as_incomplete_by_its_pager() {
     assert!(out.status.success(), "{log}");
     assert_eq!(books.len(), 30, "pages 1 to 3: {log}");
     assert_eq!(site.stats().hits("/catalogue/page-4.html"), 0);
-    let warned = events(&log, "listing walk incomplete");
+    let warned = common::named(&log, "listing_walk_incomplete");
     assert_eq!(warned.len(), 1, "{log}");
     let message = warned[0]["message"].as_str().unwrap_or_default();
     assert!(
@@ -323,5 +327,8 @@ fn a_page_that_lost_its_next_link_ends_the_walk_as_incomplete_by_its_pager() {
     let (out, books, _) = scrape(&whole, &[]);
     let log = stderr(&out);
     assert_eq!(books.len(), 50, "{log}");
-    assert!(events(&log, "listing walk incomplete").is_empty(), "{log}");
+    assert!(
+        common::named(&log, "listing_walk_incomplete").is_empty(),
+        "{log}"
+    );
 }

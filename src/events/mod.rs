@@ -16,6 +16,7 @@ pub(crate) mod backfill;
 pub(crate) mod daemon;
 pub(crate) mod engine;
 pub(crate) mod input;
+pub(crate) mod kinesis;
 pub(crate) mod scrape;
 
 /// A fact the daemon reports. `NAME` is the stable `event` field.
@@ -34,6 +35,7 @@ const NAMES: &[&[&str]] = &[
     daemon::NAMES,   // signals, cycles, reloads
     engine::NAMES,   // catalogues taken or refused, checkpoints, dead letters
     input::NAMES,    // the input files' reader
+    kinesis::NAMES,  // the paced producer: records sent, puts retried or unanswered
     scrape::NAMES,   // walks, robots.txt, product pages
 ];
 

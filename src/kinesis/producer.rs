@@ -10,6 +10,8 @@
 //! unanswered too, which the caller sets aside (the daemon's dead-letter file) before the loop
 //! goes on.
 
+use crate::events::Event;
+use crate::events::kinesis::{PutOutcomeUnknown, PutRetrying, RecordSent};
 use std::ops::ControlFlow;
 use std::time::Duration;
 
@@ -197,13 +199,15 @@ impl Producer {
                     }
                     Failure::Unknown(message) => {
                         unknown += 1;
-                        tracing::warn!(
-                            stream = %self.stream, upc = %record.label, attempt, error = %message,
-                            waited_ms = started.elapsed().as_millis() as u64,
-                            budget_ms = budget.as_millis() as u64, possible_duplicate = true,
-                            "put outcome unknown; resending once: upc {} attempt {} to {} got no answer after {} ms ({message}); the record may be in the stream, the resend can make a copy",
-                            record.label, attempt, self.stream, started.elapsed().as_millis()
-                        );
+                        PutOutcomeUnknown {
+                            stream: &self.stream,
+                            upc: &record.label,
+                            attempt,
+                            waited_ms: started.elapsed().as_millis() as u64,
+                            budget_ms: budget.as_millis() as u64,
+                            error: &message,
+                        }
+                        .emit();
                         if shutdown.is_cancelled() {
                             return Err(PutError::Interrupted {
                                 stream: self.stream.clone(),
@@ -234,12 +238,14 @@ impl Producer {
                     message,
                 });
             }
-            tracing::warn!(
-                stream = %self.stream, upc = %record.label, attempt, error = %message,
-                retry_in_ms = delay.as_millis() as u64,
-                "put failed; retrying: upc {} attempt {} to {} again in {} ms: {message}",
-                record.label, attempt, self.stream, delay.as_millis()
-            );
+            PutRetrying {
+                stream: &self.stream,
+                upc: &record.label,
+                attempt,
+                retry_in_ms: delay.as_millis() as u64,
+                error: &message,
+            }
+            .emit();
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = shutdown.cancelled() => return Err(PutError::Interrupted { stream: self.stream.clone(), unknown }),
@@ -299,19 +305,18 @@ impl Producer {
                 Ok(ack) => {
                     sent += 1;
                     stats.put(started.elapsed().as_secs_f64() * 1000.0);
-                    tracing::info!(
-                        stream = %self.stream,
-                        sequence_number = %ack.sequence_number,
-                        shard_id = %ack.shard_id,
-                        upc = %record.label,
-                        attempt = ack.attempts,
-                        possible_duplicates = ack.unknown,
-                        index = k,
-                        lateness_us = lateness_us(due, started),
-                        put_ms = started.elapsed().as_millis() as u64,
-                        "record sent: upc {} seq {} shard {} (attempt {})",
-                        record.label, ack.sequence_number, ack.shard_id, ack.attempts
-                    );
+                    RecordSent {
+                        stream: &self.stream,
+                        upc: &record.label,
+                        sequence_number: &ack.sequence_number,
+                        shard_id: &ack.shard_id,
+                        attempt: ack.attempts,
+                        possible_duplicates: ack.unknown,
+                        index: k,
+                        lateness_us: lateness_us(due, started),
+                        put_ms: started.elapsed().as_millis() as u64,
+                    }
+                    .emit();
                     on_outcome(i, Outcome::Sent(&ack))
                 }
                 Err(e) if e.is_record_fault() => on_outcome(i, Outcome::Refused(&e)),
