@@ -53,6 +53,8 @@ impl Pager {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ProductDetails {
     pub title: Option<String>,
+    /// The price the product page shows (`.product_main .price_color`, e.g. "£51.77").
+    pub price: Option<String>,
     pub upc: Option<String>,
     pub product_type: Option<String>,
     pub price_excl_tax: Option<String>,
@@ -110,6 +112,7 @@ static POD_AVAILABILITY: Sel = LazyLock::new(|| sel("p.availability"));
 static NEXT: Sel = LazyLock::new(|| sel("li.next a"));
 static PAGER: Sel = LazyLock::new(|| sel("ul.pager li.current"));
 static PRODUCT_TITLE: Sel = LazyLock::new(|| sel(".product_main h1"));
+static PRODUCT_PRICE: Sel = LazyLock::new(|| sel(".product_main .price_color"));
 static TABLE_ROW: Sel = LazyLock::new(|| sel("table.table-striped tr"));
 static TH: Sel = LazyLock::new(|| sel("th"));
 static TD: Sel = LazyLock::new(|| sel("td"));
@@ -221,6 +224,7 @@ pub fn parse_product(html: &str) -> Result<ProductDetails, ParseError> {
         |what, el: Option<ElementRef<'_>>| el.map(|e| bounded(what, text_of(e))).transpose();
     let mut d = ProductDetails {
         title: field("title", doc.select(&PRODUCT_TITLE).next())?,
+        price: field("price", doc.select(&PRODUCT_PRICE).next())?,
         ..ProductDetails::default()
     };
     for row in doc.select(&TABLE_ROW) {
@@ -248,8 +252,20 @@ pub fn parse_product(html: &str) -> Result<ProductDetails, ParseError> {
 
 /// Builds the streamed record from the listing item and, when it could be fetched, the
 /// product page. Without details the book keeps what the listing gave.
+///
+/// The price the product page shows wins over the listing's: a walk reads a product page
+/// after its listing entry, so when a site changes mid-walk (listing page read before the
+/// change, product page after) the record stays one version of the book, its `price` agreeing
+/// with its taxes, and the change is one event, not two halves over two walks. Details kept
+/// from an earlier read are only used while the listing entry is unchanged since (a changed
+/// entry's product page is read again at once), so they show the listing's price anyway.
 pub fn merge(item: &ListingItem, details: Option<&ProductDetails>, scraped_at: &Timestamp) -> Book {
     let d = details.cloned().unwrap_or_default();
+    let price = d
+        .price
+        .clone()
+        .filter(|p| parse_money(p).is_some())
+        .unwrap_or_else(|| item.price.clone());
     let availability = d
         .availability
         .as_deref()
@@ -257,11 +273,11 @@ pub fn merge(item: &ListingItem, details: Option<&ProductDetails>, scraped_at: &
         .unwrap_or_else(|| item.availability.clone());
     Book {
         title: item.title.clone(),
-        price: item.price.clone(),
+        price_gbp: parse_money(&price),
+        price,
         num_reviews: item.star_word.clone(),
         upc: d.upc,
         availability,
-        price_gbp: parse_money(&item.price),
         rating: rating_from_word(&item.star_word),
         stock: d.availability.as_deref().and_then(stock_count),
         category: d.category,
@@ -278,6 +294,44 @@ pub fn merge(item: &ListingItem, details: Option<&ProductDetails>, scraped_at: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A site changed between a book's listing page and its product page: the record is the
+    /// product page's version of the price, whole (its `price` agrees with its taxes).
+    #[test]
+    fn the_product_pages_price_wins_over_the_listings() {
+        let item = ListingItem {
+            title: "A".into(),
+            price: "£1.50".into(),
+            star_word: "Two".into(),
+            availability: "In stock".into(),
+            url: Url::parse("http://127.0.0.1/catalogue/a_1/index.html").unwrap(),
+        };
+        let at: Timestamp = "2026-12-03T12:00:00Z".parse().unwrap();
+        let read = ProductDetails {
+            price: Some("£2.25".into()),
+            price_excl_tax: Some("£2.25".into()),
+            price_incl_tax: Some("£2.25".into()),
+            ..ProductDetails::default()
+        };
+        let book = merge(&item, Some(&read), &at);
+        assert_eq!(
+            (book.price.as_str(), book.price_gbp, book.price_incl_tax_gbp),
+            ("£2.25", Some(2.25), Some(2.25))
+        );
+        // Without the product page, or with a price that is not money, the listing's.
+        assert_eq!(merge(&item, None, &at).price, "£1.50");
+        let odd = ProductDetails {
+            price: Some("call us".into()),
+            ..ProductDetails::default()
+        };
+        let book = merge(&item, Some(&odd), &at);
+        assert_eq!((book.price.as_str(), book.price_gbp), ("£1.50", Some(1.5)));
+        // The page's own price is read from the product_main block.
+        let html = r#"<div class="col-sm-6 product_main"><h1>A</h1>
+            <p class="price_color">£2.25</p></div>
+            <table class="table table-striped"><tr><th>UPC</th><td>abc</td></tr></table>"#;
+        assert_eq!(parse_product(html).unwrap().price.as_deref(), Some("£2.25"));
+    }
 
     #[test]
     fn oversized_fields_and_pages_are_errors_not_records() {
