@@ -92,7 +92,8 @@ pub const MAX_CACHE_ENTRIES: usize = 20_000;
 /// What became of a product page.
 #[derive(Debug, Clone)]
 enum Product {
-    Read(ProductDetails),
+    /// Read (boxed: a page's details are ten fields, the other outcomes none).
+    Read(Box<ProductDetails>),
     /// Failed after its retries, or unreadable.
     Failed,
     /// 404 or 410: the book is gone.
@@ -271,7 +272,7 @@ impl Scraper {
             }
             for &i in &choice.known {
                 if let Some(s) = seen.get(items[i].url.as_str()) {
-                    found[i] = Product::Read(s.details.clone());
+                    found[i] = Product::Read(Box::new(s.details.clone()));
                     stats.known += 1;
                 }
             }
@@ -347,7 +348,7 @@ impl Scraper {
             })
             .await;
         let details = match parsed {
-            Ok(Ok(Parsed::Product(d))) => Product::Read(d),
+            Ok(Ok(Parsed::Product(d))) => Product::Read(Box::new(d)),
             Ok(Ok(Parsed::Listing(_))) => unreachable!("product parser returns products"),
             Ok(Err(e)) => {
                 ProductPageUnreadable { url, error: &e }.emit();
