@@ -7,6 +7,11 @@
 //! ten minutes (one naming the permission for AccessDenied). A clean stop publishes what is
 //! pending, bounded in time. The daemon opens no port of its own: metrics only go out.
 
+use crate::events::Event;
+use crate::events::metrics::{
+    MetricsDenied, MetricsDroppedAtStop, MetricsNotPublished, MetricsPublishedAgain,
+    MetricsPublishing,
+};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -259,11 +264,11 @@ impl Metrics {
         let stop = CancellationToken::new();
         let task =
             tokio::spawn(publisher.run(Arc::clone(&pending), Arc::clone(&wake), stop.clone()));
-        tracing::info!(
-            namespace = %cfg.metrics.namespace,
-            "publishing CloudWatch metrics to namespace {} (dimension StreamName={})",
-            cfg.metrics.namespace, cfg.kinesis.stream_name
-        );
+        MetricsPublishing {
+            namespace: &cfg.metrics.namespace,
+            stream: &cfg.kinesis.stream_name,
+        }
+        .emit();
         Some(Metrics {
             pending,
             wake,
@@ -284,10 +289,10 @@ impl Metrics {
         self.wake.notify_one();
         let mut task = self.task;
         if tokio::time::timeout(within, &mut task).await.is_err() {
-            tracing::warn!(
-                "CloudWatch metrics not published within {}s of the stop; dropped",
-                within.as_secs()
-            );
+            MetricsDroppedAtStop {
+                within_secs: within.as_secs(),
+            }
+            .emit();
             task.abort();
         }
     }
@@ -357,11 +362,10 @@ impl Publisher {
         let error = match tokio::time::timeout(PUBLISH_TIMEOUT, request).await {
             Ok(Ok(_)) => {
                 if self.failures > 0 {
-                    tracing::info!(
-                        failures = self.failures,
-                        "CloudWatch metrics published again after {} failed attempts",
-                        self.failures
-                    );
+                    MetricsPublishedAgain {
+                        failures: self.failures,
+                    }
+                    .emit();
                 }
                 self.failures = 0;
                 return true;
@@ -372,11 +376,11 @@ impl Publisher {
                     let code = classified.code.unwrap_or_default();
                     if !self.denied_warned {
                         self.denied_warned = true;
-                        tracing::warn!(
-                            namespace = %self.namespace,
-                            "CloudWatch refused the metrics ({code}): the instance role needs cloudwatch:PutMetricData for namespace {}; retrying quietly",
-                            self.namespace
-                        );
+                        MetricsDenied {
+                            namespace: &self.namespace,
+                            code: &code,
+                        }
+                        .emit();
                     }
                     self.failures += 1;
                     return false;
@@ -388,11 +392,12 @@ impl Publisher {
         self.failures += 1;
         if self.last_warning.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
             self.last_warning = Some(Instant::now());
-            tracing::warn!(
-                error = %error, failures = self.failures,
-                "cannot publish CloudWatch metrics to {} ({} failed attempts so far; figures kept for the next request; next warning in 10 min at the earliest): {error}",
-                self.endpoint, self.failures
-            );
+            MetricsNotPublished {
+                endpoint: &self.endpoint,
+                failures: self.failures,
+                error: &error,
+            }
+            .emit();
         }
         false
     }

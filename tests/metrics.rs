@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bookstream_testsite::cloudwatch::{Answer, LocalCloudWatch};
 use common::rig::*;
-use common::{events, free_port, signal};
+use common::{free_port, signal};
 
 fn section(endpoint: &str) -> String {
     format!("{FAST}\n[metrics]\ncloudwatch = true\nendpoint_url = \"{endpoint}\"\n")
@@ -28,7 +28,7 @@ async fn run(rig: &Rig, n: usize) -> (String, Duration) {
 
 /// The largest lateness of a send in the daemon's log, in ms.
 fn max_lateness_ms(log: &str) -> f64 {
-    events(log, "record sent")
+    common::named(log, "record_sent")
         .iter()
         .map(|e| e["lateness_us"].as_f64().unwrap() / 1000.0)
         .fold(0.0, f64::max)
@@ -105,7 +105,7 @@ async fn a_dead_or_silent_cloudwatch_costs_a_warning_and_never_delays_a_send() {
         .await;
         // 7 cycles of 2 s: longer than one 10 s publish timeout.
         let (log, stop) = run(&rig, 70).await;
-        let warnings = events(&log, "cannot publish CloudWatch metrics");
+        let warnings = common::named(&log, "metrics_not_published");
         assert_eq!(warnings.len(), 1, "{name}: rate-limited to one: {log}");
         assert!(
             max_lateness_ms(&log) < 100.0,
@@ -126,7 +126,7 @@ async fn a_missing_permission_is_one_warning_naming_it_and_no_crash() {
     )
     .await;
     let (log, _) = run(&rig, 25).await;
-    let named: Vec<_> = events(&log, "CloudWatch refused the metrics")
+    let named: Vec<_> = common::named(&log, "metrics_denied")
         .into_iter()
         .filter(|e| {
             e["message"]
@@ -138,7 +138,7 @@ async fn a_missing_permission_is_one_warning_naming_it_and_no_crash() {
     assert_eq!(named.len(), 1, "{log}");
     assert!(cw.requests() >= 2, "it kept trying, quietly");
     assert!(
-        events(&log, "cannot publish CloudWatch metrics").is_empty(),
+        common::named(&log, "metrics_not_published").is_empty(),
         "{log}"
     );
 }

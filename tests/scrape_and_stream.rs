@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bookstream_testsite::Site as Generated;
 use common::fault_proxy::{self, Fault, FaultPlan};
-use common::{Moto, Site, events, run, scratch, stderr};
+use common::{Moto, Site, run, scratch, stderr};
 
 fn scrape_to_file(site: &Site, extra: &[&str]) -> (std::process::Output, Vec<serde_json::Value>) {
     let out_file = scratch("scrape").join("books.json");
@@ -312,7 +312,7 @@ async fn throttling_and_server_errors_are_retried_without_losing_a_record() {
     let got = moto.read_back("faulty").await;
     assert_eq!(got, records.iter().map(compact).collect::<Vec<_>>());
     assert!(stats.matched() >= 11, "{stats:?}");
-    assert_eq!(events(&stderr(&output), "put failed; retrying").len(), 5);
+    assert_eq!(common::named(&stderr(&output), "put_retrying").len(), 5);
 }
 
 #[tokio::test]
@@ -361,7 +361,7 @@ async fn slow_puts_do_not_push_the_schedule_back() {
     )
     .await;
     assert!(output.status.success(), "{}", stderr(&output));
-    let sends = events(&stderr(&output), "record sent");
+    let sends = common::named(&stderr(&output), "record_sent");
     assert_eq!(sends.len(), 12);
     let mut late: Vec<i64> = sends
         .iter()
@@ -461,7 +461,7 @@ async fn per_record_partition_keys_spread_over_shards_and_tail_reads_them_all() 
     let records = records("w", 40);
     let output = stream_records("wide", "5ms", &records, &moto.endpoint).await;
     assert!(output.status.success(), "{}", stderr(&output));
-    let shards: std::collections::BTreeSet<String> = events(&stderr(&output), "record sent")
+    let shards: std::collections::BTreeSet<String> = common::named(&stderr(&output), "record_sent")
         .iter()
         .map(|e| e["shard_id"].as_str().unwrap().to_owned())
         .collect();

@@ -17,6 +17,7 @@ pub(crate) mod daemon;
 pub(crate) mod engine;
 pub(crate) mod input;
 pub(crate) mod kinesis;
+pub(crate) mod metrics;
 pub(crate) mod scrape;
 
 /// A fact the daemon reports. `NAME` is the stable `event` field.
@@ -36,6 +37,7 @@ const NAMES: &[&[&str]] = &[
     engine::NAMES,   // catalogues taken or refused, checkpoints, dead letters
     input::NAMES,    // the input files' reader
     kinesis::NAMES,  // the paced producer: records sent, puts retried or unanswered
+    metrics::NAMES,  // the CloudWatch publisher
     scrape::NAMES,   // walks, robots.txt, product pages
 ];
 
