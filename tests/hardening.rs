@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bookstream_testsite::cloudwatch::{Answer, LocalCloudWatch};
 use common::fault_proxy::{self, Fault, FaultPlan};
 use common::rig::*;
-use common::{bookstream, events, scratch, signal};
+use common::{bookstream, scratch, signal};
 
 fn once(config: &Path) -> std::process::Output {
     bookstream()
@@ -242,7 +242,7 @@ async fn a_record_kinesis_refuses_as_invalid_is_dead_lettered_and_the_walk_goes_
             .contains("InvalidArgumentException")
     );
     assert!(lines[0]["time"].as_str().unwrap().ends_with('Z'));
-    let logged = events(&stderr, "record ");
+    let logged = common::named(&stderr, "record_dead_lettered");
     assert!(
         logged
             .iter()
@@ -491,9 +491,8 @@ async fn the_dead_letter_file_rotates_by_size_keeps_a_bounded_number_of_files_an
             kept.push(v["record"]["upc"].as_str().unwrap().to_owned());
         }
     }
-    let logged: Vec<String> = events(&log, "record ")
+    let logged: Vec<String> = common::named(&log, "record_dead_lettered")
         .iter()
-        .filter(|e| e["message"].as_str().unwrap().contains("dead-lettered"))
         .map(|e| e["upc"].as_str().unwrap().to_owned())
         .collect();
     assert!(logged.len() >= 30, "{log}");

@@ -272,8 +272,8 @@ pub fn assert_no_overlap(stderr: &str) {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        match v["message"].as_str() {
-            Some(m) if m.starts_with("cycle ") && m.ends_with(" started") => {
+        match v["event"].as_str() {
+            Some("cycle_started") => {
                 assert!(
                     !open,
                     "a cycle started before the previous one finished:\n{stderr}"
@@ -281,7 +281,7 @@ pub fn assert_no_overlap(stderr: &str) {
                 open = true;
                 cycles += 1;
             }
-            Some(m) if m.starts_with("cycle finished") => open = false,
+            Some("cycle_finished") => open = false,
             _ => {}
         }
     }
