@@ -15,6 +15,9 @@ use crate::events::Event;
 use crate::events::backfill::{
     BackfillPlanned, ResumeFileFailed, ResumeFileSkipped, StreamSignalled,
 };
+use crate::events::stream::{
+    ElementRefused, ElementUnconfirmed, StreamingFinished, StreamingStarted,
+};
 use crate::input::{self, Format, Source};
 use crate::kinesis::backfill::resume::ResumeWriter;
 use crate::kinesis::backfill::{Backfill, Item, Options, Report};
@@ -157,7 +160,12 @@ async fn run_paced(
         }
     }
     reader.finish().await?;
-    tracing::info!(source = %source, to_send = records.len(), stream = %args.stream_name, "streaming {} records from {source} to {}", records.len(), args.stream_name);
+    StreamingStarted {
+        source: &source,
+        to_send: records.len(),
+        stream: &args.stream_name,
+    }
+    .emit();
     let producer = Producer::new(
         client,
         args.stream_name.clone(),
@@ -176,14 +184,23 @@ async fn run_paced(
             &mut stats,
             |k, outcome| {
                 if let Outcome::Refused(e) = outcome {
-                    tracing::error!(
-                        element = k, upc = %records[k].label, error = %e,
-                        "element {k} of {source} refused, not sent: {e}"
-                    );
+                    ElementRefused {
+                        source: &source,
+                        element: k,
+                        upc: &records[k].label,
+                        error: e,
+                    }
+                    .emit();
                     refused.push(format!("element {k}: {e}"));
                 }
                 if let Outcome::Unconfirmed(e) = outcome {
-                    tracing::error!(element = k, upc = %records[k].label, error = %e, "element {k} of {source} not sent again: {e}");
+                    ElementUnconfirmed {
+                        source: &source,
+                        element: k,
+                        upc: &records[k].label,
+                        error: e,
+                    }
+                    .emit();
                     unconfirmed.push(format!("element {k}: {e}"));
                 }
                 ControlFlow::Continue(())
@@ -192,12 +209,12 @@ async fn run_paced(
         .await;
     match result {
         Ok(sent) => {
-            let how = if shutdown.is_cancelled() {
-                "interrupted"
-            } else {
-                "done"
-            };
-            tracing::info!(sent, stream = %args.stream_name, "{how}: {sent} records sent to {}", args.stream_name);
+            StreamingFinished {
+                interrupted: shutdown.is_cancelled(),
+                sent,
+                stream: &args.stream_name,
+            }
+            .emit();
             println!(
                 "sent {sent} of {} record(s) to {}",
                 records.len(),

@@ -19,6 +19,7 @@ pub(crate) mod input;
 pub(crate) mod kinesis;
 pub(crate) mod metrics;
 pub(crate) mod scrape;
+pub(crate) mod stream;
 
 /// A fact the daemon reports. `NAME` is the stable `event` field.
 pub(crate) trait Event {
@@ -39,6 +40,7 @@ const NAMES: &[&[&str]] = &[
     kinesis::NAMES,  // the paced producer: records sent, puts retried or unanswered
     metrics::NAMES,  // the CloudWatch publisher
     scrape::NAMES,   // walks, robots.txt, product pages
+    stream::NAMES,   // `bookstream stream`, paced
 ];
 
 #[cfg(test)]
