@@ -44,27 +44,35 @@ impl Event for RecordSent<'_> {
     }
 }
 
-/// A put failed in a way worth retrying; the next attempt follows after `retry_in_ms`.
-pub(crate) struct PutRetrying<'a> {
+/// Which put an attempt's event is about: the record, its stream, the attempt, what went wrong.
+pub(crate) struct Put<'a> {
     pub stream: &'a str,
     pub upc: &'a str,
     pub attempt: u32,
-    pub retry_in_ms: u64,
     pub error: &'a str,
+}
+
+/// A put failed in a way worth retrying; the next attempt follows after `retry_in_ms`.
+pub(crate) struct PutRetrying<'a> {
+    pub put: Put<'a>,
+    pub retry_in_ms: u64,
 }
 
 impl Event for PutRetrying<'_> {
     const NAME: &'static str = "put_retrying";
 
     fn emit(self) {
-        let error = self.error;
+        let Put {
+            stream,
+            upc,
+            attempt,
+            error,
+        } = self.put;
         tracing::warn!(
             target: "bookstream::kinesis::producer",
-            event = Self::NAME,
-            stream = %self.stream, upc = %self.upc, attempt = self.attempt, error = %error,
-            retry_in_ms = self.retry_in_ms,
-            "put failed; retrying: upc {} attempt {} to {} again in {} ms: {error}",
-            self.upc, self.attempt, self.stream, self.retry_in_ms
+            event = Self::NAME, stream, upc, attempt, error, retry_in_ms = self.retry_in_ms,
+            "put failed; retrying: upc {upc} attempt {attempt} to {stream} again in {} ms: {error}",
+            self.retry_in_ms
         );
     }
 }
@@ -72,26 +80,27 @@ impl Event for PutRetrying<'_> {
 /// A put got no answer in time: the record may be in the stream, so the one resend may make a
 /// copy (`PossibleDuplicates`).
 pub(crate) struct PutOutcomeUnknown<'a> {
-    pub stream: &'a str,
-    pub upc: &'a str,
-    pub attempt: u32,
+    pub put: Put<'a>,
     pub waited_ms: u64,
     pub budget_ms: u64,
-    pub error: &'a str,
 }
 
 impl Event for PutOutcomeUnknown<'_> {
     const NAME: &'static str = "put_outcome_unknown";
 
     fn emit(self) {
-        let error = self.error;
+        let Put {
+            stream,
+            upc,
+            attempt,
+            error,
+        } = self.put;
+        let waited_ms = self.waited_ms;
         tracing::warn!(
             target: "bookstream::kinesis::producer",
-            event = Self::NAME,
-            stream = %self.stream, upc = %self.upc, attempt = self.attempt, error = %error,
-            waited_ms = self.waited_ms, budget_ms = self.budget_ms, possible_duplicate = true,
-            "put outcome unknown; resending once: upc {} attempt {} to {} got no answer after {} ms ({error}); the record may be in the stream, the resend can make a copy",
-            self.upc, self.attempt, self.stream, self.waited_ms
+            event = Self::NAME, stream, upc, attempt, error, waited_ms,
+            budget_ms = self.budget_ms, possible_duplicate = true,
+            "put outcome unknown; resending once: upc {upc} attempt {attempt} to {stream} got no answer after {waited_ms} ms ({error}); the record may be in the stream, the resend can make a copy"
         );
     }
 }

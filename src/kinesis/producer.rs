@@ -11,7 +11,7 @@
 //! goes on.
 
 use crate::events::Event;
-use crate::events::kinesis::{PutOutcomeUnknown, PutRetrying, RecordSent};
+use crate::events::kinesis::{Put, PutOutcomeUnknown, PutRetrying, RecordSent};
 use std::ops::ControlFlow;
 use std::time::Duration;
 
@@ -200,12 +200,14 @@ impl Producer {
                     Failure::Unknown(message) => {
                         unknown += 1;
                         PutOutcomeUnknown {
-                            stream: &self.stream,
-                            upc: &record.label,
-                            attempt,
+                            put: Put {
+                                stream: &self.stream,
+                                upc: &record.label,
+                                attempt,
+                                error: &message,
+                            },
                             waited_ms: started.elapsed().as_millis() as u64,
                             budget_ms: budget.as_millis() as u64,
-                            error: &message,
                         }
                         .emit();
                         if shutdown.is_cancelled() {
@@ -239,11 +241,13 @@ impl Producer {
                 });
             }
             PutRetrying {
-                stream: &self.stream,
-                upc: &record.label,
-                attempt,
+                put: Put {
+                    stream: &self.stream,
+                    upc: &record.label,
+                    attempt,
+                    error: &message,
+                },
                 retry_in_ms: delay.as_millis() as u64,
-                error: &message,
             }
             .emit();
             tokio::select! {
