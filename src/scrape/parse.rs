@@ -261,11 +261,12 @@ pub fn parse_product(html: &str) -> Result<ProductDetails, ParseError> {
 /// entry's product page is read again at once), so they show the listing's price anyway.
 pub fn merge(item: &ListingItem, details: Option<&ProductDetails>, scraped_at: &Timestamp) -> Book {
     let d = details.cloned().unwrap_or_default();
-    let price = d
+    let shown = |p: &str| parse_money(p).map(|gbp| (p.to_owned(), Some(gbp)));
+    let (price, price_gbp) = d
         .price
-        .clone()
-        .filter(|p| parse_money(p).is_some())
-        .unwrap_or_else(|| item.price.clone());
+        .as_deref()
+        .and_then(shown)
+        .unwrap_or_else(|| (item.price.clone(), parse_money(&item.price)));
     let availability = d
         .availability
         .as_deref()
@@ -273,8 +274,8 @@ pub fn merge(item: &ListingItem, details: Option<&ProductDetails>, scraped_at: &
         .unwrap_or_else(|| item.availability.clone());
     Book {
         title: item.title.clone(),
-        price_gbp: parse_money(&price),
         price,
+        price_gbp,
         num_reviews: item.star_word.clone(),
         upc: d.upc,
         availability,
