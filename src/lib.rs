@@ -29,6 +29,7 @@ mod events;
 mod input;
 mod json_text;
 mod kinesis;
+mod memory;
 mod metrics;
 mod refresh;
 mod schedule;

@@ -320,6 +320,9 @@ impl Daemon {
         }
         self.notifier
             .status(&report.status(&self.schedule.next_tick_text()));
+        // The cycle took the last walk's pages and dropped them: give their memory back
+        // before the daemon idles until the next tick.
+        crate::memory::release_free_heap();
     }
 
     /// The cycle is still running `HANG_GRACE` past its slot. With a watchdog the pings stop
