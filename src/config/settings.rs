@@ -80,11 +80,32 @@ pub enum PartitionKey {
 }
 
 impl PartitionKey {
-    /// `{name}` is a field, anything else a fixed key.
-    pub fn parse(template: &str) -> Self {
-        match template.strip_prefix('{').and_then(|k| k.strip_suffix('}')) {
-            Some(name) => PartitionKey::Field(name.to_owned()),
-            None => PartitionKey::Fixed(template.to_owned()),
+    /// `{name}` is a field; text without braces a fixed key (1-256 characters, as Kinesis
+    /// takes). Anything else with a brace (`{upc`, `upc}`, `{}`, `{a}b`) is refused: it is a
+    /// `{field}` template gone wrong, and taken as a fixed key it would send every record to
+    /// one shard without a word.
+    pub fn parse(template: &str) -> Result<Self, String> {
+        let name = template.strip_prefix('{').and_then(|k| k.strip_suffix('}'));
+        let key = match name {
+            Some(name) if !name.is_empty() && !name.contains(['{', '}']) => {
+                return Ok(PartitionKey::Field(name.to_owned()));
+            }
+            Some(_) => None,
+            None if template.contains(['{', '}']) => None,
+            None => Some(template),
+        };
+        match key {
+            Some(key) if !key.is_empty() && key.len() <= 256 => {
+                Ok(PartitionKey::Fixed(key.to_owned()))
+            }
+            Some(_) => Err(format!(
+                "expected a fixed key of 1-256 characters, or `{{field}}`, got {} characters",
+                template.len()
+            )),
+            None => Err(format!(
+                "expected `{{field}}` (one record field in braces, e.g. `{{upc}}`) or a fixed \
+                 key without braces, got `{template}`"
+            )),
         }
     }
 
@@ -98,10 +119,10 @@ impl PartitionKey {
 }
 
 impl std::str::FromStr for PartitionKey {
-    type Err = std::convert::Infallible;
+    type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self::parse(s))
+        Self::parse(s)
     }
 }
 
@@ -119,18 +140,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_braced_name_is_a_field_anything_else_a_fixed_key() {
+    fn a_braced_name_is_a_field_text_without_braces_a_fixed_key() {
         assert_eq!(
             PartitionKey::parse("{upc}"),
-            PartitionKey::Field("upc".into())
+            Ok(PartitionKey::Field("upc".into()))
         );
-        assert_eq!(PartitionKey::parse("No"), PartitionKey::Fixed("No".into()));
         assert_eq!(
-            PartitionKey::parse("{upc"),
-            PartitionKey::Fixed("{upc".into())
+            PartitionKey::parse("No"),
+            Ok(PartitionKey::Fixed("No".into()))
         );
-        for text in ["{upc}", "No", "{a}b"] {
-            assert_eq!(PartitionKey::parse(text).to_string(), text);
+        for text in ["{upc}", "No"] {
+            assert_eq!(PartitionKey::parse(text).unwrap().to_string(), text);
         }
+    }
+
+    #[test]
+    fn a_broken_template_is_refused_not_taken_as_a_fixed_key() {
+        for text in ["{upc", "upc}", "{}", "{a}b", "a{b}", "{{upc}}"] {
+            let e = PartitionKey::parse(text).unwrap_err();
+            assert_eq!(
+                e,
+                format!(
+                    "expected `{{field}}` (one record field in braces, e.g. `{{upc}}`) or a \
+                     fixed key without braces, got `{text}`"
+                ),
+                "{text}"
+            );
+        }
+        let long = "k".repeat(257);
+        assert_eq!(
+            PartitionKey::parse(&long).unwrap_err(),
+            "expected a fixed key of 1-256 characters, or `{field}`, got 257 characters"
+        );
+        assert!(PartitionKey::parse("").is_err());
+        assert!(PartitionKey::parse(&"k".repeat(256)).is_ok());
     }
 }

@@ -84,13 +84,8 @@ impl Config {
                 format!("expected an http(s) URL, got `{url}`"),
             ));
         }
-        let key = &self.kinesis.partition_key;
-        if key.is_empty() || key.len() > 256 {
-            return Err(bad(
-                "kinesis.partition_key",
-                "expected 1-256 characters, or `{field}`".into(),
-            ));
-        }
+        let partition_key = PartitionKey::parse(&self.kinesis.partition_key)
+            .map_err(|e| bad("kinesis.partition_key", e))?;
         let within = |key, d: Duration, max: Duration, max_text: &str| {
             if d.is_zero() || d > max {
                 Err(bad(
@@ -181,11 +176,11 @@ impl Config {
                 ),
             ));
         }
-        Ok(self.settings(schedule))
+        Ok(self.settings(schedule, partition_key))
     }
 
     /// The settings of a validated config.
-    fn settings(&self, schedule: Schedule) -> Settings {
+    fn settings(&self, schedule: Schedule, partition_key: PartitionKey) -> Settings {
         let (site, kinesis) = (&self.site, &self.kinesis);
         Settings {
             site: SiteSettings {
@@ -209,7 +204,7 @@ impl Config {
                 stream_name: kinesis.stream_name.clone(),
                 region: kinesis.region.clone(),
                 endpoint_url: kinesis.endpoint_url.clone(),
-                partition_key: PartitionKey::parse(&kinesis.partition_key),
+                partition_key,
                 retry: RetryPolicy::default(),
             },
             stream: self.stream.clone(),

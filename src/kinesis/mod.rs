@@ -96,7 +96,7 @@ mod tests {
     use super::*;
 
     fn key(template: &str) -> PartitionKey {
-        PartitionKey::parse(template)
+        PartitionKey::parse(template).unwrap()
     }
 
     #[test]
