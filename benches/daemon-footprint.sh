@@ -6,6 +6,8 @@
 # scraper's conditional-request cache, falls inside the run). Nothing leaves the machine.
 #
 #   benches/daemon-footprint.sh [SECONDS]      (default 80: at least four whole cycles)
+#   BASELINE=/path/to/older/bookstream benches/daemon-footprint.sh
+#                                              (that binary too, side by side, in the same run)
 #
 # The daemon runs twice, with `[metrics] cloudwatch` off and on (on: endpoint_url is a closed
 # loopback port, http://127.0.0.1:9, so every publish fails fast, as a dead endpoint would; it
@@ -38,8 +40,12 @@ command -v moto_server >/dev/null || python3 -m pip install --quiet 'moto[server
 # The test site first, then the packaged daemon; copied so a later build cannot swap it.
 cargo build --release --quiet --locked -p bookstream-testsite
 cargo build --release --quiet --locked --no-default-features --bin bookstream
-BIN=$WORK/bookstream
-cp "$TARGET/release/bookstream" "$BIN"
+BINS=(this)
+cp "$TARGET/release/bookstream" "$WORK/bin-this"
+if [ -n "${BASELINE:-}" ]; then
+    BINS=(baseline this)
+    cp "$BASELINE" "$WORK/bin-baseline"
+fi
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
 "$TARGET/release/bookstream-testsite" --port 0 >"$WORK/site.out" 2>/dev/null & PIDS+=($!)
@@ -51,7 +57,8 @@ for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/moto-api/"
 python3 -c "
 import boto3
 k = boto3.client('kinesis', endpoint_url='http://127.0.0.1:$PORT', region_name='us-east-1')
-for s in ('foot-off', 'foot-on'): k.create_stream(StreamName=s, ShardCount=1)"
+for b in ('baseline', 'this'):
+    for m in ('off', 'on'): k.create_stream(StreamName=f'foot-{b}-{m}', ShardCount=1)"
 
 # Samples VmRSS, RssAnon, RssFile, Threads every 200 ms for $2 seconds, phased by the log $3.
 cat >"$WORK/sample.py" <<'PY'
@@ -92,7 +99,7 @@ PY
 
 # One daemon run: $1 = off|on.
 run_daemon() {
-    local m=$1 dir=$WORK/$1
+    local b=$1 m=$2 dir=$WORK/$1-$2
     mkdir -p "$dir"
     cat >"$dir/bookstream.toml" <<EOF
 [site]
@@ -100,7 +107,7 @@ base_url = "$SITE"
 max_requests_per_sec = 1000
 refresh = "25s"
 [kinesis]
-stream_name = "foot-$m"
+stream_name = "foot-$b-$m"
 endpoint_url = "http://127.0.0.1:$PORT"
 [stream]
 interval = "200ms"
@@ -114,7 +121,7 @@ EOF
         printf '[metrics]\ncloudwatch = true\nendpoint_url = "http://127.0.0.1:9"\n' >>"$dir/bookstream.toml"
     fi
     : >"$dir/daemon.log"
-    "$BIN" --log-format json run --config "$dir/bookstream.toml" 2>"$dir/daemon.log" &
+    "$WORK/bin-$b" --log-format json run --config "$dir/bookstream.toml" 2>"$dir/daemon.log" &
     local pid=$!
     PIDS+=("$pid")
     python3 "$WORK/sample.py" "$pid" "$SECONDS_TO_RUN" "$dir/daemon.log" "$dir/samples.json"
@@ -122,11 +129,14 @@ EOF
     kill -TERM "$pid"
     wait "$pid" || true
 }
-run_daemon off
-run_daemon on
+for b in "${BINS[@]}"; do
+    run_daemon "$b" off
+    run_daemon "$b" on
+done
 
 # A full scrape's CPU (no cache): median of 3 runs.
-SCRAPE_CPU=$(python3 - "$BIN" "$SITE" "$WORK/cat.json" <<'PY'
+for b in "${BINS[@]}"; do
+python3 - "$WORK/bin-$b" "$SITE" "$WORK/cat.json" >"$WORK/scrape-cpu-$b" <<'PY'
 import resource, statistics, subprocess, sys
 bin_, site, out = sys.argv[1:]
 cpu = []
@@ -139,29 +149,32 @@ for _ in range(3):
     cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
 print(f"{statistics.median(cpu):.2f}")
 PY
-)
+done
 
-python3 - "$WORK" "$SECONDS_TO_RUN" "$(getconf CLK_TCK)" "$(stat -c %s "$BIN")" "$SCRAPE_CPU" <<'PY'
-import json, statistics, sys
-work, secs, tck, size, scrape_cpu = sys.argv[1:]
+python3 - "$WORK" "$SECONDS_TO_RUN" "$(getconf CLK_TCK)" "${BINS[@]}" <<'PY'
+import json, os, statistics, sys
+work, secs, tck, *bins = sys.argv[1:]
 mib = lambda k: f"{k / 1024:.1f}"
-rows = {}
-for m in ("off", "on"):
-    s = json.load(open(f"{work}/{m}/samples.json"))
+cols = {}
+for b in bins:
+  for m in ("off", "on"):
+    d = f"{work}/{b}-{m}"
+    s = json.load(open(f"{d}/samples.json"))
     idle = [x for x in s if x["phase"] == "idle"]
     cycles, late = 0, []
-    for line in open(f"{work}/{m}/daemon.log"):
+    for line in open(f"{d}/daemon.log"):
         try:
             v = json.loads(line)
         except ValueError:
             continue
         cycles += v.get("event") == "cycle_finished"
-        if v.get("message", "").startswith("record sent"):
+        # by name; by the wording too, for a baseline from before the typed events
+        if v.get("event") == "record_sent" or v.get("message", "").startswith("record sent"):
             late.append(v["lateness_us"] / 1000)
     med = lambda k: statistics.median(x[k] for x in idle) if idle else 0
     rng = lambda k: f"{mib(min(x[k] for x in idle))}-{mib(max(x[k] for x in idle))}" if idle else "-"
     peak = lambda ph: mib(max((x["rss"] for x in s if x["phase"] == ph), default=0))
-    rows[m] = {
+    cols[f"{b}/{m}"] = {
         "peak RSS (VmHWM), MiB": mib(s[-1]["hwm"]),
         "peak RSS in a scrape, MiB": peak("scrape"),
         "peak RSS in a cycle, MiB": peak("cycle"),
@@ -170,14 +183,14 @@ for m in ("off", "on"):
         "idle RssAnon (median), MiB": mib(med("anon")),
         "idle RssFile (median), MiB": mib(med("file")),
         "threads idle / most": f"{med('threads'):.0f} / {max(x['threads'] for x in s)}",
-        "CPU over the run, s": f"{int(open(f'{work}/{m}/cpu').read()) / int(tck):.2f}",
+        "CPU over the run, s": f"{int(open(f'{d}/cpu').read()) / int(tck):.2f}",
         "cycles / records / idle samples": f"{cycles} / {len(late)} / {len(idle)}",
         "send offset median / max, ms": f"{statistics.median(late):.1f} / {max(late):.1f}" if late else "-",
+        "binary size, bytes": f"{os.path.getsize(f'{work}/bin-{b}'):,}",
+        "full scrape CPU (median of 3), s": open(f"{work}/scrape-cpu-{b}").read().strip(),
     }
-print(f"packaged daemon (--no-default-features), {secs} s each, 200 ms samples")
-print(f"{'':32}{'metrics off':>14}{'metrics on':>14}")
-for k in rows["off"]:
-    print(f"{k:32}{rows['off'][k]:>14}{rows['on'][k]:>14}")
-print(f"binary size: {int(size):,} bytes ({int(size) / 1048576:.2f} MiB)")
-print(f"full scrape CPU (1050 pages, median of 3): {scrape_cpu} s")
+print(f"packaged daemon (--no-default-features), {secs} s per run, 200 ms samples; metrics off / on")
+print(f"{'':34}" + "".join(f"{c:>18}" for c in cols))
+for k in next(iter(cols.values())):
+    print(f"{k:34}" + "".join(f"{cols[c][k]:>18}" for c in cols))
 PY
