@@ -115,7 +115,7 @@ impl Event for ShardMapRereadFailed<'_> {
         } = self;
         tracing::warn!(
             target: "bookstream::kinesis::backfill",
-            event = Self::NAME, stream, error = %error,
+            event = Self::NAME, stream, %error,
             "re-reading the shard map of {stream} failed ({error}); keeping the current one, next try in {} s",
             retry_in.as_secs()
         );
@@ -342,7 +342,7 @@ impl Event for ResumeFileFailed<'_> {
         let error = self.error;
         tracing::error!(
             target: "bookstream::commands::stream",
-            event = Self::NAME, error = %error,
+            event = Self::NAME, %error,
             "cannot write the resume file: {error}"
         );
     }

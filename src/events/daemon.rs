@@ -96,7 +96,7 @@ event! {
     /// one stays.
     pub(crate) struct ConfigNotApplied<'a> { pub error: &'a dyn std::error::Error }
     const NAME = "config_not_applied";
-    error!(target: TARGET, error = %error,
+    error!(target: TARGET, %error,
         "cannot apply the new configuration; keeping the old one: {error}");
 }
 
@@ -153,7 +153,7 @@ event! {
     /// SIGHUP: the file is not valid; the running configuration stays.
     pub(crate) struct ReloadRejected<'a> { pub error: &'a dyn std::error::Error }
     const NAME = "reload_rejected";
-    error!(target: TARGET, error = %error,
+    error!(target: TARGET, %error,
         "reload rejected; keeping the running configuration: {error}");
 }
 

@@ -156,7 +156,7 @@ event! {
     /// A new catalogue could not be saved to `catalogue.json` (it is streamed all the same).
     pub(crate) struct CatalogueNotSaved<'a> { pub error: &'a dyn Display }
     const NAME = "catalogue_not_saved";
-    error!(target: TARGET, error = %error, "cannot save the catalogue snapshot: {error}");
+    error!(target: TARGET, %error, "cannot save the catalogue snapshot: {error}");
 }
 
 event! {
@@ -188,7 +188,7 @@ event! {
         pub message: &'a str,
     }
     const NAME = "cursor_not_saved";
-    error!(target: TARGET, state_dir = %state_dir.display(), error = %error, "{message}");
+    error!(target: TARGET, state_dir = %state_dir.display(), %error, "{message}");
 }
 
 event! {
@@ -215,6 +215,6 @@ event! {
     }
     const NAME = "record_dead_lettered";
     let file = dead_letter.display();
-    error!(target: TARGET, %stream, %upc, error = %error, dead_letter = %file,
+    error!(target: TARGET, %stream, %upc, %error, dead_letter = %file,
         "record {upc} dead-lettered in {file}: {error}");
 }
