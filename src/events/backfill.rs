@@ -164,8 +164,9 @@ event! {
         pub unread_from: Option<u64>,
     }
     const NAME = "backfill_finished";
-    let Stats { sent, read, kinesis_records, bytes, requests, retried, throttled, refused, reshards, .. } =
-        report.stats;
+    let Stats {
+        sent, read, kinesis_records, bytes, requests, retried, throttled, refused, reshards, ..
+    } = report.stats;
     let secs = elapsed.as_secs_f64();
     let rate = sent as f64 / secs.max(1e-3);
     info!(target: PROGRESS, stream, sent, read, kinesis_records, bytes, requests, retried,

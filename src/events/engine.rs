@@ -37,7 +37,11 @@ event! {
 
 event! {
     /// The state directory held a catalogue at start: where streaming resumes from.
-    pub(crate) struct StateLoaded { pub books: usize, pub scraped_at: Timestamp, pub sent_total: u64 }
+    pub(crate) struct StateLoaded {
+        pub books: usize,
+        pub scraped_at: Timestamp,
+        pub sent_total: u64,
+    }
     const NAME = "state_loaded";
     let at = rfc3339(&scraped_at);
     info!(target: TARGET, books, scraped_at = %at, sent_total,

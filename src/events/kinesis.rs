@@ -52,7 +52,11 @@ event! {
 event! {
     /// A put got no answer in time: the record may be in the stream, so the one resend may make
     /// a copy (`PossibleDuplicates`).
-    pub(crate) struct PutOutcomeUnknown<'a> { pub put: Put<'a>, pub waited_ms: u64, pub budget_ms: u64 }
+    pub(crate) struct PutOutcomeUnknown<'a> {
+        pub put: Put<'a>,
+        pub waited_ms: u64,
+        pub budget_ms: u64,
+    }
     const NAME = "put_outcome_unknown";
     let Put { stream, upc, attempt, error } = put;
     warn!(target: TARGET, stream, upc, attempt, error, waited_ms, budget_ms,

@@ -58,7 +58,11 @@ event! {
 
 event! {
     /// Sending ended: every record sent ("done") or a stop ("interrupted").
-    pub(crate) struct StreamingFinished<'a> { pub interrupted: bool, pub sent: u32, pub stream: &'a str }
+    pub(crate) struct StreamingFinished<'a> {
+        pub interrupted: bool,
+        pub sent: u32,
+        pub stream: &'a str,
+    }
     const NAME = "streaming_finished";
     let how = if interrupted { "interrupted" } else { "done" };
     info!(target: TARGET, sent, %stream, "{how}: {sent} records sent to {stream}");
