@@ -34,7 +34,7 @@ pub(crate) trait Event {
 /// with the event's name in the `event` field. A reader sees each event whole in one place:
 /// its doc comment, its facts, its name, its level and target, its fields and its message.
 ///
-/// ```ignore
+/// ```text
 /// event! {
 ///     /// A cycle still runs `grace_secs` past its slot: no more watchdog pings.
 ///     pub(crate) struct CycleStuck { pub grace_secs: u64 }
@@ -99,6 +99,11 @@ macro_rules! event {
     (@body [$($lets:tt)*] $level:ident!(target: $target:expr, $($arg:tt)*);) => {
         $($lets)*
         ::tracing::$level!(target: $target, event = Self::NAME, $($arg)*)
+    };
+    (@body [$($lets:tt)*] $($other:tt)*) => {
+        compile_error!(
+            "event!: after `const NAME`, `let` statements, then one `info!(target: ..., ...);`"
+        )
     };
 }
 pub(crate) use event;
