@@ -1,7 +1,7 @@
 //! The daemon's events: signals, cycles, reloads. Their target is `bookstream::daemon`, so
 //! that `RUST_LOG=bookstream::daemon=debug` still selects them.
 
-use super::Event;
+use super::{Event, event};
 use crate::engine::CycleReport;
 
 #[cfg(test)]
@@ -20,23 +20,13 @@ pub(super) const NAMES: &[&str] = &[
     MetricsOff::NAME,
 ];
 
-/// SIGTERM or SIGINT arrived: the daemon finishes or abandons the put in flight and stops.
-pub(crate) struct StopRequested {
-    pub signal: &'static str,
-}
+const TARGET: &str = "bookstream::daemon";
 
-impl Event for StopRequested {
-    const NAME: &'static str = "stop_requested";
-
-    fn emit(self) {
-        tracing::info!(
-            target: "bookstream::daemon",
-            event = Self::NAME,
-            signal = self.signal,
-            "stopping on {}",
-            self.signal
-        );
-    }
+event! {
+    /// SIGTERM or SIGINT arrived: the daemon finishes or abandons the put in flight and stops.
+    pub(crate) struct StopRequested { pub signal: &'static str }
+    const NAME = "stop_requested";
+    info!(target: TARGET, signal, "stopping on {signal}");
 }
 
 /// The one summary line per cycle: what was sent, where the cursor stands, when the next is.
@@ -59,7 +49,7 @@ impl Event for CycleFinished<'_> {
         };
         match &r.error {
             None => tracing::info!(
-                target: "bookstream::daemon",
+                target: TARGET,
                 event = Self::NAME, cycle = r.cycle, sent = r.sent, planned = r.planned,
                 position = r.position, catalogue = r.catalogue_len,
                 sent_total = r.sent_total, next = %next,
@@ -67,7 +57,7 @@ impl Event for CycleFinished<'_> {
                 "cycle finished: {}{then}", r.status_line()
             ),
             Some(e) => tracing::warn!(
-                target: "bookstream::daemon",
+                target: TARGET,
                 event = Self::NAME, cycle = r.cycle, sent = r.sent, planned = r.planned,
                 position = r.position, catalogue = r.catalogue_len,
                 sent_total = r.sent_total, next = %next, error = %e,
@@ -77,103 +67,52 @@ impl Event for CycleFinished<'_> {
     }
 }
 
-/// The daemon is up (READY sent): what it runs on.
-pub(crate) struct DaemonReady<'a> {
-    pub cron: &'a str,
-    pub stream: &'a str,
-    pub site: &'a str,
+event! {
+    /// The daemon is up (READY sent): what it runs on.
+    pub(crate) struct DaemonReady<'a> { pub cron: &'a str, pub stream: &'a str, pub site: &'a str }
+    const NAME = "daemon_ready";
+    info!(target: TARGET, cron, stream, site,
+        "daemon ready: cron \"{cron}\", stream {stream}, site {site}");
 }
 
-impl Event for DaemonReady<'_> {
-    const NAME: &'static str = "daemon_ready";
-
-    fn emit(self) {
-        let Self { cron, stream, site } = self;
-        tracing::info!(
-            target: "bookstream::daemon",
-            event = Self::NAME, cron, stream, site,
-            "daemon ready: cron \"{cron}\", stream {stream}, site {site}"
-        );
-    }
+event! {
+    /// The scheduler (which follows the wall clock) did not tick half a slot after a tick was
+    /// due: the clock stepped, and the daemon runs the cycle itself on the monotonic clock.
+    pub(crate) struct TickMissed;
+    const NAME = "tick_missed";
+    warn!(target: TARGET,
+        "no tick from the scheduler half a slot after one was due (did the wall clock step?); running the cycle on the monotonic clock");
 }
 
-/// The scheduler (which follows the wall clock) did not tick half a slot after a tick was
-/// due: the clock stepped, and the daemon runs the cycle itself on the monotonic clock.
-pub(crate) struct TickMissed;
-
-impl Event for TickMissed {
-    const NAME: &'static str = "tick_missed";
-
-    fn emit(self) {
-        tracing::warn!(
-            target: "bookstream::daemon",
-            event = Self::NAME,
-            "no tick from the scheduler half a slot after one was due (did the wall clock step?); running the cycle on the monotonic clock"
-        );
-    }
+event! {
+    /// A reloaded configuration took effect at the start of a cycle.
+    pub(crate) struct ConfigApplied;
+    const NAME = "config_applied";
+    info!(target: TARGET, "new configuration applied");
 }
 
-/// A reloaded configuration took effect at the start of a cycle.
-pub(crate) struct ConfigApplied;
-
-impl Event for ConfigApplied {
-    const NAME: &'static str = "config_applied";
-
-    fn emit(self) {
-        tracing::info!(target: "bookstream::daemon", event = Self::NAME, "new configuration applied");
-    }
+event! {
+    /// A reloaded configuration could not be applied (its clients could not be built); the old
+    /// one stays.
+    pub(crate) struct ConfigNotApplied<'a> { pub error: &'a dyn std::error::Error }
+    const NAME = "config_not_applied";
+    error!(target: TARGET, %error,
+        "cannot apply the new configuration; keeping the old one: {error}");
 }
 
-/// A reloaded configuration could not be applied (its clients could not be built); the old
-/// one stays.
-pub(crate) struct ConfigNotApplied<'a> {
-    pub error: &'a dyn std::error::Error,
+event! {
+    /// A cycle still runs `grace_secs` past its slot: no more watchdog pings.
+    pub(crate) struct CycleStuck { pub grace_secs: u64 }
+    const NAME = "cycle_stuck";
+    error!(target: TARGET, grace_secs,
+        "cycle stuck {grace_secs}s past its slot; no more watchdog pings");
 }
 
-impl Event for ConfigNotApplied<'_> {
-    const NAME: &'static str = "config_not_applied";
-
-    fn emit(self) {
-        let e = self.error;
-        tracing::error!(
-            target: "bookstream::daemon",
-            event = Self::NAME, error = %e,
-            "cannot apply the new configuration; keeping the old one: {e}"
-        );
-    }
-}
-
-/// A cycle still runs `grace_secs` past its slot: no more watchdog pings.
-pub(crate) struct CycleStuck {
-    pub grace_secs: u64,
-}
-
-impl Event for CycleStuck {
-    const NAME: &'static str = "cycle_stuck";
-
-    fn emit(self) {
-        tracing::error!(
-            target: "bookstream::daemon",
-            event = Self::NAME, grace_secs = self.grace_secs,
-            "cycle stuck {}s past its slot; no more watchdog pings",
-            self.grace_secs
-        );
-    }
-}
-
-/// On a stop, the put in flight did not finish within the stop grace and was abandoned.
-pub(crate) struct PutAbandoned;
-
-impl Event for PutAbandoned {
-    const NAME: &'static str = "in_flight_put_abandoned";
-
-    fn emit(self) {
-        tracing::warn!(
-            target: "bookstream::daemon",
-            event = Self::NAME,
-            "in-flight put did not finish within the stop grace; abandoning it"
-        );
-    }
+event! {
+    /// On a stop, the put in flight did not finish within the stop grace and was abandoned.
+    pub(crate) struct PutAbandoned;
+    const NAME = "in_flight_put_abandoned";
+    warn!(target: TARGET, "in-flight put did not finish within the stop grace; abandoning it");
 }
 
 /// The daemon stopped: with the cursor saved now (`Some(sent_total)`), or as last saved after
@@ -188,12 +127,12 @@ impl Event for DaemonStopped {
     fn emit(self) {
         match self.sent_total {
             Some(sent_total) => tracing::info!(
-                target: "bookstream::daemon",
+                target: TARGET,
                 event = Self::NAME, sent_total,
                 "stopped; cursor saved ({sent_total} records sent so far)"
             ),
             None => tracing::info!(
-                target: "bookstream::daemon",
+                target: TARGET,
                 event = Self::NAME,
                 "stopped; the cursor on disk is the one saved after the last acknowledged record"
             ),
@@ -201,53 +140,26 @@ impl Event for DaemonStopped {
     }
 }
 
-/// SIGHUP: the file was re-read and is valid; it applies from the next cycle.
-pub(crate) struct ConfigReloaded<'a> {
-    pub config: &'a std::path::Path,
+event! {
+    /// SIGHUP: the file was re-read and is valid; it applies from the next cycle.
+    pub(crate) struct ConfigReloaded<'a> { pub config: &'a std::path::Path }
+    const NAME = "config_reloaded";
+    let config = config.display();
+    info!(target: TARGET, %config,
+        "configuration reloaded from {config}; applies from the next cycle");
 }
 
-impl Event for ConfigReloaded<'_> {
-    const NAME: &'static str = "config_reloaded";
-
-    fn emit(self) {
-        let config = self.config.display();
-        tracing::info!(
-            target: "bookstream::daemon",
-            event = Self::NAME, config = %config,
-            "configuration reloaded from {config}; applies from the next cycle"
-        );
-    }
+event! {
+    /// SIGHUP: the file is not valid; the running configuration stays.
+    pub(crate) struct ReloadRejected<'a> { pub error: &'a dyn std::error::Error }
+    const NAME = "reload_rejected";
+    error!(target: TARGET, %error,
+        "reload rejected; keeping the running configuration: {error}");
 }
 
-/// SIGHUP: the file is not valid; the running configuration stays.
-pub(crate) struct ReloadRejected<'a> {
-    pub error: &'a dyn std::error::Error,
-}
-
-impl Event for ReloadRejected<'_> {
-    const NAME: &'static str = "reload_rejected";
-
-    fn emit(self) {
-        let e = self.error;
-        tracing::error!(
-            target: "bookstream::daemon",
-            event = Self::NAME, error = %e,
-            "reload rejected; keeping the running configuration: {e}"
-        );
-    }
-}
-
-/// A reload turned the CloudWatch metrics off.
-pub(crate) struct MetricsOff;
-
-impl Event for MetricsOff {
-    const NAME: &'static str = "metrics_off";
-
-    fn emit(self) {
-        tracing::info!(
-            target: "bookstream::daemon",
-            event = Self::NAME,
-            "CloudWatch metrics off ([metrics] cloudwatch = false)"
-        );
-    }
+event! {
+    /// A reload turned the CloudWatch metrics off.
+    pub(crate) struct MetricsOff;
+    const NAME = "metrics_off";
+    info!(target: TARGET, "CloudWatch metrics off ([metrics] cloudwatch = false)");
 }

@@ -1,9 +1,10 @@
 //! The engine's events: cycles starting, catalogues taken or refused, the change feed
 //! committed, the cursor's checkpoints and the records set aside.
 
+use std::fmt::Display;
 use std::path::Path;
 
-use super::Event;
+use super::{Event, event};
 use crate::catalogue::{Timestamp, rfc3339};
 use crate::scrape::Taken;
 
@@ -27,77 +28,41 @@ pub(super) const NAMES: &[&str] = &[
 /// keeps selecting them.
 const TARGET: &str = "bookstream::engine";
 
-/// A scheduled cycle began (its summary is the daemon's `cycle_finished`).
-pub(crate) struct CycleStarted {
-    pub cycle: u64,
+event! {
+    /// A scheduled cycle began (its summary is the daemon's `cycle_finished`).
+    pub(crate) struct CycleStarted { pub cycle: u64 }
+    const NAME = "cycle_started";
+    info!(target: TARGET, cycle, "cycle {cycle} started");
 }
 
-impl Event for CycleStarted {
-    const NAME: &'static str = "cycle_started";
-
-    fn emit(self) {
-        tracing::info!(
-            target: TARGET, event = Self::NAME, cycle = self.cycle,
-            "cycle {} started", self.cycle
-        );
+event! {
+    /// The state directory held a catalogue at start: where streaming resumes from.
+    pub(crate) struct StateLoaded {
+        pub books: usize,
+        pub scraped_at: Timestamp,
+        pub sent_total: u64,
     }
+    const NAME = "state_loaded";
+    let at = rfc3339(&scraped_at);
+    info!(target: TARGET, books, scraped_at = %at, sent_total,
+        "state loaded: {books} books scraped at {at}, {sent_total} records sent so far");
 }
 
-/// The state directory held a catalogue at start: where streaming resumes from.
-pub(crate) struct StateLoaded {
-    pub books: usize,
-    pub scraped_at: Timestamp,
-    pub sent_total: u64,
+event! {
+    /// A state file could not be used at start (moved aside as corrupt, or left out) and the
+    /// engine goes on without it.
+    pub(crate) struct StateProblem<'a> { pub state_dir: &'a Path, pub problem: &'a dyn Display }
+    const NAME = "state_problem";
+    warn!(target: TARGET, state_dir = %state_dir.display(), "{problem}");
 }
 
-impl Event for StateLoaded {
-    const NAME: &'static str = "state_loaded";
-
-    fn emit(self) {
-        let at = rfc3339(&self.scraped_at);
-        tracing::info!(
-            target: TARGET, event = Self::NAME, books = self.books, scraped_at = %at,
-            sent_total = self.sent_total,
-            "state loaded: {} books scraped at {at}, {} records sent so far",
-            self.books, self.sent_total
-        );
-    }
-}
-
-/// A state file could not be used at start (moved aside as corrupt, or left out) and the
-/// engine goes on without it.
-pub(crate) struct StateProblem<'a> {
-    pub state_dir: &'a Path,
-    pub problem: &'a dyn std::fmt::Display,
-}
-
-impl Event for StateProblem<'_> {
-    const NAME: &'static str = "state_problem";
-
-    fn emit(self) {
-        tracing::warn!(
-            target: TARGET, event = Self::NAME, state_dir = %self.state_dir.display(),
-            "{}", self.problem
-        );
-    }
-}
-
-/// A reload named another `[state] dir`: the locked one stays until a restart.
-pub(crate) struct StateDirKept<'a> {
-    pub state_dir: &'a Path,
-    pub configured: &'a Path,
-}
-
-impl Event for StateDirKept<'_> {
-    const NAME: &'static str = "state_dir_kept";
-
-    fn emit(self) {
-        let (kept, configured) = (self.state_dir.display(), self.configured.display());
-        tracing::warn!(
-            target: TARGET, event = Self::NAME, state_dir = %kept, configured = %configured,
-            "[state] dir changed to {configured}; it applies after a restart, until then the state stays in {kept}"
-        );
-    }
+event! {
+    /// A reload named another `[state] dir`: the locked one stays until a restart.
+    pub(crate) struct StateDirKept<'a> { pub state_dir: &'a Path, pub configured: &'a Path }
+    const NAME = "state_dir_kept";
+    let (kept, configured) = (state_dir.display(), configured.display());
+    warn!(target: TARGET, state_dir = %kept, %configured,
+        "[state] dir changed to {configured}; it applies after a restart, until then the state stays in {kept}");
 }
 
 /// A finished scrape was taken as the new catalogue: what the walk read, what it kept from
@@ -191,114 +156,69 @@ impl Event for CatalogueRefused<'_> {
     }
 }
 
-/// A new catalogue could not be saved to `catalogue.json` (it is streamed all the same).
-pub(crate) struct CatalogueNotSaved<'a> {
-    pub error: &'a dyn std::fmt::Display,
+event! {
+    /// A new catalogue could not be saved to `catalogue.json` (it is streamed all the same).
+    pub(crate) struct CatalogueNotSaved<'a> { pub error: &'a dyn Display }
+    const NAME = "catalogue_not_saved";
+    error!(target: TARGET, %error, "cannot save the catalogue snapshot: {error}");
 }
 
-impl Event for CatalogueNotSaved<'_> {
-    const NAME: &'static str = "catalogue_not_saved";
+event! {
+    /// Changes mode: the events between the baseline and a new catalogue were committed.
+    pub(crate) struct ChangesCommitted { pub changes: usize, pub backlog: usize }
+    const NAME = "changes_committed";
+    info!(target: TARGET, changes, backlog,
+        "{changes} changes detected and committed; backlog {backlog}");
+}
 
-    fn emit(self) {
-        let e = self.error;
-        tracing::error!(
-            target: TARGET, event = Self::NAME, error = %e,
-            "cannot save the catalogue snapshot: {e}"
-        );
+event! {
+    /// Changes mode: the feed could not be written; the catalogue is not taken, and the next
+    /// refresh detects the same events again.
+    pub(crate) struct ChangesNotCommitted<'a> {
+        /// The whole message (it names the state directory).
+        pub message: &'a str,
     }
+    const NAME = "changes_not_committed";
+    error!(target: TARGET, error = %message, "{message}");
 }
 
-/// Changes mode: the events between the baseline and a new catalogue were committed.
-pub(crate) struct ChangesCommitted {
-    pub changes: usize,
-    pub backlog: usize,
-}
-
-impl Event for ChangesCommitted {
-    const NAME: &'static str = "changes_committed";
-
-    fn emit(self) {
-        let (changes, backlog) = (self.changes, self.backlog);
-        tracing::info!(
-            target: TARGET, event = Self::NAME, changes, backlog,
-            "{changes} changes detected and committed; backlog {backlog}"
-        );
+event! {
+    /// A checkpoint failed: sending pauses until the cursor can be saved again (so a restart
+    /// never resends more than the record in flight).
+    pub(crate) struct CursorNotSaved<'a> {
+        pub state_dir: &'a Path,
+        pub error: &'a dyn Display,
+        /// The whole message, as STATUS shows it.
+        pub message: &'a str,
     }
+    const NAME = "cursor_not_saved";
+    error!(target: TARGET, state_dir = %state_dir.display(), %error, "{message}");
 }
 
-/// Changes mode: the feed could not be written; the catalogue is not taken, and the next
-/// refresh detects the same events again.
-pub(crate) struct ChangesNotCommitted<'a> {
-    /// The whole message (it names the state directory).
-    pub message: &'a str,
-}
-
-impl Event for ChangesNotCommitted<'_> {
-    const NAME: &'static str = "changes_not_committed";
-
-    fn emit(self) {
-        let m = self.message;
-        tracing::error!(target: TARGET, event = Self::NAME, error = %m, "{m}");
+event! {
+    /// After failed checkpoints, the cursor was saved again: sending resumes.
+    pub(crate) struct CursorSavedAgain<'a> {
+        pub state_dir: &'a Path,
+        /// Why the last save had failed.
+        pub had_failed: &'a str,
     }
+    const NAME = "cursor_saved_again";
+    let dir = state_dir.display();
+    info!(target: TARGET, state_dir = %dir,
+        "cursor saved again in {dir} (it had failed: {had_failed}); sending resumes");
 }
 
-/// A checkpoint failed: sending pauses until the cursor can be saved again (so a restart
-/// never resends more than the record in flight).
-pub(crate) struct CursorNotSaved<'a> {
-    pub state_dir: &'a Path,
-    pub error: &'a dyn std::fmt::Display,
-    /// The whole message, as STATUS shows it.
-    pub message: &'a str,
-}
-
-impl Event for CursorNotSaved<'_> {
-    const NAME: &'static str = "cursor_not_saved";
-
-    fn emit(self) {
-        tracing::error!(
-            target: TARGET, event = Self::NAME, state_dir = %self.state_dir.display(),
-            error = %self.error, "{}", self.message
-        );
+event! {
+    /// A record Kinesis can never accept (or sent twice without an answer) was set aside in the
+    /// dead-letter file; the walk goes on after it.
+    pub(crate) struct RecordDeadLettered<'a> {
+        pub stream: &'a str,
+        pub upc: &'a str,
+        pub error: &'a dyn Display,
+        pub dead_letter: &'a Path,
     }
-}
-
-/// After failed checkpoints, the cursor was saved again: sending resumes.
-pub(crate) struct CursorSavedAgain<'a> {
-    pub state_dir: &'a Path,
-    /// Why the last save had failed.
-    pub had_failed: &'a str,
-}
-
-impl Event for CursorSavedAgain<'_> {
-    const NAME: &'static str = "cursor_saved_again";
-
-    fn emit(self) {
-        let dir = self.state_dir.display();
-        tracing::info!(
-            target: TARGET, event = Self::NAME, state_dir = %dir,
-            "cursor saved again in {dir} (it had failed: {}); sending resumes", self.had_failed
-        );
-    }
-}
-
-/// A record Kinesis can never accept (or sent twice without an answer) was set aside in the
-/// dead-letter file; the walk goes on after it.
-pub(crate) struct RecordDeadLettered<'a> {
-    pub stream: &'a str,
-    pub upc: &'a str,
-    pub error: &'a dyn std::fmt::Display,
-    pub dead_letter: &'a Path,
-}
-
-impl Event for RecordDeadLettered<'_> {
-    const NAME: &'static str = "record_dead_lettered";
-
-    fn emit(self) {
-        let (e, file) = (self.error, self.dead_letter.display());
-        tracing::error!(
-            target: TARGET, event = Self::NAME, stream = %self.stream, upc = %self.upc,
-            error = %e, dead_letter = %file,
-            "record {} dead-lettered in {file}: {e}", self.upc
-        );
-    }
+    const NAME = "record_dead_lettered";
+    let file = dead_letter.display();
+    error!(target: TARGET, %stream, %upc, %error, dead_letter = %file,
+        "record {upc} dead-lettered in {file}: {error}");
 }

@@ -30,6 +30,84 @@ pub(crate) trait Event {
     fn emit(self);
 }
 
+/// Declares a plain event: its struct, and an [`Event`] impl that writes one `tracing` line
+/// with the event's name in the `event` field. A reader sees each event whole in one place:
+/// its doc comment, its facts, its name, its level and target, its fields and its message.
+///
+/// ```text
+/// event! {
+///     /// A cycle still runs `grace_secs` past its slot: no more watchdog pings.
+///     pub(crate) struct CycleStuck { pub grace_secs: u64 }
+///     const NAME = "cycle_stuck";
+///     error!(target: TARGET, grace_secs,
+///         "cycle stuck {grace_secs}s past its slot; no more watchdog pings");
+/// }
+/// ```
+///
+/// The log call is `tracing`'s own (`info!`, `warn!`, `error!`, with `%`/`?` sigils), with
+/// `event = Self::NAME` put in after the target; in it, the struct's fields are locals of the
+/// same names. `let` statements between the name and the call compute what the call shares
+/// (a nested struct taken apart, a figure both a field and the message use). An event whose
+/// level, fields or message depend on its values (a `match`) keeps a hand-written `impl
+/// Event`. Each room lists its names in its `NAMES` (the macro cannot collect them).
+macro_rules! event {
+    // A fact without values.
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident;
+        const NAME = $event:literal;
+        $($body:tt)*
+    ) => {
+        $(#[$meta])*
+        $vis struct $name;
+
+        impl $crate::events::Event for $name {
+            const NAME: &'static str = $event;
+
+            fn emit(self) {
+                $crate::events::event!(@body [] $($body)*);
+            }
+        }
+    };
+    // A fact with values, which may borrow for `'a`.
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident $(<$lt:lifetime>)? {
+            $($(#[$fmeta:meta])* $fvis:vis $field:ident: $ty:ty),* $(,)?
+        }
+        const NAME = $event:literal;
+        $($body:tt)*
+    ) => {
+        $(#[$meta])*
+        $vis struct $name $(<$lt>)? {
+            $($(#[$fmeta])* $fvis $field: $ty),*
+        }
+
+        impl $(<$lt>)? $crate::events::Event for $name $(<$lt>)? {
+            const NAME: &'static str = $event;
+
+            fn emit(self) {
+                let Self { $($field),* } = self;
+                $crate::events::event!(@body [] $($body)*);
+            }
+        }
+    };
+    // The body: the `let` statements, gathered one by one, then the log call.
+    (@body [$($lets:tt)*] let $pat:pat = $init:expr; $($rest:tt)*) => {
+        $crate::events::event!(@body [$($lets)* let $pat = $init;] $($rest)*)
+    };
+    (@body [$($lets:tt)*] $level:ident!(target: $target:expr, $($arg:tt)*);) => {
+        $($lets)*
+        ::tracing::$level!(target: $target, event = Self::NAME, $($arg)*)
+    };
+    (@body [$($lets:tt)*] $($other:tt)*) => {
+        compile_error!(
+            "event!: after `const NAME`, `let` statements, then one `info!(target: ..., ...);`"
+        )
+    };
+}
+pub(crate) use event;
+
 /// Every event's name, for the uniqueness check (each room's file adds its own).
 #[cfg(test)]
 const NAMES: &[&[&str]] = &[
@@ -44,16 +122,4 @@ const NAMES: &[&[&str]] = &[
 ];
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn every_event_name_is_unique() {
-        let mut seen = std::collections::BTreeSet::new();
-        for name in super::NAMES.iter().flat_map(|room| room.iter()) {
-            assert!(seen.insert(*name), "event name `{name}` is used twice");
-            assert!(
-                name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
-                "event name `{name}` is not snake_case"
-            );
-        }
-    }
-}
+mod tests;
