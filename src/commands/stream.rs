@@ -16,7 +16,7 @@ use crate::events::backfill::{
     BackfillPlanned, ResumeFileFailed, ResumeFileSkipped, StreamSignalled,
 };
 use crate::events::stream::{
-    ElementRefused, ElementUnconfirmed, StreamingFinished, StreamingStarted,
+    Element, ElementRefused, ElementUnconfirmed, StreamingFinished, StreamingStarted,
 };
 use crate::input::{self, Format, Source};
 use crate::kinesis::backfill::resume::ResumeWriter;
@@ -183,25 +183,28 @@ async fn run_paced(
             &shutdown,
             &mut stats,
             |k, outcome| {
-                if let Outcome::Refused(e) = outcome {
-                    ElementRefused {
-                        source: &source,
-                        element: k,
-                        upc: &records[k].label,
-                        error: e,
+                let element = |error| Element {
+                    source: &source,
+                    element: k,
+                    upc: &records[k].label,
+                    error,
+                };
+                match outcome {
+                    Outcome::Refused(e) => {
+                        ElementRefused {
+                            element: element(e),
+                        }
+                        .emit();
+                        refused.push(format!("element {k}: {e}"));
                     }
-                    .emit();
-                    refused.push(format!("element {k}: {e}"));
-                }
-                if let Outcome::Unconfirmed(e) = outcome {
-                    ElementUnconfirmed {
-                        source: &source,
-                        element: k,
-                        upc: &records[k].label,
-                        error: e,
+                    Outcome::Unconfirmed(e) => {
+                        ElementUnconfirmed {
+                            element: element(e),
+                        }
+                        .emit();
+                        unconfirmed.push(format!("element {k}: {e}"));
                     }
-                    .emit();
-                    unconfirmed.push(format!("element {k}: {e}"));
+                    _ => {}
                 }
                 ControlFlow::Continue(())
             },

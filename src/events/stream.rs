@@ -29,15 +29,20 @@ event! {
         "streaming {to_send} records from {source} to {stream}");
 }
 
+/// Which element of the input an event is about, and what became of its put.
+pub(crate) struct Element<'a> {
+    pub source: &'a dyn Display,
+    /// Its place in the input (0-based).
+    pub element: usize,
+    pub upc: &'a str,
+    pub error: &'a dyn Display,
+}
+
 event! {
     /// Kinesis can never accept this element (too large, invalid): it is named, the rest go on.
-    pub(crate) struct ElementRefused<'a> {
-        pub source: &'a dyn Display,
-        pub element: usize,
-        pub upc: &'a str,
-        pub error: &'a dyn Display,
-    }
+    pub(crate) struct ElementRefused<'a> { pub element: Element<'a> }
     const NAME = "element_refused";
+    let Element { source, element, upc, error } = element;
     error!(target: TARGET, element, %upc, %error,
         "element {element} of {source} refused, not sent: {error}");
 }
@@ -45,13 +50,9 @@ event! {
 event! {
     /// The element's put and its one resend got no answer: it may be in the stream, and is not
     /// sent a third time.
-    pub(crate) struct ElementUnconfirmed<'a> {
-        pub source: &'a dyn Display,
-        pub element: usize,
-        pub upc: &'a str,
-        pub error: &'a dyn Display,
-    }
+    pub(crate) struct ElementUnconfirmed<'a> { pub element: Element<'a> }
     const NAME = "element_unconfirmed";
+    let Element { source, element, upc, error } = element;
     error!(target: TARGET, element, %upc, %error,
         "element {element} of {source} not sent again: {error}");
 }
