@@ -118,6 +118,24 @@ pub struct Loaded {
     pub feed: Option<Feed>,
     /// Corrupt files that were moved aside (reported, then started fresh).
     pub problems: Vec<String>,
+    /// What was wrong with `catalogue.json`, when it was found corrupt (also in `problems`).
+    pub catalogue_problem: Option<String>,
+}
+
+/// The saved catalogue the scraper's record of product pages read is seeded from at start
+/// (so the first walk after a start does not read every product page again), or why there is
+/// none. It is the catalogue a new walk is judged against: in changes mode the feed's baseline
+/// (what the feed last reported), else `catalogue.json`.
+#[derive(Debug)]
+pub enum Seed<'a> {
+    Saved {
+        path: PathBuf,
+        snapshot: &'a Snapshot,
+    },
+    Missing {
+        path: PathBuf,
+        why: String,
+    },
 }
 
 impl StateStore {
@@ -221,7 +239,11 @@ impl StateStore {
     pub fn load(&self, mode: Mode) -> Result<Loaded, StateFileError> {
         let mut loaded = Loaded::default();
         loaded.cursor = load_one(&self.cursor_path(), &mut loaded.problems)?;
+        let before = loaded.problems.len();
         loaded.catalogue = load_one(&self.catalogue_path(), &mut loaded.problems)?;
+        if loaded.problems.len() > before {
+            loaded.catalogue_problem = loaded.problems.last().cloned();
+        }
         loaded.feed = match read_json(&self.feed_path()) {
             Err(StateFileError::Corrupt { path, source }) => {
                 let _ = self.feed_held.set(());
@@ -235,6 +257,31 @@ impl StateStore {
             other => other?,
         };
         Ok(loaded)
+    }
+
+    /// What `loaded` offers to seed the record of product pages read from, in `mode`.
+    pub fn seed<'a>(&self, loaded: &'a Loaded, mode: Mode) -> Seed<'a> {
+        let baseline = match mode {
+            Mode::Changes => loaded.feed.as_ref().and_then(|f| f.baseline.as_ref()),
+            Mode::Catalogue => None,
+        };
+        match (baseline, &loaded.catalogue) {
+            (Some(snapshot), _) => Seed::Saved {
+                path: self.feed_path(),
+                snapshot,
+            },
+            (None, Some(snapshot)) => Seed::Saved {
+                path: self.catalogue_path(),
+                snapshot,
+            },
+            (None, None) => Seed::Missing {
+                path: self.catalogue_path(),
+                why: loaded
+                    .catalogue_problem
+                    .clone()
+                    .unwrap_or_else(|| "not found (a first start?)".to_owned()),
+            },
+        }
     }
 
     pub fn save_cursor(&self, cursor: &Cursor) -> Result<(), StateFileError> {

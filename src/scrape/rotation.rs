@@ -249,4 +249,39 @@ mod tests {
             "spread evenly, not in bursts: {most} in one walk"
         );
     }
+
+    #[test]
+    fn pages_known_from_a_saved_catalogue_are_all_read_again_within_verify_every() {
+        let ages: Vec<Duration> = seeded_ages(4, MIN, 60 * MIN).collect();
+        assert_eq!(ages, [61 * MIN, 46 * MIN, 31 * MIN, 16 * MIN]);
+        // 60 books from a catalogue saved a minute ago, a walk a minute: the first walk reads
+        // the two due and no burst after; every page is read again within the hour.
+        let start = Instant::now() + 2 * 60 * MIN;
+        let items: Vec<_> = (0..60).map(|n| item(n, "£1.00")).collect();
+        let ages: Vec<Duration> = seeded_ages(60, MIN, 60 * MIN).collect();
+        let mut seen = seen_at(&items, &ages, start);
+        let candidates: Vec<(usize, &ListingItem)> = items.iter().enumerate().collect();
+        let verify = Verify {
+            every: 60 * MIN,
+            cycle: MIN,
+        };
+        let mut first_read = vec![None; 60];
+        for walk in 0..60u32 {
+            let now = start + MIN * walk;
+            let choice = rotate(&candidates, at(&seen), verify, now);
+            assert!(
+                choice.rotation.len() <= 2,
+                "walk {walk}: {:?}",
+                choice.rotation
+            );
+            for i in choice.rotation {
+                first_read[i].get_or_insert(walk);
+                seen.get_mut(items[i].url.as_str()).unwrap().verified = now;
+            }
+        }
+        assert!(first_read.iter().all(Option::is_some), "{first_read:?}");
+        // A catalogue saved an hour ago or more: every page is due at once.
+        let stale: Vec<Duration> = seeded_ages(3, 60 * MIN, 60 * MIN).collect();
+        assert!(stale.iter().all(|a| *a + MIN > 60 * MIN));
+    }
 }
