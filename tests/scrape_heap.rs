@@ -102,7 +102,7 @@ fn kept_after_walks(site: &Site) -> (i64, u64) {
 }
 
 #[test]
-fn the_scraper_keeps_under_a_kilobyte_a_page_between_walks() {
+fn the_scraper_keeps_under_900_bytes_a_page_between_walks() {
     let big = Site::start(&["--books", "1000"]);
     let small = Site::start(&["--books", "20", "--per-page", "20"]);
     let (kept_big, pages_big) = kept_after_walks(&big);
@@ -115,9 +115,10 @@ fn the_scraper_keeps_under_a_kilobyte_a_page_between_walks() {
     );
     assert!(per_page > 0, "nothing kept: the cache does not work");
     // 2,283 bytes a page (2.29 MiB) when the cache kept each product page's parse and the
-    // record of reads a second copy of it with its listing entry; 837 with one entry a page.
+    // record of reads a second copy of it with its listing entry; 837 with one entry a page,
+    // 680-730 with the listing pages kept compact (the pooled connections vary).
     assert!(
-        per_page <= 1000,
-        "{per_page} bytes a page kept between walks, over 1,000"
+        per_page <= 900,
+        "{per_page} bytes a page kept between walks, over 900"
     );
 }

@@ -8,6 +8,7 @@ pub mod budget;
 mod courtesy;
 pub mod fetch;
 mod known;
+mod listings;
 pub mod parse;
 pub mod robots;
 pub mod rotation;
@@ -29,9 +30,9 @@ use crate::events::scrape::{
 };
 pub use absence::Absences;
 use budget::Pace;
-use fetch::{FetchError, Fetched, Fetcher, Validators};
+use fetch::{FetchError, Fetcher, Validators};
 use known::Known;
-use parse::{ListingPage, ParseError, ProductFields};
+use parse::{ParseError, ProductFields};
 use robots::Robots;
 use rotation::Verify;
 pub use walk::{Duplicate, Found, ScrapeStats, Scraped, Taken, Walk, WalkEnd, dedupe};
@@ -109,9 +110,6 @@ type RobotsRead = (String, Instant, Arc<Robots>);
 /// A request gate and the budget (requests a second) it was made for.
 type PaceFor = (f64, Arc<Pace>);
 
-/// A cached listing page: the validators it came with and its parse (a 304 answers with it).
-type CachedListing = Arc<(Validators, ListingPage)>;
-
 /// The scraper. Keeps a conditional-request cache across scrapes (for the daemon's refreshes):
 /// of the listing pages, their parse; of the product pages, what the record takes from them
 /// and when they were read (`known.rs`), one entry a page. Keyed by the URL's text, entries
@@ -120,7 +118,7 @@ type CachedListing = Arc<(Validators, ListingPage)>;
 #[derive(Debug, Clone)]
 pub struct Scraper {
     fetcher: Fetcher,
-    listings: Arc<Mutex<HashMap<Box<str>, CachedListing>>>,
+    listings: Arc<Mutex<HashMap<Box<str>, Arc<listings::Kept>>>>,
     /// The last `robots.txt` read: its site's origin, when, and its rules.
     robots: Arc<Mutex<Option<RobotsRead>>>,
     /// The request gate, shared by every walk of this scraper (one after another, the next
@@ -332,58 +330,6 @@ impl Scraper {
         stats.duplicates = duplicates.len() as u32;
         stats.products = books.len() as u32;
         Ok(Scraped { books, walk, stats })
-    }
-
-    /// A listing page, with the cached validators; a 304 answers with the cached parse, a 200
-    /// is parsed and cached.
-    async fn listing(&self, url: &Url, pace: &Pace) -> Result<(ListingPage, Counted), ScrapeError> {
-        let mut counted = Counted {
-            requests: 1,
-            ..Counted::default()
-        };
-        let cached = self.cache_get(url);
-        let fetched = self
-            .fetcher
-            .get(url, cached.as_ref().map(|c| &c.0), pace)
-            .await
-            .map_err(|e| ScrapeError::Listing(Box::new(e)))?;
-        let page = match fetched {
-            Fetched::NotModified => {
-                counted.not_modified += 1;
-                // Validators are only sent when a cached entry exists.
-                cached
-                    .map(|c| c.1.clone())
-                    .expect("304 only answers a conditional request")
-            }
-            Fetched::Body { bytes, validators } => {
-                // The site sends no charset and its pages are UTF-8; stray bytes are replaced.
-                let page = parse::parse_listing(&String::from_utf8_lossy(&bytes), url).map_err(
-                    |source| ScrapeError::ListingParse {
-                        url: url.to_string(),
-                        source,
-                    },
-                )?;
-                if !validators.is_empty() {
-                    self.cache_put(url, validators, page.clone());
-                }
-                page
-            }
-        };
-        Ok((page, counted))
-    }
-
-    fn cache_get(&self, url: &Url) -> Option<CachedListing> {
-        let cache = self.listings.lock().unwrap_or_else(|p| p.into_inner());
-        cache.get(url.as_str()).cloned()
-    }
-
-    /// Caches a listing page's parse, up to [`MAX_CACHE_ENTRIES`] pages (past that, new pages
-    /// are fetched in full every time: slower, never unbounded).
-    fn cache_put(&self, url: &Url, validators: Validators, page: ListingPage) {
-        let mut cache = self.listings.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() < MAX_CACHE_ENTRIES || cache.contains_key(url.as_str()) {
-            cache.insert(url.as_str().into(), Arc::new((validators, page)));
-        }
     }
 }
 

@@ -11,7 +11,9 @@ use url::Url;
 
 use crate::catalogue::{Book, Timestamp};
 
-pub use super::values::{normalise_availability, parse_money, rating_from_word, stock_count};
+pub use super::values::{
+    normalise_availability, parse_money, rating_from_word, star_word, stock_count,
+};
 
 /// One `article.product_pod` of a listing page.
 #[derive(Debug, Clone, PartialEq)]
