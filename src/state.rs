@@ -79,7 +79,6 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), Sta
         path: path.to_owned(),
         source,
     };
-    let bytes = serde_json::to_vec(value).map_err(|e| err(std::io::Error::other(e)))?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -89,7 +88,12 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), Sta
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(err)?;
-    tmp.write_all(&bytes).map_err(err)?;
+    // Written as it is serialised: catalogue.json is 430 KB for the site's 1,000 books, and
+    // the whole text in memory first (its buffer grown to 512 KB) was the walk's heap peak.
+    let mut out = std::io::BufWriter::new(tmp.as_file_mut());
+    serde_json::to_writer(&mut out, value).map_err(|e| err(e.into()))?;
+    out.flush().map_err(err)?;
+    drop(out);
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     std::fs::File::open(dir)
