@@ -380,6 +380,48 @@ mod tests {
     }
 
     #[test]
+    fn the_seed_is_the_catalogue_a_walk_is_judged_against_or_why_there_is_none() {
+        let dir = scratch("seed");
+        let store = StateStore::open(&dir).unwrap();
+        let snap = |site: &str| Snapshot {
+            site: site.into(),
+            ..Snapshot::default()
+        };
+        let missing = store.load(Mode::Catalogue).unwrap();
+        assert!(matches!(
+            store.seed(&missing, Mode::Catalogue),
+            Seed::Missing { path, why } if path.ends_with("catalogue.json") && why.contains("not found")
+        ));
+        std::fs::write(store.catalogue_path(), b"{\"books\": [").unwrap();
+        let corrupt = store.load(Mode::Catalogue).unwrap();
+        assert!(matches!(
+            store.seed(&corrupt, Mode::Catalogue),
+            Seed::Missing { why, .. } if why.contains("catalogue.json is not valid JSON")
+        ));
+        assert!(dir.join("catalogue.json.corrupt").exists(), "kept aside");
+        store.save_catalogue(&snap("catalogue")).unwrap();
+        let feed = Feed {
+            baseline: Some(snap("baseline")),
+            ..Feed::default()
+        };
+        store.save_feed(&feed).unwrap();
+        let both = store.load(Mode::Changes).unwrap();
+        let seeded = |mode| match store.seed(&both, mode) {
+            Seed::Saved { path, snapshot } => (path, snapshot.site.clone()),
+            Seed::Missing { why, .. } => panic!("{why}"),
+        };
+        assert_eq!(
+            seeded(Mode::Catalogue),
+            (store.catalogue_path(), "catalogue".into())
+        );
+        assert_eq!(
+            seeded(Mode::Changes),
+            (store.feed_path(), "baseline".into())
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn an_unreadable_state_file_is_an_error_not_corruption() {
         let dir = scratch("unreadable");
         let store = StateStore::open(&dir).unwrap();
