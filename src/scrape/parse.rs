@@ -346,9 +346,11 @@ pub fn merge_fields(
     fields: Option<&ProductFields>,
     scraped_at: &Timestamp,
 ) -> Book {
-    let d = fields.cloned().unwrap_or_default();
-    let (price, price_gbp) = match d.price {
-        Some((text, gbp)) => (String::from(text), Some(gbp)),
+    let none = ProductFields::default();
+    let d = fields.unwrap_or(&none);
+    let text = |s: &Option<Box<str>>| s.as_deref().map(String::from);
+    let (price, price_gbp) = match &d.price {
+        Some((text, gbp)) => (String::from(&**text), Some(*gbp)),
         None => (item.price.clone(), parse_money(&item.price)),
     };
     let availability = d
@@ -360,13 +362,13 @@ pub fn merge_fields(
         price,
         price_gbp,
         num_reviews: item.star_word.clone(),
-        upc: d.upc.map(String::from),
+        upc: text(&d.upc),
         availability,
         rating: rating_from_word(&item.star_word),
         stock: d.stock,
-        category: d.category.map(String::from),
+        category: text(&d.category),
         url: item.url.to_string(),
-        product_type: d.product_type.map(String::from),
+        product_type: text(&d.product_type),
         price_excl_tax_gbp: d.price_excl_tax_gbp,
         price_incl_tax_gbp: d.price_incl_tax_gbp,
         tax_gbp: d.tax_gbp,
