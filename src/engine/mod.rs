@@ -98,7 +98,7 @@ impl Engine {
             }
             .emit();
         }
-        let cursor = loaded.cursor.unwrap_or_default();
+        let cursor = loaded.cursor.clone().unwrap_or_default();
         if let Some(snap) = &loaded.catalogue {
             StateLoaded {
                 books: snap.books.len(),
@@ -108,7 +108,11 @@ impl Engine {
             .emit();
         }
         Ok(Self {
-            refresher: Refresher::new(scraper_for(cfg)?),
+            refresher: Refresher::seeded(
+                scraper_for(cfg)?,
+                store.seed(&loaded, cfg.stream.mode),
+                cfg,
+            ),
             producer: producer_for(cfg).await,
             store,
             cursor,

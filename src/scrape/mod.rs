@@ -8,6 +8,7 @@ pub mod budget;
 mod courtesy;
 pub mod fetch;
 mod known;
+mod listings;
 pub mod parse;
 pub mod robots;
 pub mod rotation;
@@ -25,15 +26,15 @@ use url::Url;
 use crate::catalogue::Book;
 use crate::events::Event;
 use crate::events::scrape::{
-    ForeignLinkSkipped, ListedTwice, ListingWalkIncomplete, NextLinkLoopedBack, ProductPageFailed,
-    ProductPageGone, ProductPageUnreadable,
+    ForeignLinkSkipped, ListedTwice, ListingWalkIncomplete, NextLinkLoopedBack,
 };
 pub use absence::Absences;
 use budget::Pace;
-use fetch::{FetchError, Fetched, Fetcher, Validators};
-use parse::{ListingPage, ParseError, ProductDetails};
+use fetch::{FetchError, Fetcher, Validators};
+use known::Known;
+use parse::{ParseError, ProductFields};
 use robots::Robots;
-use rotation::{Seen, Verify};
+use rotation::Verify;
 pub use walk::{Duplicate, Found, ScrapeStats, Scraped, Taken, Walk, WalkEnd, dedupe};
 
 /// What to walk.
@@ -92,18 +93,15 @@ pub const MAX_CACHE_ENTRIES: usize = 20_000;
 /// What became of a product page.
 #[derive(Debug, Clone)]
 enum Product {
-    /// Read (boxed: a page's details are ten fields, the other outcomes none).
-    Read(Box<ProductDetails>),
+    /// Read now (a 304 answering with the fields kept), with the validators to ask with next
+    /// time (boxed: a page's fields are ten, the other outcomes none).
+    Read(Box<ProductFields>, Validators),
+    /// Not read: listed as when it was last read, within `verify_every`; its fields then.
+    Known(Box<ProductFields>),
     /// Failed after its retries, or unreadable.
     Failed,
     /// 404 or 410: the book is gone.
     Gone,
-}
-
-#[derive(Debug, Clone)]
-enum Parsed {
-    Listing(ListingPage),
-    Product(ProductDetails),
 }
 
 /// A `robots.txt` read: its site's origin, when, and its rules.
@@ -112,35 +110,44 @@ type RobotsRead = (String, Instant, Arc<Robots>);
 /// A request gate and the budget (requests a second) it was made for.
 type PaceFor = (f64, Arc<Pace>);
 
-/// A cached page: the validators it came with and its parse.
-type CacheEntry = Arc<(Validators, Parsed)>;
-
-/// The scraper. Keeps a conditional-request cache across scrapes (for the daemon's refreshes).
-/// Keyed by the URL's text, entries behind an `Arc`: the table's slots stay at 24 bytes (a
-/// `Url` key and the parse inline made them about 370, 0.7 MiB of mostly empty slots for the
-/// site's 1050 pages), and a lookup copies nothing.
+/// The scraper. Keeps a conditional-request cache across scrapes (for the daemon's refreshes):
+/// of the listing pages, their parse; of the product pages, what the record takes from them
+/// and when they were read (`known.rs`), one entry a page. Keyed by the URL's text, entries
+/// behind an `Arc` or a `Box`: the tables' slots stay at 24 bytes (a `Url` key and the parse
+/// inline made them about 370, 0.7 MiB of mostly empty slots for the site's 1050 pages).
 #[derive(Debug, Clone)]
 pub struct Scraper {
     fetcher: Fetcher,
-    cache: Arc<Mutex<HashMap<Box<str>, CacheEntry>>>,
+    listings: Arc<Mutex<HashMap<Box<str>, Arc<listings::Kept>>>>,
     /// The last `robots.txt` read: its site's origin, when, and its rules.
     robots: Arc<Mutex<Option<RobotsRead>>>,
     /// The request gate, shared by every walk of this scraper (one after another, the next
     /// walk's first request keeps its distance from the last one's) with the budget it was made
     /// for.
     pace: Arc<Mutex<Option<PaceFor>>>,
-    /// Each product page last read, by URL, with the listing entry it was listed with.
-    seen: Arc<Mutex<HashMap<Box<str>, Seen>>>,
+    /// Each product page last read, by URL: its fields, validators, when, and the listing
+    /// entry it was listed with.
+    known: Arc<Mutex<HashMap<Box<str>, Box<Known>>>>,
 }
 
 impl Scraper {
     pub fn new(fetcher: Fetcher) -> Self {
         Self {
             fetcher,
-            cache: Arc::default(),
+            listings: Arc::default(),
             robots: Arc::default(),
             pace: Arc::default(),
-            seen: Arc::default(),
+            known: Arc::default(),
+        }
+    }
+
+    /// This scraper (a reloaded `[site]`'s client) with what `earlier` knows of the site's
+    /// pages, so a reload does not make the next walk read every product page again.
+    pub fn remembering(self, earlier: &Scraper) -> Self {
+        Self {
+            listings: Arc::clone(&earlier.listings),
+            known: Arc::clone(&earlier.known),
+            ..self
         }
     }
 
@@ -263,16 +270,16 @@ impl Scraper {
         }
         let mut found: Vec<Product> = vec![Product::Failed; items.len()];
         if let Some(verify) = plan.verify {
-            let seen = self.seen_now();
             let listed: Vec<(usize, &parse::ListingItem)> =
                 candidates.iter().map(|&i| (i, &items[i])).collect();
-            let choice = rotation::rotate(&listed, &seen, verify, Instant::now());
+            let choice = self.rotate(&listed, verify);
             for &i in &choice.rotation {
                 self.spawn_product(&mut details, i, &items[i], &permits, &pace);
             }
             for &i in &choice.known {
-                if let Some(s) = seen.get(items[i].url.as_str()) {
-                    found[i] = Product::Read(Box::new(s.details.clone()));
+                let fields = self.known_get(items[i].url.as_str(), |k| k.fields.clone());
+                if let Some(fields) = fields {
+                    found[i] = Product::Known(Box::new(fields));
                     stats.known += 1;
                 }
             }
@@ -285,7 +292,10 @@ impl Scraper {
             match &d {
                 Product::Failed => stats.product_failures += 1,
                 Product::Gone => self.forget(&items[index]),
-                Product::Read(details) => self.saw(&items[index], details),
+                Product::Read(fields, validators) => {
+                    self.saw(&items[index], fields, validators.clone())
+                }
+                Product::Known(_) => {}
             }
             if matches!(d, Product::Gone) {
                 stats.gone += 1;
@@ -298,12 +308,14 @@ impl Scraper {
             .zip(&found)
             .enumerate()
             .map(|(index, (item, d))| match d {
-                Product::Read(d) => Found::Whole(parse::merge(item, Some(d), &now)),
-                Product::Gone => Found::Gone(parse::merge(item, None, &now)),
-                Product::Failed if disallowed.contains(&index) => {
-                    Found::Disallowed(parse::merge(item, None, &now))
+                Product::Read(f, _) | Product::Known(f) => {
+                    Found::Whole(parse::merge_fields(item, Some(f), &now))
                 }
-                Product::Failed => Found::ListingOnly(parse::merge(item, None, &now)),
+                Product::Gone => Found::Gone(parse::merge_fields(item, None, &now)),
+                Product::Failed if disallowed.contains(&index) => {
+                    Found::Disallowed(parse::merge_fields(item, None, &now))
+                }
+                Product::Failed => Found::ListingOnly(parse::merge_fields(item, None, &now)),
             })
             .collect();
         let (books, duplicates) = walk::dedupe_by(merged, Found::book);
@@ -318,101 +330,6 @@ impl Scraper {
         stats.duplicates = duplicates.len() as u32;
         stats.products = books.len() as u32;
         Ok(Scraped { books, walk, stats })
-    }
-
-    async fn listing(&self, url: &Url, pace: &Pace) -> Result<(ListingPage, Counted), ScrapeError> {
-        let mut counted = Counted::default();
-        let page_url = url.clone();
-        let parsed = self
-            .fetch_parsed(url, pace, &mut counted, move |html| {
-                parse::parse_listing(html, &page_url).map(Parsed::Listing)
-            })
-            .await
-            .map_err(|e| ScrapeError::Listing(Box::new(e)))?;
-        match parsed {
-            Ok(Parsed::Listing(page)) => Ok((page, counted)),
-            Ok(Parsed::Product(_)) => unreachable!("listing parser returns listings"),
-            Err(source) => Err(ScrapeError::ListingParse {
-                url: url.to_string(),
-                source,
-            }),
-        }
-    }
-
-    /// A product page's details, or why there are none (a failure is logged as a warning).
-    async fn product(&self, url: &Url, pace: &Pace) -> (Product, Counted) {
-        let mut counted = Counted::default();
-        let parsed = self
-            .fetch_parsed(url, pace, &mut counted, |html| {
-                parse::parse_product(html).map(Parsed::Product)
-            })
-            .await;
-        let details = match parsed {
-            Ok(Ok(Parsed::Product(d))) => Product::Read(Box::new(d)),
-            Ok(Ok(Parsed::Listing(_))) => unreachable!("product parser returns products"),
-            Ok(Err(e)) => {
-                ProductPageUnreadable { url, error: &e }.emit();
-                Product::Failed
-            }
-            Err(FetchError::Status { status, .. }) if matches!(status.as_u16(), 404 | 410) => {
-                ProductPageGone { url, status }.emit();
-                Product::Gone
-            }
-            Err(e) => {
-                ProductPageFailed { url, error: &e }.emit();
-                Product::Failed
-            }
-        };
-        (details, counted)
-    }
-
-    /// GET with the cached validators; a 304 returns the cached parse, a 200 is parsed and cached.
-    async fn fetch_parsed(
-        &self,
-        url: &Url,
-        pace: &Pace,
-        counted: &mut Counted,
-        parse: impl Fn(&str) -> Result<Parsed, ParseError>,
-    ) -> Result<Result<Parsed, ParseError>, FetchError> {
-        let cached = self.cache_get(url);
-        counted.requests += 1;
-        match self
-            .fetcher
-            .get(url, cached.as_ref().map(|c| &c.0), pace)
-            .await?
-        {
-            Fetched::NotModified => {
-                counted.not_modified += 1;
-                // Validators are only sent when a cached entry exists.
-                Ok(Ok(cached
-                    .map(|c| c.1.clone())
-                    .expect("304 only answers a conditional request")))
-            }
-            Fetched::Body { bytes, validators } => {
-                // The site sends no charset and its pages are UTF-8; stray bytes are replaced.
-                let parsed = parse(&String::from_utf8_lossy(&bytes));
-                if let Ok(p) = &parsed
-                    && (validators.etag.is_some() || validators.last_modified.is_some())
-                {
-                    self.cache_put(url, validators, p.clone());
-                }
-                Ok(parsed)
-            }
-        }
-    }
-
-    fn cache_get(&self, url: &Url) -> Option<CacheEntry> {
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.get(url.as_str()).cloned()
-    }
-
-    /// Caches a parse, up to [`MAX_CACHE_ENTRIES`] pages (past that, new pages are fetched
-    /// in full every time: slower, never unbounded).
-    fn cache_put(&self, url: &Url, validators: Validators, parsed: Parsed) {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() < MAX_CACHE_ENTRIES || cache.contains_key(url.as_str()) {
-            cache.insert(url.as_str().into(), Arc::new((validators, parsed)));
-        }
     }
 }
 

@@ -11,7 +11,9 @@ use url::Url;
 
 use crate::catalogue::{Book, Timestamp};
 
-pub use super::values::{normalise_availability, parse_money, rating_from_word, stock_count};
+pub use super::values::{
+    normalise_availability, parse_money, rating_from_word, star_word, stock_count,
+};
 
 /// One `article.product_pod` of a listing page.
 #[derive(Debug, Clone, PartialEq)]
@@ -250,8 +252,88 @@ pub fn parse_product(html: &str) -> Result<ProductDetails, ParseError> {
     Ok(d)
 }
 
+/// What a product page gives the record, in the record's own types: the part of a product
+/// page the scraper keeps between walks (for each of the site's 1,000 pages), so it holds no
+/// page text it would parse again, no field the record does not carry (the page's own title:
+/// the listing's `title` attribute is the full one), and `Box<str>`s without spare capacity.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProductFields {
+    /// The price the page shows, as text and in pounds, when it reads as money.
+    pub price: Option<(Box<str>, f64)>,
+    pub upc: Option<Box<str>>,
+    /// Whether the Availability row says "In stock" (`None`: the page has no such row).
+    pub in_stock: Option<bool>,
+    /// Units in stock, from the Availability row.
+    pub stock: Option<u32>,
+    pub category: Option<Box<str>>,
+    pub product_type: Option<Box<str>>,
+    pub price_excl_tax_gbp: Option<f64>,
+    pub price_incl_tax_gbp: Option<f64>,
+    pub tax_gbp: Option<f64>,
+    pub review_count: Option<u32>,
+}
+
+/// The availability word of the record ("In stock" / "Out of stock").
+fn availability_word(in_stock: bool) -> &'static str {
+    if in_stock { "In stock" } else { "Out of stock" }
+}
+
+impl From<&ProductDetails> for ProductFields {
+    fn from(d: &ProductDetails) -> Self {
+        let boxed = |s: &Option<String>| s.as_deref().map(Box::from);
+        ProductFields {
+            price: d
+                .price
+                .as_deref()
+                .and_then(|p| parse_money(p).map(|gbp| (Box::from(p), gbp))),
+            upc: boxed(&d.upc),
+            in_stock: d
+                .availability
+                .as_deref()
+                .map(|a| normalise_availability(a) == "In stock"),
+            stock: d.availability.as_deref().and_then(stock_count),
+            category: boxed(&d.category),
+            product_type: boxed(&d.product_type),
+            price_excl_tax_gbp: d.price_excl_tax.as_deref().and_then(parse_money),
+            price_incl_tax_gbp: d.price_incl_tax.as_deref().and_then(parse_money),
+            tax_gbp: d.tax.as_deref().and_then(parse_money),
+            review_count: d.review_count,
+        }
+    }
+}
+
+impl ProductFields {
+    /// The product fields of a book read whole (`None` for one without a UPC: its product
+    /// page was never read), as [`merge`] took them: merged again with the listing entry the
+    /// book was made from, they give the same book. A field the product page lacked reads as
+    /// the listing's here (the book cannot tell them apart), which changes nothing as long as
+    /// the listing entry is the same; a changed entry has its product page read again anyway.
+    pub fn of_book(book: &Book) -> Option<ProductFields> {
+        let boxed = |s: &Option<String>| s.as_deref().map(Box::from);
+        Some(ProductFields {
+            price: book
+                .price_gbp
+                .map(|gbp| (Box::from(book.price.as_str()), gbp)),
+            upc: Some(Box::from(book.upc.as_deref()?)),
+            in_stock: Some(book.availability == "In stock"),
+            stock: book.stock,
+            category: boxed(&book.category),
+            product_type: boxed(&book.product_type),
+            price_excl_tax_gbp: book.price_excl_tax_gbp,
+            price_incl_tax_gbp: book.price_incl_tax_gbp,
+            tax_gbp: book.tax_gbp,
+            review_count: book.review_count,
+        })
+    }
+}
+
 /// Builds the streamed record from the listing item and, when it could be fetched, the
 /// product page. Without details the book keeps what the listing gave.
+pub fn merge(item: &ListingItem, details: Option<&ProductDetails>, scraped_at: &Timestamp) -> Book {
+    merge_fields(item, details.map(ProductFields::from).as_ref(), scraped_at)
+}
+
+/// [`merge`] from the product fields kept of a page.
 ///
 /// The price the product page shows wins over the listing's: a walk reads a product page
 /// after its listing entry, so when a site changes mid-walk (listing page read before the
@@ -259,34 +341,37 @@ pub fn parse_product(html: &str) -> Result<ProductDetails, ParseError> {
 /// with its taxes, and the change is one event, not two halves over two walks. Details kept
 /// from an earlier read are only used while the listing entry is unchanged since (a changed
 /// entry's product page is read again at once), so they show the listing's price anyway.
-pub fn merge(item: &ListingItem, details: Option<&ProductDetails>, scraped_at: &Timestamp) -> Book {
-    let d = details.cloned().unwrap_or_default();
-    let shown = |p: &str| parse_money(p).map(|gbp| (p.to_owned(), Some(gbp)));
-    let (price, price_gbp) = d
-        .price
-        .as_deref()
-        .and_then(shown)
-        .unwrap_or_else(|| (item.price.clone(), parse_money(&item.price)));
+pub fn merge_fields(
+    item: &ListingItem,
+    fields: Option<&ProductFields>,
+    scraped_at: &Timestamp,
+) -> Book {
+    let none = ProductFields::default();
+    let d = fields.unwrap_or(&none);
+    let text = |s: &Option<Box<str>>| s.as_deref().map(String::from);
+    let (price, price_gbp) = match &d.price {
+        Some((text, gbp)) => (String::from(&**text), Some(*gbp)),
+        None => (item.price.clone(), parse_money(&item.price)),
+    };
     let availability = d
-        .availability
-        .as_deref()
-        .map(normalise_availability)
+        .in_stock
+        .map(|s| availability_word(s).to_owned())
         .unwrap_or_else(|| item.availability.clone());
     Book {
         title: item.title.clone(),
         price,
         price_gbp,
         num_reviews: item.star_word.clone(),
-        upc: d.upc,
+        upc: text(&d.upc),
         availability,
         rating: rating_from_word(&item.star_word),
-        stock: d.availability.as_deref().and_then(stock_count),
-        category: d.category,
+        stock: d.stock,
+        category: text(&d.category),
         url: item.url.to_string(),
-        product_type: d.product_type,
-        price_excl_tax_gbp: d.price_excl_tax.as_deref().and_then(parse_money),
-        price_incl_tax_gbp: d.price_incl_tax.as_deref().and_then(parse_money),
-        tax_gbp: d.tax.as_deref().and_then(parse_money),
+        product_type: text(&d.product_type),
+        price_excl_tax_gbp: d.price_excl_tax_gbp,
+        price_incl_tax_gbp: d.price_incl_tax_gbp,
+        tax_gbp: d.tax_gbp,
         review_count: d.review_count,
         scraped_at: *scraped_at,
     }
@@ -332,6 +417,54 @@ mod tests {
             <p class="price_color">£2.25</p></div>
             <table class="table table-striped"><tr><th>UPC</th><td>abc</td></tr></table>"#;
         assert_eq!(parse_product(html).unwrap().price.as_deref(), Some("£2.25"));
+    }
+
+    /// What the scraper keeps of a product page, and what it takes back from a saved book,
+    /// give the book the page and its listing entry gave.
+    #[test]
+    fn a_book_read_whole_gives_back_the_fields_it_was_made_of() {
+        let item = ListingItem {
+            title: "A Light in the Attic".into(),
+            price: "£51.77".into(),
+            star_word: "Three".into(),
+            availability: "In stock".into(),
+            url: Url::parse("http://127.0.0.1/catalogue/a_1/index.html").unwrap(),
+        };
+        let at: Timestamp = "2026-12-03T12:00:00Z".parse().unwrap();
+        let page = ProductDetails {
+            title: Some("A Light in the Attic".into()),
+            price: Some("£51.77".into()),
+            upc: Some("a897fe39b1053632".into()),
+            product_type: Some("Books".into()),
+            price_excl_tax: Some("£51.77".into()),
+            price_incl_tax: Some("£51.77".into()),
+            tax: Some("£0.00".into()),
+            availability: Some("In stock (22 available)".into()),
+            review_count: Some(0),
+            category: Some("Poetry".into()),
+        };
+        let book = merge(&item, Some(&page), &at);
+        assert_eq!(
+            (book.stock, book.availability.as_str()),
+            (Some(22), "In stock")
+        );
+        let kept = ProductFields::from(&page);
+        assert_eq!(merge_fields(&item, Some(&kept), &at), book);
+        let back = ProductFields::of_book(&book).unwrap();
+        assert_eq!(merge_fields(&item, Some(&back), &at), book);
+        let sold_out = ProductDetails {
+            availability: Some("Out of stock".into()),
+            ..page
+        };
+        let book = merge(&item, Some(&sold_out), &at);
+        assert_eq!(
+            (book.stock, book.availability.as_str()),
+            (Some(0), "Out of stock")
+        );
+        let back = ProductFields::of_book(&book).unwrap();
+        assert_eq!(merge_fields(&item, Some(&back), &at), book);
+        // A book without a UPC was never read whole: nothing to take back.
+        assert_eq!(ProductFields::of_book(&merge(&item, None, &at)), None);
     }
 
     #[test]

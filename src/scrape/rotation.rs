@@ -5,12 +5,13 @@
 //! the others are re-read on a rotation, the longest unread first, so that every product page
 //! is read again at least every `[site] verify_every`, spread evenly over the walks.
 
-use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::parse::{ListingItem, ProductDetails};
+use super::parse::ListingItem;
+use crate::catalogue::Book;
 
 /// How often product pages are re-read, and how often walks come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,11 +22,53 @@ pub struct Verify {
     pub cycle: Duration,
 }
 
-/// What the last read of a product page gave, with the listing entry it was listed with.
-#[derive(Debug, Clone, PartialEq)]
+/// A listing entry as a 64-bit fingerprint of its fields (title, price, star word,
+/// availability word, link): all the rotation compares, in 8 bytes instead of a copy of the
+/// entry (about 350 bytes a book). Two different entries share one with a chance of 2^-64;
+/// the product page of a book whose entry changed is then read on the rotation instead of at
+/// once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed(u64);
+
+impl Listed {
+    pub fn of(item: &ListingItem) -> Listed {
+        Self::hash([
+            &item.title,
+            &item.price,
+            &item.star_word,
+            &item.availability,
+            item.url.as_str(),
+        ])
+    }
+
+    /// The entry a book read whole was listed with, as far as the book tells: its price and
+    /// availability word are the product page's, which on a consistent site are the
+    /// listing's; where they differ the entry looks changed and its page is read at once.
+    pub fn of_book(book: &Book) -> Listed {
+        Self::hash([
+            &book.title,
+            &book.price,
+            &book.num_reviews,
+            &book.availability,
+            &book.url,
+        ])
+    }
+
+    fn hash(fields: [&str; 5]) -> Listed {
+        // SipHash with fixed keys: the same entry gives the same fingerprint for the whole
+        // run (never persisted, so a new Rust release changing it changes nothing).
+        let mut h = DefaultHasher::new();
+        for f in fields {
+            f.hash(&mut h);
+        }
+        Listed(h.finish())
+    }
+}
+
+/// When a product page was last read, and the listing entry it was listed with then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Seen {
-    pub item: ListingItem,
-    pub details: ProductDetails,
+    pub listed: Listed,
     pub verified: Instant,
 }
 
@@ -37,26 +80,27 @@ pub struct Choice {
     pub known: Vec<usize>,
 }
 
-/// Whether the entry `item` must be read at once: never read, or listed differently now.
-pub fn urgent(item: &ListingItem, seen: &HashMap<Box<str>, Seen>) -> bool {
-    seen.get(item.url.as_str()).is_none_or(|s| s.item != *item)
+/// Whether the entry `item` must be read at once: never read (`seen` is `None`), or listed
+/// differently now.
+pub fn urgent(item: &ListingItem, seen: Option<&Seen>) -> bool {
+    seen.is_none_or(|s| s.listed != Listed::of(item))
 }
 
 /// Among `candidates` (indices of entries listed as they were last seen), the ones to read on
 /// the rotation: every one that would be unread for longer than `every` by the next walk, and
 /// at least the walk's share (`cycle / every` of them, rounded up), the longest unread first.
+/// `verified` tells when a product page (by URL) was last read.
 pub fn rotate(
     candidates: &[(usize, &ListingItem)],
-    seen: &HashMap<Box<str>, Seen>,
+    verified: impl Fn(&str) -> Option<Instant>,
     verify: Verify,
     now: Instant,
 ) -> Choice {
     let mut aged: Vec<(Duration, usize)> = candidates
         .iter()
         .map(|(i, item)| {
-            let age = seen
-                .get(item.url.as_str())
-                .map_or(Duration::MAX, |s| now.saturating_duration_since(s.verified));
+            let age = verified(item.url.as_str())
+                .map_or(Duration::MAX, |v| now.saturating_duration_since(v));
             (age, *i)
         })
         .collect();
@@ -75,8 +119,28 @@ pub fn rotate(
     Choice { rotation, known }
 }
 
+/// How long ago each of `n` product pages known from a saved catalogue `saved_age` old is
+/// taken to have been read, in listing order. When each page was read is not saved, only
+/// that the running daemon read each one within `every`: the pages are spread evenly over
+/// the `every` before the catalogue was saved, the first listed taken as the oldest. So the
+/// rotation goes on at its usual share a walk and reads every one of them again within
+/// `every` of the start (a page may thus go unread up to twice `every`, plus the downtime,
+/// across a restart); a catalogue saved `every` or more ago has every page due at once.
+pub fn seeded_ages(
+    n: usize,
+    saved_age: Duration,
+    every: Duration,
+) -> impl Iterator<Item = Duration> {
+    (0..n).map(move |k| {
+        let spread = every.mul_f64((n - k) as f64 / n as f64);
+        saved_age.saturating_add(spread)
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use url::Url;
 
     use super::*;
@@ -99,8 +163,7 @@ mod tests {
             .zip(ages)
             .map(|(i, age)| {
                 let s = Seen {
-                    item: i.clone(),
-                    details: ProductDetails::default(),
+                    listed: Listed::of(i),
                     verified: now - *age,
                 };
                 (i.url.as_str().into(), s)
@@ -108,14 +171,22 @@ mod tests {
             .collect()
     }
 
+    fn at(seen: &HashMap<Box<str>, Seen>) -> impl Fn(&str) -> Option<Instant> + '_ {
+        |url| seen.get(url).map(|s| s.verified)
+    }
+
     #[test]
     fn a_new_or_changed_entry_is_read_at_once() {
         let now = Instant::now();
         let items: Vec<_> = (0..3).map(|n| item(n, "£1.00")).collect();
         let seen = seen_at(&items, &[MIN; 3], now);
-        assert!(!urgent(&items[0], &seen));
-        assert!(urgent(&item(1, "£2.00"), &seen), "repriced");
-        assert!(urgent(&item(9, "£1.00"), &seen), "new");
+        assert!(!urgent(&items[0], seen.get(items[0].url.as_str())));
+        let repriced = item(1, "£2.00");
+        assert!(
+            urgent(&repriced, seen.get(repriced.url.as_str())),
+            "repriced"
+        );
+        assert!(urgent(&item(9, "£1.00"), None), "new");
     }
 
     #[test]
@@ -130,7 +201,7 @@ mod tests {
             cycle: 10 * MIN,
         };
         // 12 books, a walk every 10 minutes, each read every hour: 2 a walk, the oldest.
-        let choice = rotate(&candidates, &seen, verify, now);
+        let choice = rotate(&candidates, at(&seen), verify, now);
         assert_eq!(choice.rotation, [10, 11]);
         assert_eq!(choice.known.len(), 10);
         // Three that would be unread for over an hour by the next walk: all three, before
@@ -140,7 +211,7 @@ mod tests {
         ages[1] = 55 * MIN;
         ages[2] = 51 * MIN;
         let seen = seen_at(&items, &ages, now);
-        let choice = rotate(&candidates, &seen, verify, now);
+        let choice = rotate(&candidates, at(&seen), verify, now);
         assert_eq!(choice.rotation, [0, 1, 2]);
     }
 
@@ -158,7 +229,7 @@ mod tests {
         let mut most = 0;
         for walk in 1..=30u32 {
             let now = start + 7 * MIN * walk;
-            let choice = rotate(&candidates, &seen, verify, now);
+            let choice = rotate(&candidates, at(&seen), verify, now);
             most = most.max(choice.rotation.len());
             for i in choice.rotation {
                 reads[i] += 1;
@@ -177,5 +248,40 @@ mod tests {
             most <= 8,
             "spread evenly, not in bursts: {most} in one walk"
         );
+    }
+
+    #[test]
+    fn pages_known_from_a_saved_catalogue_are_all_read_again_within_verify_every() {
+        let ages: Vec<Duration> = seeded_ages(4, MIN, 60 * MIN).collect();
+        assert_eq!(ages, [61 * MIN, 46 * MIN, 31 * MIN, 16 * MIN]);
+        // 60 books from a catalogue saved a minute ago, a walk a minute: the first walk reads
+        // the two due and no burst after; every page is read again within the hour.
+        let start = Instant::now() + 2 * 60 * MIN;
+        let items: Vec<_> = (0..60).map(|n| item(n, "£1.00")).collect();
+        let ages: Vec<Duration> = seeded_ages(60, MIN, 60 * MIN).collect();
+        let mut seen = seen_at(&items, &ages, start);
+        let candidates: Vec<(usize, &ListingItem)> = items.iter().enumerate().collect();
+        let verify = Verify {
+            every: 60 * MIN,
+            cycle: MIN,
+        };
+        let mut first_read = vec![None; 60];
+        for walk in 0..60u32 {
+            let now = start + MIN * walk;
+            let choice = rotate(&candidates, at(&seen), verify, now);
+            assert!(
+                choice.rotation.len() <= 2,
+                "walk {walk}: {:?}",
+                choice.rotation
+            );
+            for i in choice.rotation {
+                first_read[i].get_or_insert(walk);
+                seen.get_mut(items[i].url.as_str()).unwrap().verified = now;
+            }
+        }
+        assert!(first_read.iter().all(Option::is_some), "{first_read:?}");
+        // A catalogue saved an hour ago or more: every page is due at once.
+        let stale: Vec<Duration> = seeded_ages(3, 60 * MIN, 60 * MIN).collect();
+        assert!(stale.iter().all(|a| *a + MIN > 60 * MIN));
     }
 }

@@ -13,6 +13,13 @@ pub fn rating_from_word(word: &str) -> Option<u8> {
     }
 }
 
+/// A rating 1..=5 back to its star word (what [`rating_from_word`] read); `None` otherwise.
+pub fn star_word(rating: u8) -> Option<&'static str> {
+    ["One", "Two", "Three", "Four", "Five"]
+        .get(usize::from(rating).checked_sub(1)?)
+        .copied()
+}
+
 /// "£51.77" (or "Â£51.77" from a mis-decoded page) to 51.77.
 pub fn parse_money(text: &str) -> Option<f64> {
     let digits: String = text
@@ -57,6 +64,10 @@ mod tests {
             .iter()
             .map(|w| rating_from_word(w))
             .collect();
+        for r in 1..=5 {
+            assert_eq!(star_word(r).and_then(rating_from_word), Some(r));
+        }
+        assert_eq!((star_word(0), star_word(6)), (None, None));
         assert_eq!(
             got,
             [Some(1), Some(2), Some(3), Some(4), Some(5), None].to_vec()

@@ -10,6 +10,7 @@
 //! knew them: a book is found removed only by a complete walk that identified every book it
 //! listed ([`Taken::proves_removals`]).
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use crate::catalogue::Book;
@@ -210,26 +211,37 @@ pub fn dedupe(books: Vec<Book>) -> (Vec<Book>, Vec<Duplicate>) {
     dedupe_by(books, |b| b)
 }
 
-/// [`dedupe`] for anything that holds a book.
-pub fn dedupe_by<T>(items: Vec<T>, book: impl Fn(&T) -> &Book) -> (Vec<T>, Vec<Duplicate>) {
-    let mut first: HashMap<String, String> = HashMap::new();
-    let mut kept = Vec::with_capacity(items.len());
+/// [`dedupe`] for anything that holds a book. In place: a second vector of the walk's 1,000
+/// books (300 KB) would be the walk's peak, and the keys are borrowed, not copied.
+pub fn dedupe_by<T>(mut items: Vec<T>, book: impl Fn(&T) -> &Book) -> (Vec<T>, Vec<Duplicate>) {
     let mut dropped = Vec::new();
-    for item in items {
-        let b = book(&item);
-        match first.get(b.key()) {
-            Some(url) => dropped.push(Duplicate {
-                key: b.key().to_owned(),
-                first_url: url.clone(),
-                dropped_url: b.url.clone(),
-            }),
-            None => {
-                first.insert(b.key().to_owned(), b.url.clone());
-                kept.push(item);
-            }
-        }
-    }
-    (kept, dropped)
+    let keep: Vec<bool> = {
+        let mut first: HashMap<&str, &str> = HashMap::with_capacity(items.len());
+        items
+            .iter()
+            .map(|item| {
+                let b = book(item);
+                match first.entry(b.key()) {
+                    Entry::Occupied(url) => {
+                        dropped.push(Duplicate {
+                            key: b.key().to_owned(),
+                            first_url: (*url.get()).to_owned(),
+                            dropped_url: b.url.clone(),
+                        });
+                        false
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(&b.url);
+                        true
+                    }
+                }
+            })
+            .collect()
+    };
+    // `retain` visits each element once, in order.
+    let mut keep = keep.into_iter();
+    items.retain(|_| keep.next().unwrap_or(true));
+    (items, dropped)
 }
 
 #[cfg(test)]
