@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::catalogue::Timestamp;
 use crate::config::Settings;
 use crate::events::Event;
+use crate::events::refresh::{NotSeeded, ProductPagesNotSeeded, ProductPagesSeeded};
 use crate::events::scrape::RefreshStarted;
 use crate::scrape::rotation::Verify;
 use crate::scrape::{Absences, ScrapeError, ScrapePlan, Scraped, Scraper};
@@ -84,26 +85,27 @@ impl Refresher {
             Seed::Saved { path, snapshot } if snapshot.site == site => {
                 let saved_age = wall_clock_age(snapshot.scraped_at);
                 let known = scraper.seed(&snapshot.books, saved_age, cfg.site.verify_every);
-                tracing::info!(
-                    target: "bookstream::refresh", event = "product_pages_seeded",
-                    file = %path.display(), known, books = snapshot.books.len(),
-                    saved_at = %crate::catalogue::rfc3339(&snapshot.scraped_at),
-                    "product pages known from {}: {known} of its {} books (saved {}); the first walk reads the new or changed entries and the rotation's share, the others again within [site] verify_every",
-                    path.display(), snapshot.books.len(), crate::catalogue::rfc3339(&snapshot.scraped_at)
-                );
+                ProductPagesSeeded {
+                    file: &path,
+                    known,
+                    books: snapshot.books.len(),
+                    saved_at: &crate::catalogue::rfc3339(&snapshot.scraped_at),
+                }
+                .emit();
             }
-            Seed::Saved { path, snapshot } => tracing::info!(
-                target: "bookstream::refresh", event = "product_pages_not_seeded",
-                file = %path.display(), saved_site = %snapshot.site, site,
-                "{} holds the catalogue of {}, not of {site}: the first walk reads every product page",
-                path.display(), snapshot.site
-            ),
-            Seed::Missing { path, why } => tracing::info!(
-                target: "bookstream::refresh", event = "product_pages_not_seeded",
-                file = %path.display(), why = %why,
-                "no product pages known from {}: {why}; the first walk reads every product page",
-                path.display()
-            ),
+            Seed::Saved { path, snapshot } => ProductPagesNotSeeded {
+                file: &path,
+                why: NotSeeded::OtherSite {
+                    saved_site: &snapshot.site,
+                    site,
+                },
+            }
+            .emit(),
+            Seed::Missing { path, why } => ProductPagesNotSeeded {
+                file: &path,
+                why: NotSeeded::Missing { why: &why },
+            }
+            .emit(),
         }
         Self::new(scraper)
     }

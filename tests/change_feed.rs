@@ -247,7 +247,6 @@ async fn a_new_site_version_yields_exactly_the_expected_events_and_nothing_else(
     }
 }
 
-/// Waits until `dir/state/NAME` exists.
 /// Until `site` has had no request for 300 ms: the walk under way has finished (a walk of the
 /// local site takes some 50 ms; with `refresh = 1s` the next starts a second after it).
 fn between_walks(site: &Site) {
@@ -266,6 +265,7 @@ fn between_walks(site: &Site) {
     }
 }
 
+/// Waits until `dir/state/NAME` exists.
 fn wait_for_log_file(dir: &Path, name: &str, within: Duration) {
     let path = dir.join("state").join(name);
     let deadline = std::time::Instant::now() + within;

@@ -18,6 +18,7 @@ pub(crate) mod engine;
 pub(crate) mod input;
 pub(crate) mod kinesis;
 pub(crate) mod metrics;
+pub(crate) mod refresh;
 pub(crate) mod scrape;
 pub(crate) mod stream;
 
@@ -117,6 +118,7 @@ const NAMES: &[&[&str]] = &[
     input::NAMES,    // the input files' reader
     kinesis::NAMES,  // the paced producer: records sent, puts retried or unanswered
     metrics::NAMES,  // the CloudWatch publisher
+    refresh::NAMES,  // what the scraper knows of the product pages at a start
     scrape::NAMES,   // walks, robots.txt, product pages
     stream::NAMES,   // `bookstream stream`, paced
 ];
