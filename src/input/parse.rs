@@ -360,17 +360,37 @@ impl<R: Read> Parser<R> {
     /// closing `}`.
     fn object(&mut self, out: &mut Vec<u8>, at: At) -> Result<(), Halt> {
         let mut scan = ObjectScan::default();
+        let done = self.take_bounded(out, at, 0, |buf| scan.feed(buf))?;
+        self.line += scan.take_lines();
+        if done {
+            Ok(())
+        } else {
+            Err(Problem::EndsInElement { at }.into())
+        }
+    }
+
+    /// Moves the reader's bytes into `out`, a buffer at a time, as far as `split` takes them
+    /// (`(taken, done)`), until it is done (`true`) or the input ends (`false`). Refuses the
+    /// piece as soon as it holds more than [`MAX_ELEMENT_BYTES`], not counting its last
+    /// `terminator` bytes (a line's newline): never more than that is held.
+    fn take_bounded(
+        &mut self,
+        out: &mut Vec<u8>,
+        at: At,
+        terminator: usize,
+        mut split: impl FnMut(&[u8]) -> (usize, bool),
+    ) -> Result<bool, Halt> {
         loop {
             let buf = match self.reader.fill_buf() {
                 Ok(buf) => buf,
                 Err(e) => return Err(self.io(e)),
             };
             if buf.is_empty() {
-                return Err(Problem::EndsInElement { at }.into());
+                return Ok(false);
             }
-            let (take, done) = scan.feed(buf);
-            self.line += scan.take_lines();
-            if out.len() + take > MAX_ELEMENT_BYTES {
+            let (take, done) = split(buf);
+            let content = out.len() + take - if done { terminator } else { 0 };
+            if content > MAX_ELEMENT_BYTES {
                 return Err(Problem::TooLarge {
                     at,
                     max: MAX_ELEMENT_BYTES,
@@ -380,7 +400,7 @@ impl<R: Read> Parser<R> {
             out.extend_from_slice(&buf[..take]);
             self.reader.consume(take);
             if done {
-                return Ok(());
+                return Ok(true);
             }
         }
     }
@@ -414,32 +434,11 @@ impl<R: Read> Parser<R> {
     /// newline) as soon as that is known: never more than that is held. Returns the bytes
     /// taken.
     fn read_line(&mut self, line: &mut Vec<u8>, at: At) -> Result<usize, Halt> {
-        loop {
-            let buf = match self.reader.fill_buf() {
-                Ok(buf) => buf,
-                Err(e) => return Err(self.io(e)),
-            };
-            if buf.is_empty() {
-                return Ok(line.len());
-            }
-            let (take, done) = match memchr::memchr(b'\n', buf) {
-                Some(i) => (i + 1, true),
-                None => (buf.len(), false),
-            };
-            let content = line.len() + take - usize::from(done);
-            if content > MAX_ELEMENT_BYTES {
-                return Err(Problem::TooLarge {
-                    at,
-                    max: MAX_ELEMENT_BYTES,
-                }
-                .into());
-            }
-            line.extend_from_slice(&buf[..take]);
-            self.reader.consume(take);
-            if done {
-                return Ok(line.len());
-            }
-        }
+        self.take_bounded(line, at, 1, |buf| match memchr::memchr(b'\n', buf) {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        })?;
+        Ok(line.len())
     }
 }
 

@@ -381,18 +381,23 @@ pub fn merge_fields(
 mod tests {
     use super::*;
 
+    /// A book in stock as a listing page shows it, and when it was read.
+    fn listed(title: &str, price: &str, star_word: &str) -> (ListingItem, Timestamp) {
+        let item = ListingItem {
+            title: title.into(),
+            price: price.into(),
+            star_word: star_word.into(),
+            availability: "In stock".into(),
+            url: Url::parse("http://127.0.0.1/catalogue/a_1/index.html").unwrap(),
+        };
+        (item, "2026-12-03T12:00:00Z".parse().unwrap())
+    }
+
     /// A site changed between a book's listing page and its product page: the record is the
     /// product page's version of the price, whole (its `price` agrees with its taxes).
     #[test]
     fn the_product_pages_price_wins_over_the_listings() {
-        let item = ListingItem {
-            title: "A".into(),
-            price: "£1.50".into(),
-            star_word: "Two".into(),
-            availability: "In stock".into(),
-            url: Url::parse("http://127.0.0.1/catalogue/a_1/index.html").unwrap(),
-        };
-        let at: Timestamp = "2026-12-03T12:00:00Z".parse().unwrap();
+        let (item, at) = listed("A", "£1.50", "Two");
         let read = ProductDetails {
             price: Some("£2.25".into()),
             price_excl_tax: Some("£2.25".into()),
@@ -423,14 +428,7 @@ mod tests {
     /// give the book the page and its listing entry gave.
     #[test]
     fn a_book_read_whole_gives_back_the_fields_it_was_made_of() {
-        let item = ListingItem {
-            title: "A Light in the Attic".into(),
-            price: "£51.77".into(),
-            star_word: "Three".into(),
-            availability: "In stock".into(),
-            url: Url::parse("http://127.0.0.1/catalogue/a_1/index.html").unwrap(),
-        };
-        let at: Timestamp = "2026-12-03T12:00:00Z".parse().unwrap();
+        let (item, at) = listed("A Light in the Attic", "£51.77", "Three");
         let page = ProductDetails {
             title: Some("A Light in the Attic".into()),
             price: Some("£51.77".into()),
