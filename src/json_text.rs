@@ -166,6 +166,8 @@ impl<'de> de::Deserialize<'de> for Scalar {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -178,6 +180,38 @@ mod tests {
             serde_json::from_slice::<serde_json::Value>(&minify(text)).unwrap(),
             v
         );
+    }
+
+    /// Strings full of what a scan can trip on: quotes, backslashes, spaces, newlines
+    /// (escaped by the writer), brackets, non-ASCII.
+    fn text() -> impl Strategy<Value = String> {
+        proptest::string::string_regex("[a \"\\\\\n\t{}:,\\[\\]é€]{0,12}").expect("regex")
+    }
+
+    /// JSON values made of such strings, numbers, booleans and nulls, nested.
+    fn values() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            text().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<bool>().prop_map(serde_json::Value::from),
+            Just(serde_json::Value::Null),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                proptest::collection::vec((text(), inner), 0..6)
+                    .prop_map(|pairs| { serde_json::Value::Object(pairs.into_iter().collect()) }),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn minified_pretty_text_is_the_compact_text(value in values()) {
+            let pretty = serde_json::to_string_pretty(&value).unwrap();
+            let compact = serde_json::to_string(&value).unwrap();
+            prop_assert_eq!(String::from_utf8(minify(pretty.as_bytes())).unwrap(), compact);
+        }
     }
 
     #[test]
