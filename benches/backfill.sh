@@ -5,7 +5,7 @@
 #   benches/backfill.sh [RECORDS]          (default 100000) side by side, one table
 #   benches/backfill.sh --rss-scaling      bookstream alone on 100,000 and on 1,000,000 records:
 #                                          peak RSS of each and their ratio (~12 min: 1M records
-#                                          at bookstream's own ~3,400 records/s on 4 shards, plus
+#                                          at bookstream's own ~2,900 records/s on 4 shards, plus
 #                                          generating and reading them back)
 #
 # Contenders, each on a fresh 4-shard stream (moto is reset before each, so every run starts on
@@ -21,8 +21,8 @@
 # Measured with /usr/bin/time: client CPU (user+sys), wall time, peak RSS. moto (a few thousand
 # entries/s here, patched; ~1,200/s plain, see ../shared/EMULATORS.md) is the bottleneck, so wall
 # time and records/s say more about moto than the client; client CPU is the figure to compare.
-# Wall time is not a race either: bookstream keeps to its per-shard limits (85% of 1000 records/s
-# per shard: ~3,400 records/s on 4 shards), the peers to none (real Kinesis would throttle them). moto's
+# Wall time is not a race either: bookstream keeps to its per-shard limits (no second over 85% of
+# 1000 records/s per shard; on 4 shards a 12.5% burst and 72.5% rate: ~2,900 records/s), the peers to none (real Kinesis would throttle them). moto's
 # own CPU during each run is shown too. After each run the stream is read back (every shard,
 # TRIM_HORIZON + GetRecords): records read back must equal records sent, no UPC twice, none
 # missing; otherwise the table marks FAIL and the script exits 1. A contender that exits
@@ -33,7 +33,11 @@
 # script reads an array always), RSS_SIZES ("100000 1000000") and SHARDS_RSS (4) for
 # --rss-scaling, BASELINE (../shared/baseline), KEEP_WORK=1 (keep the temporary directory and
 # print its path), NO_BUILD=1 (use target/release/bookstream as it is, no `cargo build`),
-# MOTO_PLAIN=1 (plain moto_server: loses records under concurrent PutRecords, see below).
+# MOTO_PLAIN=1 (plain moto_server: loses records under concurrent PutRecords, see below),
+# CALLGRIND=FILE (bookstream runs under `valgrind --tool=callgrind` and leaves its profile in
+# FILE: the repeatable figure, its instruction count, is the "Collected" line printed at the end;
+# its CPU and wall columns are then valgrind's, and SHA-256 runs in software, valgrind offering
+# no SHA-NI. Build with CARGO_PROFILE_RELEASE_STRIP=false for names in the profile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -195,9 +199,17 @@ input_for() { # n -> the file bookstream and the boto3 peer read
     if [[ $INPUT == lines ]]; then echo "$WORK/records-$1.jsonl"; else echo "$WORK/records-$1.json"; fi
 }
 run_bookstream() { # stream, n, input
+    local under=()
+    if [[ -n ${CALLGRIND:-} ]]; then
+        command -v valgrind >/dev/null || { echo "CALLGRIND needs valgrind" >&2; exit 2; }
+        under=(valgrind --tool=callgrind "--callgrind-out-file=$CALLGRIND")
+    fi
     run "bookstream-$2" "$1" "$2" "$3" \
-        "$BIN" --log-format json stream --stream-name "$1" --interval 0 --json-file "$3" \
+        "${under[@]}" "$BIN" --log-format json stream --stream-name "$1" --interval 0 --json-file "$3" \
         --max-records "$2" --endpoint-url "$MOTO" --region us-east-1
+    if [[ -n ${CALLGRIND:-} ]]; then
+        echo "callgrind: $(grep -h 'Collected' "$WORK/bookstream-$2.stderr") -> $CALLGRIND" >&2
+    fi
 }
 
 if [[ $MODE == rss ]]; then

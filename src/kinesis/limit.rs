@@ -3,11 +3,15 @@
 //! shard under its own limit means a well-spread backfill is never throttled, and a hot key
 //! slows only the shard it lands on.
 //!
-//! Each shard has two GCRA meters (records and bytes). A meter runs at 80% of its limit and
-//! lets through a burst of 5% of a second's worth: no 1-second window of sends carries more
-//! than 85% of the limit (plus, for bytes, the one record that tipped it over), which leaves
-//! room for requests that arrive closer together than they were sent. Pure: the caller passes
-//! the time.
+//! Each shard has two GCRA meters (records and bytes). A meter lets through a burst of what a
+//! shard's share of one full PutRecords request needs (500 records over the shards), at least
+//! 5% and at most 12.5% of a second's worth, and runs at 85% of its limit less that burst: no
+//! 1-second window of sends carries more than 85% of the limit (plus, for bytes, the one record
+//! that tipped it over), which leaves room for requests that arrive closer together than they
+//! were sent. The bigger burst is for streams of few shards: a request to each of 4 shards can
+//! carry 125 records instead of 50, so a backfill sends 500-entry requests, and the per-request
+//! cost of the SDK (signing, serialising, a round trip) is paid for a third as many. Pure: the
+//! caller passes the time.
 
 use std::time::Duration;
 
@@ -29,9 +33,12 @@ impl Default for Limits {
     }
 }
 
-/// Share of the limit the meters aim at, and the burst they allow (of one second's worth).
-const RATE_SHARE: f64 = 0.80;
-const BURST_SHARE: f64 = 0.05;
+/// Share of the limit that no 1-second window of sends goes over: the meters' rate plus their
+/// burst.
+const WINDOW_SHARE: f64 = 0.85;
+/// The burst (of one second's worth) is a shard's share of a full request, within these.
+const MIN_BURST_SHARE: f64 = 0.05;
+const MAX_BURST_SHARE: f64 = 0.125;
 /// After a throttle, a shard waits 100 ms, doubling (with jitter) while it stays throttled, at
 /// most this long.
 const THROTTLE_BASE: Duration = Duration::from_millis(100);
@@ -48,12 +55,19 @@ struct Meter {
 }
 
 impl Meter {
-    fn new(limit_per_sec: f64, now: Instant) -> Meter {
-        let rate = (limit_per_sec * RATE_SHARE).max(f64::MIN_POSITIVE);
+    /// A meter for `limit_per_sec` that lets `burst` of a second's worth through at once.
+    fn new(limit_per_sec: f64, burst: f64, now: Instant) -> Meter {
+        let rate_share = WINDOW_SHARE - burst;
+        let rate = (limit_per_sec * rate_share).max(f64::MIN_POSITIVE);
+        // A unit's cost rounded up and the tolerance down (to whole nanoseconds): rounded the
+        // other way, a second could carry one unit over the window share.
+        let nanos = |secs: f64, round: fn(f64) -> f64| {
+            Duration::from_nanos(round(secs * 1e9).min(u64::MAX as f64) as u64)
+        };
         Meter {
             tat: now,
-            per_unit: Duration::from_secs_f64(1.0 / rate),
-            tolerance: Duration::from_secs_f64(BURST_SHARE / RATE_SHARE),
+            per_unit: nanos(1.0 / rate, f64::ceil),
+            tolerance: nanos(burst / rate_share, f64::floor),
         }
     }
 
@@ -84,28 +98,55 @@ struct ShardMeters {
 #[derive(Debug, Clone)]
 pub struct Limiter {
     limits: Limits,
+    /// Records one full request carries, spread over the shards: each shard's burst is sized
+    /// for its share.
+    request: usize,
     shards: Vec<ShardMeters>,
 }
 
 impl Limiter {
-    pub fn new(limits: Limits, shards: usize, now: Instant) -> Limiter {
+    /// Meters for `shards` shards, with bursts sized for requests of `request` records.
+    pub fn new(limits: Limits, shards: usize, request: usize, now: Instant) -> Limiter {
         let mut limiter = Limiter {
             limits,
+            request,
             shards: Vec::new(),
         };
         limiter.reset(shards, now);
         limiter
     }
 
-    /// Fresh meters for a new shard map (after a reshard the shards are new ones).
+    /// Fresh meters for a new shard map (after a reshard the shards are new ones, and their
+    /// number sets each one's share of a request).
     pub fn reset(&mut self, shards: usize, now: Instant) {
+        let burst = burst_share(self.request, shards, self.limits.records_per_sec);
         let fresh = ShardMeters {
-            records: Meter::new(f64::from(self.limits.records_per_sec), now),
-            bytes: Meter::new(self.limits.bytes_per_sec as f64, now),
+            records: Meter::new(f64::from(self.limits.records_per_sec), burst, now),
+            bytes: Meter::new(self.limits.bytes_per_sec as f64, burst, now),
             hold_until: now,
             throttles: 0,
         };
         self.shards = vec![fresh; shards];
+    }
+
+    /// How long a shard whose burst was all taken needs to have it whole again (one unit more,
+    /// for the part of a unit the last take left over): the spacing of requests that each take
+    /// every shard's burst.
+    pub fn refill(&self) -> Duration {
+        let whole = |m: &Meter| m.tolerance + m.per_unit;
+        self.shards
+            .first()
+            .map_or(Duration::ZERO, |m| whole(&m.records).max(whole(&m.bytes)))
+    }
+
+    /// How long the shards together take to earn `records` more, spread evenly: after a full
+    /// request, the soonest the next can be full (on many shards, before every burst is whole).
+    pub fn fill_time(&self, records: usize) -> Duration {
+        let shards = self.shards.len().max(1) as u128;
+        self.shards.first().map_or(Duration::ZERO, |m| {
+            let nanos = m.records.per_unit.as_nanos() * records as u128 / shards;
+            Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+        })
     }
 
     /// Earliest time a record of `bytes` may go to `shard`.
@@ -151,9 +192,19 @@ impl Limiter {
     }
 }
 
+/// A shard's share of a request of `request` records, as a share of its second's worth of
+/// records, within [`MIN_BURST_SHARE`] and [`MAX_BURST_SHARE`].
+fn burst_share(request: usize, shards: usize, records_per_sec: u32) -> f64 {
+    let per_shard = request as f64 / shards.max(1) as f64;
+    (per_shard / f64::from(records_per_sec.max(1))).clamp(MIN_BURST_SHARE, MAX_BURST_SHARE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A full PutRecords request, as the backfill sizes the bursts.
+    const REQUEST: usize = 500;
 
     /// Drives one shard as fast as the limiter allows for `secs`, recording send times.
     fn saturate(limiter: &mut Limiter, record_bytes: usize, secs: u64) -> Vec<Duration> {
@@ -184,7 +235,7 @@ mod tests {
 
     #[test]
     fn no_second_carries_more_than_the_record_limit() {
-        let mut l = Limiter::new(Limits::default(), 1, Instant::now());
+        let mut l = Limiter::new(Limits::default(), 1, REQUEST, Instant::now());
         let sent = saturate(&mut l, 100, 10);
         let most = max_in_window(&sent, Duration::from_secs(1));
         assert!(most <= 850, "{most} records in one second");
@@ -193,7 +244,7 @@ mod tests {
 
     #[test]
     fn large_records_are_held_to_the_byte_limit() {
-        let mut l = Limiter::new(Limits::default(), 1, Instant::now());
+        let mut l = Limiter::new(Limits::default(), 1, REQUEST, Instant::now());
         let sent = saturate(&mut l, 100 * 1024, 10);
         let most = max_in_window(&sent, Duration::from_secs(1));
         // 10 records of 100 KiB fill 1 MiB/s: 8 make 80%, one more may tip over, never two.
@@ -204,7 +255,7 @@ mod tests {
     #[test]
     fn shards_are_independent_and_a_hold_delays_only_its_shard() {
         let t0 = Instant::now();
-        let mut l = Limiter::new(Limits::default(), 2, t0);
+        let mut l = Limiter::new(Limits::default(), 2, REQUEST, t0);
         for _ in 0..1000 {
             let at = l.ready_at(0).max(t0);
             l.take(0, 10, at);
@@ -218,7 +269,7 @@ mod tests {
     #[test]
     fn a_throttled_shard_backs_off_more_while_it_stays_throttled_and_not_forever() {
         let t0 = Instant::now();
-        let mut l = Limiter::new(Limits::default(), 2, t0);
+        let mut l = Limiter::new(Limits::default(), 2, REQUEST, t0);
         let waits: Vec<Duration> = (0..12).map(|_| l.throttled(0, t0)).collect();
         assert!(
             waits[0] <= THROTTLE_BASE && waits[3] >= THROTTLE_BASE * 4,
@@ -237,7 +288,7 @@ mod tests {
     #[test]
     fn a_record_larger_than_the_burst_still_goes_then_pays_for_itself() {
         let t0 = Instant::now();
-        let mut l = Limiter::new(Limits::default(), 1, t0);
+        let mut l = Limiter::new(Limits::default(), 1, REQUEST, t0);
         assert!(l.ready_at(0) <= t0);
         l.take(0, 1024 * 1024, t0);
         let wait = l.ready_at(0) - t0;
@@ -245,5 +296,49 @@ mod tests {
             wait > Duration::from_millis(1100) && wait < Duration::from_millis(1300),
             "{wait:?}"
         );
+    }
+
+    #[test]
+    fn on_few_shards_a_shards_share_of_a_full_request_goes_at_once_and_the_window_stays_at_85_percent()
+     {
+        for shards in [1, 2, 4, 5, 10, 50] {
+            let t0 = Instant::now();
+            let mut l = Limiter::new(Limits::default(), shards, REQUEST, t0);
+            let mut at_once = 0;
+            while l.ready_at(0) <= t0 {
+                l.take(0, 100, t0);
+                at_once += 1;
+            }
+            let share = (REQUEST / shards).clamp(50, 125);
+            assert!(
+                (share..=share + 1).contains(&at_once),
+                "{shards} shards: {at_once} at once, {share} wanted"
+            );
+            let mut l = Limiter::new(Limits::default(), shards, REQUEST, t0);
+            let sent = saturate(&mut l, 100, 10);
+            let most = max_in_window(&sent, Duration::from_secs(1));
+            assert!(
+                (800..=850).contains(&most),
+                "{shards} shards: {most} records in one second"
+            );
+        }
+    }
+
+    #[test]
+    fn requests_spaced_by_the_refill_each_find_every_burst_whole() {
+        let t0 = Instant::now();
+        let mut l = Limiter::new(Limits::default(), 4, REQUEST, t0);
+        let mut now = t0;
+        for request in 0..20 {
+            let mut taken = 0;
+            for shard in 0..4 {
+                while l.ready_at(shard) <= now {
+                    l.take(shard, 430, now);
+                    taken += 1;
+                }
+            }
+            assert!(taken >= REQUEST, "request {request}: {taken} records");
+            now += l.refill();
+        }
     }
 }

@@ -83,12 +83,16 @@ pub fn encode_raw(
     })
 }
 
-/// Kinesis partition keys are 1..=256 Unicode characters.
-fn truncate_key(key: String) -> String {
+/// Kinesis partition keys are 1..=256 Unicode characters. Cut in place: a key is nearly
+/// always short, and building a new one char by char cost the backfill 1.5% of its CPU.
+fn truncate_key(mut key: String) -> String {
     if key.is_empty() {
         return "bookstream".to_owned();
     }
-    key.chars().take(256).collect()
+    if let Some((cut, _)) = key.char_indices().nth(256) {
+        key.truncate(cut);
+    }
+    key
 }
 
 #[cfg(test)]
@@ -112,6 +116,15 @@ mod tests {
         assert!(nl.data.ends_with(b"}\n"));
         assert_eq!(nl.partition_key, "abc");
         assert_eq!(nl.label, "abc");
+    }
+
+    #[test]
+    fn a_key_is_cut_to_256_characters_not_bytes() {
+        let long = "é".repeat(300);
+        assert_eq!(truncate_key(long).chars().count(), 256);
+        let short = "é".repeat(256);
+        assert_eq!(truncate_key(short.clone()), short);
+        assert_eq!(truncate_key(String::new()), "bookstream");
     }
 
     #[test]

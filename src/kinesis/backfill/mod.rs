@@ -73,7 +73,9 @@ pub struct Options {
     pub in_flight: usize,
     /// Pack small records into KPL aggregates.
     pub aggregate: bool,
-    /// How long admissible records may wait for more to fill a request.
+    /// How long admissible records may wait at least for more to fill a request (longer when
+    /// the shards' bursts take longer to refill: a request that was not full is followed by
+    /// the next once every shard can take its share of a full one again).
     pub linger: Duration,
     /// Failed sends of one entry (throttles not counted) before the backfill gives up on it
     /// (and stops).

@@ -55,7 +55,9 @@ pub(super) struct Run {
     refused: Vec<Refused>,
     /// Nothing is sent before this (after a request failed as a whole).
     hold_until: Instant,
-    last_send: Instant,
+    /// No request goes out before this: a request that was not full is followed by the next
+    /// only once the shards' bursts are whole again (or a linger, if that is longer).
+    next_send: Instant,
     remap_at: Instant,
     remapped_at: Instant,
     remap_now: bool,
@@ -68,8 +70,8 @@ pub(super) struct Run {
     throttle_streak: u32,
     /// The last failure seen, for the message when the backfill gives up.
     last_error: String,
-    /// How long the run waits for admissible records to fill a request, and for an idle
-    /// shard's aggregate.
+    /// How long the run waits at least for admissible records to fill a request, and for an
+    /// idle shard's aggregate.
     linger: Duration,
     remap_every: Duration,
 }
@@ -96,7 +98,7 @@ impl Run {
             phase: Phase::Reading,
             linger: options.linger,
             remap_every: options.remap_every,
-            limiter: Limiter::new(options.limits, n, now),
+            limiter: Limiter::new(options.limits, n, MAX_ENTRIES, now),
             queues: (0..n).map(|_| VecDeque::new()).collect(),
             aggregators: (0..n).map(|_| (aggregator(), now)).collect(),
             queued: 0,
@@ -108,7 +110,7 @@ impl Run {
             },
             refused: Vec::new(),
             hold_until: now,
-            last_send: now - options.linger,
+            next_send: now,
             remap_at: now + options.remap_every,
             remapped_at: now,
             remap_now: false,
@@ -188,20 +190,25 @@ impl Run {
 
     // Sending.
 
-    /// Whether a request may go out now: no hold after a failed request, and a linger since
-    /// the last one.
+    /// Whether a request may go out now: no hold after a failed request, and the spacing
+    /// after the last one that was not full.
     pub(super) fn may_send(&self, now: Instant) -> bool {
-        now >= self.hold_until && now >= self.last_send + self.linger
+        now >= self.hold_until && now >= self.next_send
     }
 
-    /// A request of `batch` went out; a full one lets the next go at once (more may be
-    /// admissible right away).
+    /// A request of `batch` went out. After a full one the next goes as soon as the shards
+    /// can have earned another full one (on many shards that is before the linger is over);
+    /// after another, once the shards' bursts are whole again, and a linger at least. On a
+    /// stream of few shards every request is then full, where one every linger would carry a
+    /// third as much, and each costs the SDK's signing and serialising, a round trip and the
+    /// wake-ups; after a full one, going at once would send the few records admissible since
+    /// in a request of their own.
     pub(super) fn sent(&mut self, batch: &[Pending], now: Instant) {
         self.stats.requests += 1;
-        self.last_send = if batch.len() == MAX_ENTRIES {
-            now - self.linger
+        self.next_send = if batch.len() == MAX_ENTRIES {
+            now + self.limiter.fill_time(MAX_ENTRIES)
         } else {
-            now
+            now + self.linger.max(self.limiter.refill())
         };
     }
 
@@ -437,8 +444,8 @@ impl Run {
         batch
     }
 
-    /// When something may next be sendable: the linger after the last request, a shard's limiter
-    /// allowing its next record, an aggregate due, or the end of a hold.
+    /// When something may next be sendable: the spacing after the last request, a shard's
+    /// limiter allowing its next record, an aggregate due, or the end of a hold.
     pub(super) fn next_wake(&self, slots_free: bool) -> Option<Instant> {
         let linger = self.linger;
         let mut wake: Option<Instant> = None;
@@ -452,7 +459,7 @@ impl Run {
                 at(self
                     .limiter
                     .ready_at(shard)
-                    .max(self.last_send + linger)
+                    .max(self.next_send)
                     .max(self.hold_until));
             }
         }
@@ -508,3 +515,7 @@ impl Run {
 fn aggregator() -> Aggregator {
     Aggregator::new(MAX_RECORD_BYTES)
 }
+
+#[cfg(test)]
+#[path = "queues_tests.rs"]
+mod tests;
