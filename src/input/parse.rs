@@ -85,6 +85,13 @@ impl<R: Read> Utf8Reader<R> {
     fn offset(&self) -> u64 {
         self.base + self.start as u64
     }
+
+    /// The next bytes (empty at the end of the input), a failed read as the parse's verdict.
+    /// (Borrowing the reader alone, so the parser's counters stay free while it is read.)
+    fn fill(&mut self, format: Format) -> Result<&[u8], Halt> {
+        let offset = self.offset();
+        self.fill_buf().map_err(|e| halt(format, offset, e))
+    }
 }
 
 impl<R: Read> BufRead for Utf8Reader<R> {
@@ -186,24 +193,27 @@ struct Parser<R> {
     count: u64,
 }
 
+/// An I/O error of the reader as the parse's verdict: a stop when the consumer is gone,
+/// bad UTF-8 with its offset, or a failed read at `offset`.
+fn halt(format: Format, offset: u64, e: io::Error) -> Halt {
+    let inner = e.get_ref();
+    if inner.is_some_and(|i| i.is::<ConsumerGone>()) {
+        return Halt::Stop;
+    }
+    if let Some(bad) = inner.and_then(|i| i.downcast_ref::<BadUtf8>()) {
+        return Halt::Bad(Problem::NotUtf8 {
+            format,
+            offset: bad.offset,
+        });
+    }
+    Halt::Bad(Problem::Read { offset, error: e })
+}
+
 impl<R: Read> Parser<R> {
     /// An I/O error of the reader as the parse's verdict: a stop when the consumer is gone,
     /// bad UTF-8 with its offset, or a failed read.
     fn io(&self, e: io::Error) -> Halt {
-        let inner = e.get_ref();
-        if inner.is_some_and(|i| i.is::<ConsumerGone>()) {
-            return Halt::Stop;
-        }
-        if let Some(bad) = inner.and_then(|i| i.downcast_ref::<BadUtf8>()) {
-            return Halt::Bad(Problem::NotUtf8 {
-                format: self.format,
-                offset: bad.offset,
-            });
-        }
-        Halt::Bad(Problem::Read {
-            offset: self.reader.offset(),
-            error: e,
-        })
+        halt(self.format, self.reader.offset(), e)
     }
 
     fn at(&self, offset: u64, line: u64) -> At {
@@ -235,10 +245,7 @@ impl<R: Read> Parser<R> {
     /// The next byte that is not JSON whitespace, not consumed.
     fn skip_space(&mut self) -> Result<Option<u8>, Halt> {
         loop {
-            let buf = match self.reader.fill_buf() {
-                Ok(buf) => buf,
-                Err(e) => return Err(self.io(e)),
-            };
+            let buf = self.reader.fill(self.format)?;
             if buf.is_empty() {
                 return Ok(None);
             }
@@ -381,10 +388,7 @@ impl<R: Read> Parser<R> {
         mut split: impl FnMut(&[u8]) -> (usize, bool),
     ) -> Result<bool, Halt> {
         loop {
-            let buf = match self.reader.fill_buf() {
-                Ok(buf) => buf,
-                Err(e) => return Err(self.io(e)),
-            };
+            let buf = self.reader.fill(self.format)?;
             if buf.is_empty() {
                 return Ok(false);
             }
