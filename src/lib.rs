@@ -11,6 +11,7 @@ pub mod config;
 pub mod daemon;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod memory;
 pub mod schema;
 pub mod scrape;
 pub mod systemd;
@@ -29,7 +30,6 @@ mod events;
 mod input;
 mod json_text;
 mod kinesis;
-mod memory;
 mod metrics;
 mod refresh;
 mod schedule;
