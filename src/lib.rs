@@ -11,7 +11,6 @@ pub mod config;
 pub mod daemon;
 #[cfg(feature = "demo")]
 pub mod demo;
-pub mod memory;
 pub mod schema;
 pub mod scrape;
 pub mod systemd;
@@ -30,6 +29,7 @@ mod events;
 mod input;
 mod json_text;
 mod kinesis;
+mod memory;
 mod metrics;
 mod refresh;
 mod schedule;

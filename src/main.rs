@@ -34,10 +34,7 @@ fn main() -> ExitCode {
     // cycles, benches/daemon-footprint.sh).
     // The one-shot commands keep two workers: `scrape` parses 1050 pages as fast as it can.
     let mut builder = match cli.command {
-        Command::Run(_) | Command::Once(_) => {
-            bookstream::memory::use_one_arena();
-            tokio::runtime::Builder::new_current_thread()
-        }
+        Command::Run(_) | Command::Once(_) => tokio::runtime::Builder::new_current_thread(),
         _ => {
             let mut b = tokio::runtime::Builder::new_multi_thread();
             b.worker_threads(2);

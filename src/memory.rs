@@ -7,15 +7,6 @@
 //! "The daemon's footprint"). It walks the heap's free lists once: microseconds for a few MiB,
 //! once per cycle.
 
-/// Puts every thread's allocations in glibc's one main arena; `true` if glibc took the
-/// setting. A no-op (`false`) elsewhere. For the daemon only, called before any thread is
-/// started: its threads (the runtime's and the blocking pool's, for files and name lookups)
-/// are few and nearly always idle, so they never contend for the arena, while each arena of
-/// its own keeps freed memory resident.
-pub fn use_one_arena() -> bool {
-    imp::use_one_arena()
-}
-
 /// Returns the heap's free pages to the kernel; `true` if any memory was released. A no-op
 /// (`false`) where the C library is not glibc.
 pub fn release_free_heap() -> bool {
@@ -24,12 +15,6 @@ pub fn release_free_heap() -> bool {
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod imp {
-    pub(super) fn use_one_arena() -> bool {
-        // SAFETY: mallopt changes a tunable under glibc's own lock; M_ARENA_MAX limits the
-        // arenas threads created from now on may get.
-        unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) == 1 }
-    }
-
     pub(super) fn release_free_heap() -> bool {
         // SAFETY: malloc_trim takes glibc's arena locks itself; it is safe to call from any
         // thread at any time, with any pad (0: keep nothing spare at the top of the heap).
@@ -39,10 +24,6 @@ mod imp {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 mod imp {
-    pub(super) fn use_one_arena() -> bool {
-        false
-    }
-
     pub(super) fn release_free_heap() -> bool {
         false
     }
@@ -50,12 +31,6 @@ mod imp {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    fn glibc_takes_the_one_arena_setting() {
-        assert!(super::use_one_arena(), "mallopt(M_ARENA_MAX, 1) refused");
-    }
-
     #[test]
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn freed_memory_goes_back_to_the_kernel() {
