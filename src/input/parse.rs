@@ -411,8 +411,7 @@ impl<R: Read> Parser<R> {
 
     fn lines(&mut self, sink: Sink<'_>) -> Result<(), Halt> {
         let mut text = Vec::new();
-        // `self.line` is the line being read.
-        self.line = 1;
+        // `self.line` is the line being read (blank lines before the first already counted).
         loop {
             text.clear();
             let offset = self.reader.offset();

@@ -140,6 +140,13 @@ fn each_bad_input_says_where_it_is_and_what_was_expected() {
              expected JSON Lines (one JSON object per line)",
         ),
         (
+            // Blank lines before the first line count (they are skipped before it).
+            b"\n\n{\"a\": 1}\n[1]\n",
+            Format::Lines,
+            "line 4 is a JSON array, not an object (element 1, byte offset 11); \
+             expected JSON Lines (one JSON object per line)",
+        ),
+        (
             b"{\"a\": 1}\n{\"a\": \n",
             Format::Lines,
             "not valid JSON in line 2 (element 1, byte offset 9): EOF while parsing a value at line 2 column 0",
