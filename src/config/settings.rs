@@ -95,12 +95,13 @@ impl PartitionKey {
             None => Some(template),
         };
         match key {
-            Some(key) if !key.is_empty() && key.len() <= 256 => {
+            // Kinesis counts a partition key's Unicode characters, not its bytes.
+            Some(key) if !key.is_empty() && key.chars().count() <= 256 => {
                 Ok(PartitionKey::Fixed(key.to_owned()))
             }
             Some(_) => Err(format!(
                 "expected a fixed key of 1-256 characters, or `{{field}}`, got {} characters",
-                template.len()
+                template.chars().count()
             )),
             None => Err(format!(
                 "expected `{{field}}` (one record field in braces, e.g. `{{upc}}`) or a fixed \
@@ -174,5 +175,11 @@ mod tests {
         );
         assert!(PartitionKey::parse("").is_err());
         assert!(PartitionKey::parse(&"k".repeat(256)).is_ok());
+        // Characters, not bytes: 256 two-byte characters are a key, 257 are not.
+        assert!(PartitionKey::parse(&"é".repeat(256)).is_ok());
+        assert_eq!(
+            PartitionKey::parse(&"é".repeat(257)).unwrap_err(),
+            "expected a fixed key of 1-256 characters, or `{field}`, got 257 characters"
+        );
     }
 }
