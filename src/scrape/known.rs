@@ -3,6 +3,7 @@
 //! product pages in one entry a page, seeded at start from the saved catalogue; and the task
 //! that reads one product page.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -145,6 +146,18 @@ impl Scraper {
         }
     }
 
+    /// After a complete walk: forgets every product page it did not list (or may not read), so
+    /// that a delisted book's page neither counts as unread for ever (VerificationAge, STATUS's
+    /// "products .. old") nor keeps its entry. A book listed again is read again, as a new one.
+    /// Returns how many pages were forgotten.
+    pub(super) fn keep_only<'a>(&self, listed: impl IntoIterator<Item = &'a str>) -> usize {
+        let keep: HashSet<&str> = listed.into_iter().collect();
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        let before = known.len();
+        known.retain(|url, _| keep.contains(&**url));
+        before - known.len()
+    }
+
     pub(super) fn forget(&self, item: &ListingItem) {
         let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
         known.remove(item.url.as_str());
@@ -224,5 +237,20 @@ mod tests {
         let reloaded = scraper().remembering(&first);
         assert!(reloaded.oldest_verification().is_some());
         assert!(reloaded.known_get("http://x/a", |_| ()).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_complete_walk_forgets_the_pages_it_did_not_list() {
+        let scraper = scraper();
+        let every = Duration::from_secs(3600);
+        let books = [Book::sample("a"), Book::sample("b")];
+        assert_eq!(scraper.seed(&books, Duration::from_secs(60), every), 2);
+        assert_eq!(scraper.keep_only(["http://x/a"]), 1);
+        assert!(scraper.known_get("http://x/a", |_| ()).is_some());
+        assert!(scraper.known_get("http://x/b", |_| ()).is_none());
+        assert_eq!(scraper.keep_only(["http://x/a"]), 0);
+        // A walk that listed none of them: nothing is left to count as unread.
+        assert_eq!(scraper.keep_only([]), 1);
+        assert_eq!(scraper.oldest_verification(), None);
     }
 }

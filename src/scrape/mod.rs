@@ -302,6 +302,20 @@ impl Scraper {
             }
             found[index] = d;
         }
+        if walk.complete() {
+            let listed = items
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !disallowed.contains(i))
+                .map(|(_, item)| item.url.as_str());
+            let forgotten = self.keep_only(listed);
+            if forgotten > 0 {
+                tracing::debug!(
+                    forgotten,
+                    "{forgotten} product pages no longer listed forgotten"
+                );
+            }
+        }
         let now = crate::catalogue::now();
         let merged: Vec<Found> = items
             .iter()
