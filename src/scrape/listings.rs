@@ -82,12 +82,7 @@ impl Kept {
                     title: i.title.to_string(),
                     price: i.price.to_string(),
                     star_word: parse::star_word(i.rating).unwrap_or_default().to_owned(),
-                    availability: if i.in_stock {
-                        "In stock"
-                    } else {
-                        "Out of stock"
-                    }
-                    .to_owned(),
+                    availability: parse::availability_word(i.in_stock).to_owned(),
                     url: url(&i.url)?,
                 })
             })

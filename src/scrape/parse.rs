@@ -274,7 +274,7 @@ pub struct ProductFields {
 }
 
 /// The availability word of the record ("In stock" / "Out of stock").
-fn availability_word(in_stock: bool) -> &'static str {
+pub(super) fn availability_word(in_stock: bool) -> &'static str {
     if in_stock { "In stock" } else { "Out of stock" }
 }
 
