@@ -1,6 +1,7 @@
 //! The sd_notify protocol: READY, STATUS, WATCHDOG, RELOADING (+MONOTONIC_USEC), STOPPING.
-//! A no-op outside systemd (no NOTIFY_SOCKET); a send failure is logged once per kind of message
-//! and never stops the daemon. The daemon takes its [`Notifier`] as an argument, so a test can
+//! A no-op outside systemd (no NOTIFY_SOCKET); a send failure is logged as a warning (each
+//! failure: a broken socket under a watchdog warns every half period) and never stops the
+//! daemon. The daemon takes its [`Notifier`] as an argument, so a test can
 //! drive it in-process with a recorder in place of the socket.
 
 use std::time::Duration;
