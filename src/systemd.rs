@@ -1,9 +1,11 @@
 //! The sd_notify protocol: READY, STATUS, WATCHDOG, RELOADING (+MONOTONIC_USEC), STOPPING.
-//! A no-op outside systemd (no NOTIFY_SOCKET); a send failure is logged as a warning (each
-//! failure: a broken socket under a watchdog warns every half period) and never stops the
-//! daemon. The daemon takes its [`Notifier`] as an argument, so a test can
+//! A no-op outside systemd (no NOTIFY_SOCKET); a send failure is logged once per kind of message
+//! until a send of that kind succeeds again (a broken socket under a watchdog would otherwise
+//! warn every half period), and never stops the daemon. The daemon takes its [`Notifier`] as an argument, so a test can
 //! drive it in-process with a recorder in place of the socket.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use sd_notify::NotifyState;
@@ -40,7 +42,7 @@ impl std::fmt::Display for Notice {
 pub enum Notifier {
     /// sd_notify over `NOTIFY_SOCKET` (nothing is sent without it); the watchdog period is
     /// systemd's.
-    Systemd,
+    Systemd(Warned),
     /// Each notice onto a channel, in order, for a test that drives the daemon in-process; no
     /// watchdog.
     Recorder(mpsc::UnboundedSender<Notice>),
@@ -49,7 +51,7 @@ pub enum Notifier {
 impl Notifier {
     /// The service manager's notifier (`NOTIFY_SOCKET`, `WATCHDOG_USEC`).
     pub fn systemd() -> Self {
-        Notifier::Systemd
+        Notifier::Systemd(Warned::default())
     }
 
     /// A recorder, and the channel its notices arrive on.
@@ -61,7 +63,7 @@ impl Notifier {
     fn send(&self, notice: Notice) {
         let tx = match self {
             Notifier::Recorder(tx) => tx,
-            Notifier::Systemd => return sd_send(&notice),
+            Notifier::Systemd(warned) => return sd_send(&notice, warned),
         };
         // A test that stopped listening only misses what it no longer reads.
         let _ = tx.send(notice);
@@ -91,14 +93,32 @@ impl Notifier {
     /// Half the watchdog timeout, when systemd set one for this process.
     pub fn watchdog_period(&self) -> Option<Duration> {
         match self {
-            Notifier::Systemd => sd_notify::watchdog_enabled().map(|d| d / 2),
+            Notifier::Systemd(_) => sd_notify::watchdog_enabled().map(|d| d / 2),
             Notifier::Recorder(_) => None,
         }
     }
 }
 
+/// The kinds of notice whose last send failed and was logged (one bit per kind), shared by the
+/// notifier's clones.
+#[derive(Debug, Clone, Default)]
+pub struct Warned(Arc<AtomicU8>);
+
+impl Warned {
+    /// A send of `kind` (0-7) failed: `true` if this is the first failure since it last worked.
+    fn failed(&self, kind: u8) -> bool {
+        let bit = 1 << kind;
+        self.0.fetch_or(bit, Ordering::Relaxed) & bit == 0
+    }
+
+    /// A send of `kind` worked: its next failure is logged again.
+    fn worked(&self, kind: u8) {
+        self.0.fetch_and(!(1 << kind), Ordering::Relaxed);
+    }
+}
+
 /// One notice over `NOTIFY_SOCKET`.
-fn sd_send(notice: &Notice) {
+fn sd_send(notice: &Notice, warned: &Warned) {
     let (what, result) = match notice {
         Notice::Ready => ("READY", sd_notify::notify(&[NotifyState::Ready])),
         Notice::Status(text) => ("STATUS", sd_notify::notify(&[NotifyState::Status(text)])),
@@ -112,14 +132,45 @@ fn sd_send(notice: &Notice) {
         ),
         Notice::Stopping => ("STOPPING", sd_notify::notify(&[NotifyState::Stopping])),
     };
-    if let Err(e) = result {
-        tracing::warn!(message_kind = what, error = %e, "cannot notify systemd ({what}): {e}");
+    let kind = match notice {
+        Notice::Ready => 0,
+        Notice::Status(_) => 1,
+        Notice::Watchdog => 2,
+        Notice::Reloading => 3,
+        Notice::Stopping => 4,
+    };
+    match result {
+        Ok(()) => warned.worked(kind),
+        Err(e) if warned.failed(kind) => tracing::warn!(
+            message_kind = what,
+            error = %e,
+            "cannot notify systemd ({what}): {e}; further {what} failures are not logged until one succeeds"
+        ),
+        Err(_) => {}
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failing_kind_is_logged_once_until_it_works_again() {
+        let warned = Warned::default();
+        let clone = warned.clone();
+        assert!(warned.failed(2), "the first watchdog failure is logged");
+        assert!(!clone.failed(2), "not the next, from any clone");
+        assert!(warned.failed(1), "another kind is its own");
+        warned.worked(2);
+        assert!(
+            !warned.failed(1),
+            "a watchdog success leaves STATUS's silence"
+        );
+        assert!(
+            warned.failed(2),
+            "a failure after a success is logged again"
+        );
+    }
 
     #[test]
     fn a_recorder_hears_each_notice_in_order_as_the_wire_spells_it() {
