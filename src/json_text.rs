@@ -59,26 +59,18 @@ pub struct Fields {
 /// validating the whole text. Other fields are skipped without being built.
 pub fn fields(json: &[u8], key_field: &str) -> Result<Fields, String> {
     let mut de = serde_json::Deserializer::from_slice(json);
-    let fields = FieldsSeed { key_field }
-        .deserialize(&mut de)
+    let fields = de::Deserializer::deserialize_map(&mut de, FieldsVisitor { key_field })
         .map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())?;
     Ok(fields)
 }
 
-struct FieldsSeed<'k> {
+/// Reads the object's keys in place and builds only the two wanted values.
+struct FieldsVisitor<'k> {
     key_field: &'k str,
 }
 
-impl<'de> DeserializeSeed<'de> for FieldsSeed<'_> {
-    type Value = Fields;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Fields, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for FieldsSeed<'_> {
+impl<'de> Visitor<'de> for FieldsVisitor<'_> {
     type Value = Fields;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
