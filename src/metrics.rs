@@ -385,7 +385,7 @@ impl Publisher {
                     self.failures += 1;
                     return false;
                 }
-                crate::error_chain(&e)
+                classified.message
             }
             Err(_) => format!("no answer within {}s", PUBLISH_TIMEOUT.as_secs()),
         };

@@ -337,3 +337,48 @@ fn a_metadata_service_that_never_answers_delays_the_verdict_only_seconds() {
     assert_eq!(code, Some(78), "{stderr}");
     assert!(stderr.contains("no AWS region is configured"), "{stderr}");
 }
+
+#[tokio::test]
+async fn an_endpoint_that_is_not_kinesis_stops_the_put_naming_its_answer_and_sets_nothing_aside() {
+    // `[kinesis] endpoint_url` names a web server (here the test site itself): every put is
+    // answered with a page of HTML. That is a refusal by whatever answered, not a lost answer:
+    // no record is resent, set aside or counted as sent, and the cursor stays where it was.
+    let rig = Rig::new("wrongport", &["--books", "4", "--per-page", "4"], FAST).await;
+    let config = write_config(&rig.dir, &rig.site_url, &rig.site_url, "wrongport", FAST);
+    let out = tokio::task::spawn_blocking(move || {
+        common::bookstream()
+            .args(["--log-format", "json", "once", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{log}");
+    let finished = common::named(&log, "cycle_finished");
+    assert_eq!(finished.len(), 1, "{log}");
+    assert_eq!(finished[0]["sent"], 0, "{log}");
+    let error = finished[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("Kinesis rejected the put to stream `wrongport`")
+            && error.contains("HTTP 405 with an answer that is not the service's"),
+        "{log}"
+    );
+    assert!(
+        common::named(&log, "put_outcome_unknown").is_empty(),
+        "{log}"
+    );
+    assert!(
+        common::named(&log, "record_dead_lettered").is_empty(),
+        "{log}"
+    );
+    let state = rig.dir.join("state");
+    assert!(!state.join("dead-letter.jsonl").exists(), "{log}");
+    let cursor: serde_json::Value = std::fs::read(state.join("cursor.json"))
+        .map(|b| serde_json::from_slice(&b).unwrap())
+        .unwrap_or_default();
+    assert_eq!(cursor["sent_total"].as_u64().unwrap_or(0), 0, "{cursor}");
+    assert!(cursor["last_key"].is_null(), "{cursor}");
+    assert!(rig.upcs().await.is_empty());
+}

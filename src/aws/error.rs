@@ -17,7 +17,7 @@ pub enum ErrorKind {
     /// never made, credentials that could not be fetched this time.
     Transient,
     /// The request left and no readable answer came (a timeout, a connection lost mid-way,
-    /// an answer that cannot be read): it may have been done.
+    /// a success whose body cannot be read): it may have been done.
     OutcomeUnknown,
     /// Not permitted (IAM, a key policy): not done until someone grants it.
     Denied,
@@ -109,11 +109,30 @@ where
                 kind: answer_kind(code, status),
                 code: code.map(str::to_owned),
                 status: Some(status),
-                message: format!(
-                    "{}: {}",
-                    code.unwrap_or("error"),
-                    se.err().message().unwrap_or("no message")
-                ),
+                message: match code {
+                    Some(code) => {
+                        format!("{code}: {}", se.err().message().unwrap_or("no message"))
+                    }
+                    // An answer without the service's error code: not the service's answer
+                    // (a wrong endpoint, a proxy's error page).
+                    None => not_the_service(status, err),
+                },
+            }
+        }
+        // An answer whose body cannot be read as the service's. Its status still says what
+        // became of the request: a success (it may have been done), a throttle or a failure
+        // on the way (not done, it passes), or a refusal by whatever answered (a wrong
+        // endpoint's 404, a proxy's 403: sent again, it is refused again).
+        SdkError::ResponseError(re) => {
+            let status = re.raw().status().as_u16();
+            AwsError {
+                kind: match status {
+                    200..=299 => ErrorKind::OutcomeUnknown,
+                    _ => answer_kind(None, status),
+                },
+                code: None,
+                status: Some(status),
+                message: not_the_service(status, err),
             }
         }
         // The request was never built (no region, no credentials): it never will be.
@@ -129,9 +148,17 @@ where
             // It never reached the HTTP client: no endpoint (no region), no identity.
             None => ErrorKind::Final,
         }),
-        // A timeout after the request left, an answer that cannot be read.
+        // A timeout after the request left, before any answer.
         _ => unanswered(ErrorKind::OutcomeUnknown),
     }
+}
+
+/// The message for an answer with `status` that is not the service's own.
+fn not_the_service(status: u16, err: &dyn std::error::Error) -> String {
+    format!(
+        "HTTP {status} with an answer that is not the service's (is the endpoint right?): {}",
+        crate::error_chain(err)
+    )
 }
 
 /// What an entry's error code in a successful answer means (PutRecords answers 200 and

@@ -61,18 +61,17 @@ async fn read_request(conn: &mut TcpStream) -> bool {
     }
 }
 
-/// A server on loopback that answers every request with `status` and Kinesis's JSON error
-/// body for `code` (`{"__type": code, "message": ...}`, as Kinesis and moto send it).
-async fn kinesis_refusing(status: u16, code: &'static str) -> String {
+/// A server on loopback that answers every request with `status`, `content_type` and `body`.
+async fn answering(status: u16, content_type: &'static str, body: String) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         while let Ok((mut conn, _)) = listener.accept().await {
+            let body = body.clone();
             tokio::spawn(async move {
                 while read_request(&mut conn).await {
-                    let body = format!(r#"{{"__type":"{code}","message":"refused as {code}"}}"#);
                     let answer = format!(
-                        "HTTP/1.1 {status} Refused\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-RequestId: r1\r\nContent-Length: {}\r\n\r\n{body}",
+                        "HTTP/1.1 {status} Answer\r\nContent-Type: {content_type}\r\nx-amzn-RequestId: r1\r\nContent-Length: {}\r\n\r\n{body}",
                         body.len()
                     );
                     if conn.write_all(answer.as_bytes()).await.is_err() {
@@ -83,6 +82,13 @@ async fn kinesis_refusing(status: u16, code: &'static str) -> String {
         }
     });
     format!("http://127.0.0.1:{port}")
+}
+
+/// A server on loopback that answers every request with `status` and Kinesis's JSON error
+/// body for `code` (`{"__type": code, "message": ...}`, as Kinesis and moto send it).
+async fn kinesis_refusing(status: u16, code: &'static str) -> String {
+    let body = format!(r#"{{"__type":"{code}","message":"refused as {code}"}}"#);
+    answering(status, "application/x-amz-json-1.1", body).await
 }
 
 #[tokio::test]
@@ -154,6 +160,34 @@ async fn not_found_is_one_kind_for_every_kinesis_operation() {
     assert_eq!(classify(&records).kind, ErrorKind::NotFound);
 }
 
+/// One PutMetricData with a client as the product's (retries off) to `endpoint`, classified.
+async fn put_metric(endpoint: &str) -> AwsError {
+    let client = aws_sdk_cloudwatch::Client::from_conf(
+        aws_sdk_cloudwatch::Config::builder()
+            .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+            .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .retry_config(aws_sdk_cloudwatch::config::retry::RetryConfig::disabled())
+            .endpoint_url(endpoint)
+            .build(),
+    );
+    let err = client
+        .put_metric_data()
+        .namespace("n")
+        .metric_data(
+            aws_sdk_cloudwatch::types::MetricDatum::builder()
+                .metric_name("m")
+                .value(1.0)
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("the endpoint refuses");
+    classify(&err)
+}
+
 #[tokio::test]
 async fn each_cloudwatch_refusal_is_classified_as_kinesis_ones_are() {
     use ErrorKind::*;
@@ -168,34 +202,57 @@ async fn each_cloudwatch_refusal_is_classified_as_kinesis_ones_are() {
     ];
     for (status, code, kind) in cases {
         let cw = LocalCloudWatch::start(Answer::Error(status, code.to_owned())).unwrap();
-        let client = aws_sdk_cloudwatch::Client::from_conf(
-            aws_sdk_cloudwatch::Config::builder()
-                .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
-                .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
-                .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
-                    "test", "test", None, None, "test",
-                ))
-                .retry_config(aws_sdk_cloudwatch::config::retry::RetryConfig::disabled())
-                .endpoint_url(cw.endpoint())
-                .build(),
-        );
-        let err = client
-            .put_metric_data()
-            .namespace("n")
-            .metric_data(
-                aws_sdk_cloudwatch::types::MetricDatum::builder()
-                    .metric_name("m")
-                    .value(1.0)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect_err("the endpoint refuses");
-        let e = classify(&err);
+        let e = put_metric(&cw.endpoint()).await;
         assert_eq!(e.kind, kind, "{status} {code}: {e:?}");
         assert_eq!(
             (e.code.as_deref(), e.status),
             (Some(code), Some(status)),
+            "{e:?}"
+        );
+    }
+}
+
+/// What a web server, a proxy or a load balancer answers in place of the service: a page of
+/// HTML, no error code.
+fn page(status: u16) -> String {
+    format!("<html><body><h1>{status}</h1>not the service</body></html>")
+}
+
+#[tokio::test]
+async fn an_answer_that_is_not_the_services_is_classified_by_its_status() {
+    use ErrorKind::*;
+    let cases = [
+        // A wrong endpoint (the site's port, a path that is no API): refused again if sent again.
+        (404, Final),
+        // A proxy's refusal.
+        (403, Final),
+        // A load balancer's error page: the request did not get through; it passes.
+        (502, Transient),
+        (503, Transient),
+        (429, Throttled),
+        // A success whose body cannot be read: the record may have been written.
+        (200, OutcomeUnknown),
+    ];
+    for (status, kind) in cases {
+        let endpoint = answering(status, "text/html", page(status)).await;
+        let e = put(&kinesis_to(&endpoint, Duration::from_secs(5)).await).await;
+        assert_eq!(e.kind, kind, "Kinesis, HTTP {status}: {e:?}");
+        assert_eq!((e.code.as_deref(), e.status), (None, Some(status)), "{e:?}");
+        assert!(e.answered());
+        assert!(
+            e.message.starts_with(&format!(
+                "HTTP {status} with an answer that is not the service's"
+            )),
+            "{e:?}"
+        );
+    }
+    // CloudWatch's CBOR protocol, answered with HTML (as moto answers it): the same.
+    for (status, kind) in [(404, Final), (502, Transient)] {
+        let e = put_metric(&answering(status, "text/html", page(status)).await).await;
+        assert_eq!(e.kind, kind, "CloudWatch, HTTP {status}: {e:?}");
+        assert_eq!((e.code.as_deref(), e.status), (None, Some(status)), "{e:?}");
+        assert!(
+            e.message.starts_with(&format!("HTTP {status} with")),
             "{e:?}"
         );
     }
