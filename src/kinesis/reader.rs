@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::types::ShardIteratorType;
 
 use tokio_util::sync::CancellationToken;
@@ -55,12 +56,7 @@ impl<'a> Shards<'a> {
             .stream_name(stream)
             .send()
             .await
-            .map_err(|e| match crate::aws::classify(&e).kind {
-                crate::aws::ErrorKind::NotFound => ReadError::StreamNotFound {
-                    stream: stream.to_owned(),
-                },
-                _ => api(stream, "ListShards", &e),
-            })?
+            .map_err(|e| api(stream, "ListShards", &e))?
             .shards
             .unwrap_or_default();
         let kind = match start {
@@ -118,11 +114,21 @@ impl<'a> Shards<'a> {
     }
 }
 
-fn api(stream: &str, op: &'static str, e: &dyn std::error::Error) -> ReadError {
-    ReadError::Api {
-        op,
-        stream: stream.to_owned(),
-        message: crate::error_chain(e),
+/// A failed call of `op`, as the AWS edge classifies it: the stream missing, or the message.
+fn api<E>(stream: &str, op: &'static str, e: &SdkError<E>) -> ReadError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let e = crate::aws::classify(e);
+    match e.kind {
+        crate::aws::ErrorKind::NotFound => ReadError::StreamNotFound {
+            stream: stream.to_owned(),
+        },
+        _ => ReadError::Api {
+            op,
+            stream: stream.to_owned(),
+            message: e.message,
+        },
     }
 }
 
