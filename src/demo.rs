@@ -17,7 +17,7 @@ use crate::config::{
     Config, KinesisConfig, MetricsConfig, Mode, SiteConfig, StateConfig, StreamConfig,
 };
 use crate::engine::Engine;
-use crate::kinesis::{self, reader};
+use crate::kinesis::reader;
 use crate::metrics::{CycleMetrics, Metrics};
 use bookstream_testsite as testsite;
 use bookstream_testsite::cloudwatch::{Answer, LocalCloudWatch};
@@ -110,7 +110,9 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> Result<(), Demo
         "demo: Kinesis emulator (moto) at {endpoint}, test catalogue (1000 books) at {site_url}"
     );
 
-    let client = kinesis::client(Some("us-east-1"), Some(&endpoint)).await;
+    let client = crate::aws::Aws::load(Some("us-east-1"))
+        .await
+        .kinesis(Some(&endpoint));
     for stream in [STREAM, CHANGES_STREAM] {
         client
             .create_stream()
@@ -137,13 +139,13 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> Result<(), Demo
         ..MetricsConfig::default()
     };
     let cfg = cfg.validate(Path::new("the demo's settings"))?;
-    let metrics = Metrics::start(&cfg).await;
+    let mut engine = Engine::new(&cfg).await?;
+    let metrics = Metrics::start(&cfg, engine.aws());
     let record = |report: &crate::engine::CycleReport| {
         if let Some(m) = &metrics {
             m.record(&CycleMetrics::from_report(report));
         }
     };
-    let mut engine = Engine::new(&cfg).await?;
     for _ in 0..2 {
         if shutdown.is_cancelled() {
             break;

@@ -235,18 +235,13 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Starts publishing to `[metrics]` (same credentials chain and region as Kinesis);
-    /// `None` when `[metrics] cloudwatch = false`.
-    pub async fn start(cfg: &Settings) -> Option<Metrics> {
+    /// Starts publishing to `[metrics]` on `aws`, the chain Kinesis's client was built from
+    /// (the same credentials and region); `None` when `[metrics] cloudwatch = false`.
+    pub fn start(cfg: &Settings, aws: &crate::aws::Aws) -> Option<Metrics> {
         if !cfg.metrics.cloudwatch {
             return None;
         }
-        // The same chain and region as Kinesis, from the one AWS edge.
-        let client = crate::aws::cloudwatch(
-            cfg.kinesis.region.as_deref(),
-            cfg.metrics.endpoint_url.as_ref(),
-        )
-        .await;
+        let client = aws.cloudwatch(cfg.metrics.endpoint_url.as_ref());
         let publisher = Publisher {
             client,
             namespace: cfg.metrics.namespace.clone(),

@@ -50,28 +50,59 @@ fn loader(region: Option<&str>) -> ConfigLoader {
     }
 }
 
-/// The configuration every client is built from: [`loader`], sent to `endpoint` when one is
-/// given (a local server) instead of the AWS endpoint of the region.
-pub async fn sdk_config(region: Option<&str>, endpoint: Option<&Url>) -> SdkConfig {
-    let loader = loader(region);
-    let loader = match endpoint {
-        Some(endpoint) => loader.endpoint_url(endpoint.as_str().trim_end_matches('/')),
-        None => loader,
-    };
-    loader.load().await
+/// The SDK's configuration of a process: the standard chain's region and credentials (with
+/// their cache), retries off, [`timeouts`] of [`ATTEMPT_TIMEOUT`]. Loaded once and shared by
+/// every client built from it (Kinesis and CloudWatch alike), each with its own endpoint: one
+/// credentials chain, one cache, and on EC2 one set of calls to the instance metadata service.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    sdk: SdkConfig,
+    /// The region it was asked for (`None`: the chain's own).
+    asked: Option<String>,
 }
 
-/// A Kinesis client on [`sdk_config`].
-pub async fn kinesis(region: Option<&str>, endpoint: Option<&Url>) -> aws_sdk_kinesis::Client {
-    aws_sdk_kinesis::Client::new(&sdk_config(region, endpoint).await)
+impl Aws {
+    /// Loads the chain with `region` if one is given.
+    pub async fn load(region: Option<&str>) -> Aws {
+        Aws {
+            sdk: loader(region).load().await,
+            asked: region.map(str::to_owned),
+        }
+    }
+
+    /// Whether it was loaded for `region` (as configured: `None` is the chain's own).
+    pub fn serves(&self, region: Option<&str>) -> bool {
+        self.asked.as_deref() == region
+    }
+
+    /// The configuration itself (for [`setup::check`]).
+    fn sdk(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
+    /// A Kinesis client, sent to `endpoint` when one is given (a local server) instead of the
+    /// AWS endpoint of the region.
+    pub fn kinesis(&self, endpoint: Option<&Url>) -> aws_sdk_kinesis::Client {
+        let mut conf = aws_sdk_kinesis::config::Builder::from(&self.sdk);
+        if let Some(endpoint) = endpoint {
+            conf.set_endpoint_url(Some(endpoint_text(endpoint)));
+        }
+        aws_sdk_kinesis::Client::from_conf(conf.build())
+    }
+
+    /// A CloudWatch client, sent to `endpoint` when one is given.
+    pub fn cloudwatch(&self, endpoint: Option<&Url>) -> aws_sdk_cloudwatch::Client {
+        let mut conf = aws_sdk_cloudwatch::config::Builder::from(&self.sdk);
+        if let Some(endpoint) = endpoint {
+            conf.set_endpoint_url(Some(endpoint_text(endpoint)));
+        }
+        aws_sdk_cloudwatch::Client::from_conf(conf.build())
+    }
 }
 
-/// A CloudWatch client on [`sdk_config`].
-pub async fn cloudwatch(
-    region: Option<&str>,
-    endpoint: Option<&Url>,
-) -> aws_sdk_cloudwatch::Client {
-    aws_sdk_cloudwatch::Client::new(&sdk_config(region, endpoint).await)
+/// An endpoint as the SDK takes it: without the trailing slash `Url` writes.
+fn endpoint_text(endpoint: &Url) -> String {
+    endpoint.as_str().trim_end_matches('/').to_owned()
 }
 
 /// The endpoint as messages name it: the local server given, or `default` (e.g. "the AWS
@@ -85,29 +116,69 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn both_clients_get_the_region_the_endpoint_and_the_bounds_given() {
-        let endpoint = Url::parse("http://127.0.0.1:4566/").unwrap();
-        let conf = sdk_config(Some("eu-west-1"), Some(&endpoint)).await;
+    async fn both_clients_share_the_region_and_the_bounds_each_with_its_endpoint() {
+        let listen = || std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (kinesis_side, cloudwatch_side) = (listen(), listen());
+        let url = |l: &std::net::TcpListener| {
+            Url::parse(&format!("http://{}/", l.local_addr().unwrap())).unwrap()
+        };
+        let (endpoint, other) = (url(&kinesis_side), url(&cloudwatch_side));
+        // The product's chain, with test credentials in front so that the requests go out.
+        let aws = Aws {
+            sdk: loader(Some("eu-west-1"))
+                .credentials_provider(aws_credential_types::Credentials::for_tests())
+                .load()
+                .await,
+            asked: Some("eu-west-1".to_owned()),
+        };
+        assert!(aws.serves(Some("eu-west-1")) && !aws.serves(None));
+        let conf = aws.sdk();
         assert_eq!(conf.region().map(|r| r.as_ref()), Some("eu-west-1"));
-        assert_eq!(conf.endpoint_url(), Some("http://127.0.0.1:4566"));
         assert_eq!(conf.retry_config().map(|r| r.max_attempts()), Some(1));
         let t = conf.timeout_config().unwrap();
         assert_eq!(t.connect_timeout(), Some(CONNECT_TIMEOUT));
         assert_eq!(t.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
         assert_eq!(t.operation_timeout(), Some(ATTEMPT_TIMEOUT));
-        let kinesis = kinesis(Some("eu-west-1"), Some(&endpoint)).await;
-        let cloudwatch = cloudwatch(Some("eu-west-1"), Some(&endpoint)).await;
-        assert_eq!(
-            kinesis.config().region().map(|r| r.as_ref()),
-            cloudwatch.config().region().map(|r| r.as_ref())
-        );
+        let kinesis = aws.kinesis(Some(&endpoint));
+        let cloudwatch = aws.cloudwatch(Some(&other));
+        for (region, retries, attempt) in [
+            (
+                kinesis.config().region(),
+                kinesis.config().retry_config(),
+                kinesis.config().timeout_config(),
+            ),
+            (
+                cloudwatch.config().region(),
+                cloudwatch.config().retry_config(),
+                cloudwatch.config().timeout_config(),
+            ),
+        ] {
+            assert_eq!(region.map(|r| r.as_ref()), Some("eu-west-1"));
+            assert_eq!(retries.map(|r| r.max_attempts()), Some(1));
+            assert_eq!(
+                attempt.and_then(|t| t.operation_attempt_timeout()),
+                Some(ATTEMPT_TIMEOUT)
+            );
+        }
+        // Each client goes to its own endpoint: each listener is called.
+        let _ =
+            tokio::time::timeout(Duration::from_millis(500), kinesis.list_streams().send()).await;
+        let _ = tokio::time::timeout(
+            Duration::from_millis(500),
+            cloudwatch.list_dashboards().send(),
+        )
+        .await;
+        for (listener, endpoint) in [(&kinesis_side, &endpoint), (&cloudwatch_side, &other)] {
+            listener.set_nonblocking(true).unwrap();
+            assert!(listener.accept().is_ok(), "nothing came to {endpoint}");
+        }
         assert_eq!(
             describe_endpoint(None, "the AWS endpoint"),
             "the AWS endpoint"
         );
         assert_eq!(
             describe_endpoint(Some(&endpoint), "x"),
-            "http://127.0.0.1:4566/"
+            format!("http://{}/", kinesis_side.local_addr().unwrap())
         );
     }
 }

@@ -11,48 +11,35 @@ use std::time::Duration;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
 
-/// How long each half of the check (region, credentials) may take.
+/// How long fetching the credentials may take.
 const CHECK_WITHIN: Duration = Duration::from_secs(10);
 
 /// What the chain did not find.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error(
-        "no AWS region is configured{note}: set {option}, or the environment variable AWS_REGION, or `region` under profile `{profile}` in ~/.aws/config (AWS_CONFIG_FILE names another file); only on EC2 does the instance's own region apply by itself"
+        "no AWS region is configured: set {option}, or the environment variable AWS_REGION, or `region` under profile `{profile}` in ~/.aws/config (AWS_CONFIG_FILE names another file); only on EC2 does the instance's own region apply by itself"
     )]
-    NoRegion {
-        option: String,
-        profile: String,
-        note: String,
-    },
+    NoRegion { option: String, profile: String },
     #[error(
         "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or profile `{profile}` in ~/.aws/credentials or ~/.aws/config (AWS_PROFILE picks another), or run on EC2 with an instance role; the chain said: {detail}"
     )]
     NoCredentials { profile: String, detail: String },
 }
 
-/// Checks that a region and credentials can be found; `region` is the one given (config or
-/// argument), `option` how the caller's user sets it (e.g. "`[kinesis] region` in FILE").
-/// Credentials that exist but cannot be fetched right now (the metadata service slow, STS
-/// failing) are only a warning: that can pass, and the puts retry; credentials not found, or
-/// set up wrongly (a profile that names no source), are the error.
-pub async fn check(region: Option<&str>, option: &str) -> Result<(), SetupError> {
-    // The same chain as the clients' (`super::sdk_config`), so the verdict is theirs.
-    let loader = super::loader(region);
+/// Checks that `aws` (the chain loaded for the region given in config or an argument) found a
+/// region and credentials; `option` is how the caller's user sets the region (e.g.
+/// "`[kinesis] region` in FILE"). Credentials that exist but cannot be fetched right now (the
+/// metadata service slow, STS failing) are only a warning: that can pass, and the puts retry;
+/// credentials not found, or set up wrongly (a profile that names no source), are the error.
+pub async fn check(aws: &super::Aws, option: &str) -> Result<(), SetupError> {
+    let conf = aws.sdk();
     let profile = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".to_owned());
-    let no_region = |note: &str| SetupError::NoRegion {
-        option: option.to_owned(),
-        profile: profile.clone(),
-        note: note.to_owned(),
-    };
-    let Ok(conf) = tokio::time::timeout(CHECK_WITHIN, loader.load()).await else {
-        return Err(no_region(&format!(
-            " (the EC2 instance metadata service did not answer within {} s)",
-            CHECK_WITHIN.as_secs()
-        )));
-    };
     if conf.region().is_none() {
-        return Err(no_region(""));
+        return Err(SetupError::NoRegion {
+            option: option.to_owned(),
+            profile,
+        });
     }
     let Some(credentials) = conf.credentials_provider() else {
         return Err(SetupError::NoCredentials {

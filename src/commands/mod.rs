@@ -151,17 +151,28 @@ pub async fn scrape(args: ScrapeArgs, shutdown: CancellationToken) -> Result<(),
     Ok(())
 }
 
-/// Stops a command at start when the AWS chain finds no region or no credentials (see
-/// [`crate::aws::setup`]); `option` says how this command's user sets the region.
-pub async fn check_aws(region: Option<&str>, option: &str) -> Result<(), CommandError> {
-    Ok(crate::aws::setup::check(region, option).await?)
+/// A Kinesis client to `endpoint` on the chain loaded for `region`, or the error naming what
+/// the chain did not find (no region, no credentials: see [`crate::aws::setup`]) before
+/// anything is read or sent; `option` says how this command's user sets the region.
+pub async fn kinesis_client(
+    region: Option<&str>,
+    endpoint: Option<&url::Url>,
+    option: &str,
+) -> Result<aws_sdk_kinesis::Client, CommandError> {
+    let aws = crate::aws::Aws::load(region).await;
+    crate::aws::setup::check(&aws, option).await?;
+    Ok(aws.kinesis(endpoint))
 }
 
 /// `bookstream tail`: one line per record (its data), every shard; KPL aggregates (from
 /// `stream --aggregate`) are split into the records they hold.
 pub async fn tail(args: TailArgs, shutdown: CancellationToken) -> Result<(), CommandError> {
-    check_aws(args.region.as_deref(), "--region").await?;
-    let client = kinesis::client(args.region.as_deref(), args.endpoint_url.as_ref()).await;
+    let client = kinesis_client(
+        args.region.as_deref(),
+        args.endpoint_url.as_ref(),
+        "--region",
+    )
+    .await?;
     let mut out = std::io::stdout().lock();
     // A closed stdout (`| head`) ends the output.
     let mut print = |r: &reader::ReadRecord| {

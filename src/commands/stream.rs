@@ -61,7 +61,12 @@ pub async fn stream(args: StreamArgs, shutdown: CancellationToken) -> Result<(),
             "--aggregate needs --interval 0 (aggregation is for backfills)".into(),
         ));
     }
-    super::check_aws(args.region.as_deref(), "--region").await?;
+    let client = super::kinesis_client(
+        args.region.as_deref(),
+        args.endpoint_url.as_ref(),
+        "--region",
+    )
+    .await?;
     stop_on_signals(shutdown.clone());
     let (source, format) = source_of(&args);
     // A regular file can be read twice: it is checked whole first, so that a bad element
@@ -78,7 +83,6 @@ pub async fn stream(args: StreamArgs, shutdown: CancellationToken) -> Result<(),
         .max_records
         .or((!backfill).then_some(PACED_DEFAULT_MAX));
     let to_send = total.map(|t| max.map_or(t, |m| m.min(t)));
-    let client = kinesis::client(args.region.as_deref(), args.endpoint_url.as_ref()).await;
     if backfill {
         run_backfill(args, source, format, max, to_send, client, shutdown).await
     } else {

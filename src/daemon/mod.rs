@@ -65,12 +65,12 @@ pub enum DaemonError {
 /// once the engine holds the state directory, so that a second process on it is told it is
 /// in use (75), and a corrupt `feed.json` is named (65), before anything that needs the
 /// network or the instance metadata.
-async fn check_aws(cfg: &Settings, path: &std::path::Path) -> Result<(), DaemonError> {
+async fn check_aws(engine: &Engine, path: &std::path::Path) -> Result<(), DaemonError> {
     let option = format!(
         "`[kinesis] region` in {} (or BOOKSTREAM__KINESIS__REGION)",
         path.display()
     );
-    Ok(crate::aws::setup::check(cfg.kinesis.region.as_deref(), &option).await?)
+    Ok(crate::aws::setup::check(engine.aws(), &option).await?)
 }
 
 /// `bookstream once`: one cycle with no slot limit, then exit.
@@ -80,8 +80,8 @@ pub async fn once(
     shutdown: CancellationToken,
 ) -> Result<CycleReport, DaemonError> {
     let mut engine = Engine::new(&cfg).await?;
-    check_aws(&cfg, path).await?;
-    let metrics = Metrics::start(&cfg).await;
+    check_aws(&engine, path).await?;
+    let metrics = Metrics::start(&cfg, engine.aws());
     let report = engine.run_cycle(&cfg, None, &shutdown).await;
     engine.checkpoint();
     log_report(&report, None);
@@ -190,7 +190,7 @@ pub async fn run(
         reload: mut reloads,
     } = signals;
     let mut engine = Engine::new(&cfg).await?;
-    check_aws(&cfg, &path).await?;
+    check_aws(&engine, &path).await?;
     let schedule = cfg.schedule.clone();
     let (mut ticks, job) = Ticks::start(&schedule).await?;
 
@@ -208,7 +208,7 @@ pub async fn run(
     }
     .emit();
     let watchdog = notifier.watchdog_period();
-    let metrics = Metrics::start(&cfg).await;
+    let metrics = Metrics::start(&cfg, engine.aws());
     let mut d = Daemon {
         path,
         cfg,
@@ -279,7 +279,7 @@ impl Daemon {
         if let Some(new) = self.pending.take() {
             match engine.reconfigure(&new).await {
                 Ok(()) => {
-                    self.restart_metrics(&new).await;
+                    self.restart_metrics(&new, engine.aws());
                     self.cfg = new;
                     ConfigApplied.emit();
                 }

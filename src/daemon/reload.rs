@@ -33,7 +33,7 @@ impl Daemon {
 
     /// A new `[metrics]` (or stream, or region, which the metrics name and use): the old
     /// publisher publishes what it has in the background, and a new one starts (or none).
-    pub(super) async fn restart_metrics(&mut self, new: &Settings) {
+    pub(super) fn restart_metrics(&mut self, new: &Settings, aws: &crate::aws::Aws) {
         let old = &self.cfg;
         if new.metrics == old.metrics
             && new.kinesis.stream_name == old.kinesis.stream_name
@@ -47,7 +47,7 @@ impl Daemon {
             }
             self.retired_metrics = Some(tokio::spawn(retired.flush(METRICS_FLUSH)));
         }
-        self.metrics = Metrics::start(new).await;
+        self.metrics = Metrics::start(new, aws);
         if self.metrics.is_none() {
             MetricsOff.emit();
         }

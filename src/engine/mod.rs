@@ -12,6 +12,7 @@ mod send;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::aws::Aws;
 use crate::catalogue::Snapshot;
 use crate::changes::Feed;
 use crate::config::Settings;
@@ -20,7 +21,6 @@ use crate::events::Event;
 use crate::events::engine::{
     CursorNotSaved, CycleStarted, StateDirKept, StateLoaded, StateProblem,
 };
-use crate::kinesis;
 use crate::kinesis::producer::Producer;
 use crate::refresh::Refresher;
 use crate::scrape::Scraper;
@@ -35,6 +35,9 @@ use send::SendSummary;
 /// Everything a cycle needs between cycles: clients, state, and the background refresh.
 pub struct Engine {
     refresher: Refresher,
+    /// The AWS chain loaded for `[kinesis] region`: Kinesis's client here and the CloudWatch
+    /// metrics' ([`Engine::aws`]) are built from it.
+    aws: Aws,
     producer: Producer,
     store: StateStore,
     cursor: Cursor,
@@ -99,6 +102,9 @@ impl Engine {
             .emit();
         }
         let cursor = loaded.cursor.clone().unwrap_or_default();
+        // After the state directory is locked: a second process on it is told so before
+        // anything asks the network or the instance metadata.
+        let aws = Aws::load(cfg.kinesis.region.as_deref()).await;
         if let Some(snap) = &loaded.catalogue {
             StateLoaded {
                 books: snap.books.len(),
@@ -113,7 +119,8 @@ impl Engine {
                 store.seed(&loaded, cfg.stream.mode),
                 cfg,
             ),
-            producer: producer_for(cfg).await,
+            producer: producer_for(cfg, &aws),
+            aws,
             store,
             cursor,
             catalogue: loaded.catalogue,
@@ -138,9 +145,18 @@ impl Engine {
         self.store
             .set_dead_letter_limits(cfg.state.dead_letter_max_bytes, cfg.state.dead_letter_files);
         self.refresher.set_scraper(scraper_for(cfg)?);
-        self.producer = producer_for(cfg).await;
+        let region = cfg.kinesis.region.as_deref();
+        if !self.aws.serves(region) {
+            self.aws = Aws::load(region).await;
+        }
+        self.producer = producer_for(cfg, &self.aws);
         self.site = cfg.site.base_url.to_string();
         Ok(())
+    }
+
+    /// The AWS chain the engine's Kinesis client is built from.
+    pub fn aws(&self) -> &Aws {
+        &self.aws
     }
 
     /// Cycles run since start.
@@ -266,14 +282,9 @@ fn scraper_for(cfg: &Settings) -> Result<Scraper, FetchError> {
     Ok(Scraper::new(Fetcher::new(cfg.site.fetch.clone())?))
 }
 
-async fn producer_for(cfg: &Settings) -> Producer {
-    let client = kinesis::client(
-        cfg.kinesis.region.as_deref(),
-        cfg.kinesis.endpoint_url.as_ref(),
-    )
-    .await;
+fn producer_for(cfg: &Settings, aws: &Aws) -> Producer {
     Producer::new(
-        client,
+        aws.kinesis(cfg.kinesis.endpoint_url.as_ref()),
         cfg.kinesis.stream_name.clone(),
         cfg.kinesis.endpoint_url.as_ref(),
         cfg.kinesis.retry,

@@ -14,13 +14,6 @@ pub mod shards;
 
 use crate::config::{Delimiter, PartitionKey};
 
-/// A Kinesis client on the configuration of the AWS edge ([`crate::aws::sdk_config`]): the
-/// standard chain, the SDK's retries off ([`producer::Producer`] and the backfill retry
-/// themselves, so that every attempt is logged and bounded), an optional fixed region and
-/// local endpoint. [`crate::aws::setup::check`] says at start whether the chain finds a region
-/// and credentials at all.
-pub use crate::aws::kinesis as client;
-
 /// One record ready to send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outgoing {
