@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod demo;
 pub mod schema;
 pub mod scrape;
+pub mod signals;
 pub mod systemd;
 pub mod telemetry;
 

@@ -11,7 +11,6 @@ use bookstream::cli::{Cli, Command, normalise_legacy_args};
 use bookstream::commands::{self, CommandError};
 use bookstream::config::Settings;
 use bookstream::daemon;
-use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(normalise_legacy_args(std::env::args_os()));
@@ -67,17 +66,11 @@ async fn dispatch(command: Command) -> Result<(), CommandError> {
     if let Command::Run(arg) = command {
         // The daemon's own signals: TERM/INT stop, HUP reloads; and systemd's NOTIFY_SOCKET.
         let cfg = Settings::load(&arg.config)?;
-        let signals = daemon::Signals::unix()?;
+        let signals = daemon::Signals::daemon().map_err(daemon::DaemonError::Signals)?;
         return Ok(daemon::run(arg.config, cfg, signals, daemon::Notifier::systemd()).await?);
     }
-    let shutdown = CancellationToken::new();
-    let trigger = shutdown.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::info!("interrupt received; stopping after the in-flight request");
-            trigger.cancel();
-        }
-    });
+    // SIGINT or SIGTERM stops the command; a second one ends it at once.
+    let shutdown = bookstream::signals::command_stop().map_err(daemon::DaemonError::Signals)?;
     match command {
         Command::Scrape(args) => commands::scrape(args, shutdown).await,
         Command::Stream(args) => commands::stream(*args, shutdown).await,

@@ -595,3 +595,89 @@ async fn a_reload_turns_metrics_on_moves_them_and_turns_them_off() {
     );
     assert_eq!(second.requests(), at_second, "off after a reload: {log}");
 }
+
+#[tokio::test]
+async fn sigterm_stops_once_mid_cycle_cleanly() {
+    // `once` from a timer or under `timeout`: SIGTERM, not only Ctrl-C, ends the cycle after
+    // the put in flight, and the cursor names what landed. (It used to be the default action:
+    // the process killed where it stood, nothing logged.)
+    let section = "[stream]\ninterval = \"100ms\"\nmax_records = 50\n";
+    let rig = Rig::new("termonce", &["--books", "60", "--per-page", "20"], section).await;
+    let config = rig.config.clone();
+    let child = bookstream()
+        .args(["--log-format", "json", "once", "--config"])
+        .arg(&config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let landed = wait_for_records(&rig.moto, "termonce", 5, Duration::from_secs(20)).await;
+    assert!(landed >= 5, "only {landed} records in 20 s");
+    signal(&child, "TERM");
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{:?}: {log}", out.status);
+    let stop = common::named(&log, "stop_requested");
+    assert_eq!(stop.len(), 1, "{log}");
+    assert_eq!(stop[0]["signal"], "SIGTERM");
+    let finished = common::named(&log, "cycle_finished");
+    assert_eq!(finished.len(), 1, "{log}");
+    let sent = finished[0]["sent"].as_u64().unwrap();
+    assert!((5..50).contains(&sent), "{sent} sent: {log}");
+    let got = rig.upcs().await;
+    assert_eq!(got.len() as u64, sent, "{log}");
+    let cursor: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(rig.dir.join("state/cursor.json")).unwrap()).unwrap();
+    assert_eq!(cursor["sent_total"], sent, "{cursor}");
+    assert_eq!(cursor["last_key"], got.last().unwrap().as_str(), "{cursor}");
+}
+
+// The fault proxy runs on this runtime while the binary runs: it needs a worker of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_ends_once_at_once_while_its_put_waits_for_an_answer() {
+    // The first signal lets the put in flight finish (its answer may take up to the attempt's
+    // bound); an operator who does not want to wait signals again, and the process ends now.
+    let rig = Rig::new("again", &["--books", "3", "--per-page", "3"], FAST).await;
+    let plan = FaultPlan::new(
+        "PutRecord",
+        vec![Fault::DelayResponse(Duration::from_secs(11))],
+    );
+    let (proxy, stats) = fault_proxy::spawn(rig.moto.addr, plan).await.unwrap();
+    let config = write_config(
+        &rig.dir,
+        &rig.site_url,
+        &format!("http://{proxy}"),
+        "again",
+        FAST,
+    );
+    let child = bookstream()
+        .args(["--log-format", "json", "once", "--config"])
+        .arg(&config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waited = std::time::Instant::now();
+    while stats.forwarded() == 0 && waited.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(stats.forwarded(), 1, "the first put never left");
+    signal(&child, "INT");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = std::time::Instant::now();
+    signal(&child, "TERM");
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(130), "{log}");
+    assert_eq!(common::named(&log, "stop_requested").len(), 1, "{log}");
+    let again = common::named(&log, "signalled_again");
+    assert_eq!(again.len(), 1, "{log}");
+    assert_eq!(again[0]["signal"], "SIGTERM");
+}

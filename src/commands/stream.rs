@@ -12,9 +12,7 @@ use super::CommandError;
 use super::progress::{Progress, ResumePoint};
 use crate::cli::StreamArgs;
 use crate::events::Event;
-use crate::events::backfill::{
-    BackfillPlanned, ResumeFileFailed, ResumeFileSkipped, StreamSignalled,
-};
+use crate::events::backfill::{BackfillPlanned, ResumeFileFailed, ResumeFileSkipped};
 use crate::events::stream::{
     Element, ElementRefused, ElementUnconfirmed, StreamingFinished, StreamingStarted,
 };
@@ -67,7 +65,6 @@ pub async fn stream(args: StreamArgs, shutdown: CancellationToken) -> Result<(),
         "--region",
     )
     .await?;
-    stop_on_signals(shutdown.clone());
     let (source, format) = source_of(&args);
     // A regular file can be read twice: it is checked whole first, so that a bad element
     // anywhere means nothing was sent. A FIFO, `/dev/fd/N` (`<(...)`), stdin or a URL can be
@@ -88,39 +85,6 @@ pub async fn stream(args: StreamArgs, shutdown: CancellationToken) -> Result<(),
     } else {
         run_paced(args, source, format, max, client, shutdown).await
     }
-}
-
-/// SIGINT and SIGTERM stop the command (the backfill then leaves a resume point); a second one
-/// ends the process at once, whatever it is waiting for.
-fn stop_on_signals(shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        tracing::warn!("cannot listen for SIGINT/SIGTERM; only the first Ctrl-C stops");
-        return;
-    };
-    tokio::spawn(async move {
-        let mut first = true;
-        loop {
-            let name = tokio::select! {
-                _ = int.recv() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            };
-            StreamSignalled {
-                signal: name,
-                again: !first,
-            }
-            .emit();
-            if first {
-                first = false;
-                shutdown.cancel();
-            } else {
-                std::process::exit(130);
-            }
-        }
-    });
 }
 
 /// The input's records in order, encoded as the arguments say.

@@ -6,7 +6,6 @@
 //! its slot, so that systemd restarts the daemon.
 
 mod reload;
-mod signals;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,8 +26,8 @@ use crate::events::daemon::{
 use crate::metrics::{CycleMetrics, Metrics};
 use crate::schedule::{Schedule, Ticks};
 
+pub use crate::signals::Signals;
 pub use crate::systemd::{Notice, Notifier};
-pub use signals::Signals;
 
 /// How long a stop may wait for the in-flight put before abandoning it.
 const STOP_GRACE: Duration = Duration::from_secs(15);
@@ -177,7 +176,7 @@ struct Daemon {
 /// The daemon's main loop: one event at a time, while at most one cycle runs as a task. A tick
 /// that comes while a cycle runs waits in the one-slot queue; later ones are dropped. `path` is
 /// the file a reload re-reads; `signals` say when to stop and to reload (`main` passes
-/// [`Signals::unix`]); `notifier` hears READY, STATUS, WATCHDOG, RELOADING and STOPPING
+/// [`Signals::daemon`]); `notifier` hears READY, STATUS, WATCHDOG, RELOADING and STOPPING
 /// ([`Notifier::systemd`] under systemd). Returns after a clean stop.
 pub async fn run(
     path: PathBuf,

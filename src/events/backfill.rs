@@ -1,11 +1,13 @@
 //! The backfill's events (`stream --interval 0`): its start, what it refuses, resharding,
-//! failed requests, its progress and its summary, and the stream command's signals. The send
+//! failed requests, its progress and its summary. The send
 //! loop's events keep the target `bookstream::kinesis::backfill`, the command's
 //! `bookstream::commands::stream`, so `RUST_LOG` filters mean what they meant.
 
 use std::time::Duration;
 
-use super::{Event, event};
+#[cfg(test)]
+use super::Event;
+use super::event;
 use crate::kinesis::backfill::{Report, Stats};
 
 #[cfg(test)]
@@ -22,7 +24,6 @@ pub(super) const NAMES: &[&str] = &[
     BackfillFinished::NAME,
     ResumeFileSkipped::NAME,
     ResumeFileFailed::NAME,
-    StreamSignalled::NAME,
 ];
 
 /// The command's own lines (`bookstream::commands::stream`).
@@ -190,33 +191,4 @@ event! {
     pub(crate) struct ResumeFileFailed<'a> { pub error: &'a dyn std::fmt::Display }
     const NAME = "resume_file_failed";
     error!(target: COMMAND, %error, "cannot write the resume file: {error}");
-}
-
-/// SIGINT or SIGTERM to `stream`: the first stops it (leaving a resume point), a second ends
-/// the process at once.
-pub(crate) struct StreamSignalled {
-    pub signal: &'static str,
-    /// This is the second signal: the process exits now.
-    pub again: bool,
-}
-
-impl Event for StreamSignalled {
-    const NAME: &'static str = "stream_signalled";
-
-    fn emit(self) {
-        let signal = self.signal;
-        if self.again {
-            tracing::warn!(
-                target: COMMAND,
-                event = Self::NAME, signal, again = true,
-                "second {signal}: exiting at once"
-            );
-        } else {
-            tracing::info!(
-                target: COMMAND,
-                event = Self::NAME, signal, again = false,
-                "{signal}: stopping (a second signal stops at once)"
-            );
-        }
-    }
 }

@@ -1,4 +1,4 @@
-//! The daemon's events: signals, cycles, reloads. Their target is `bookstream::daemon`, so
+//! The daemon's events: cycles, reloads. Their target is `bookstream::daemon`, so
 //! that `RUST_LOG=bookstream::daemon=debug` still selects them.
 
 use super::{Event, event};
@@ -6,7 +6,6 @@ use crate::engine::CycleReport;
 
 #[cfg(test)]
 pub(super) const NAMES: &[&str] = &[
-    StopRequested::NAME,
     CycleFinished::NAME,
     DaemonReady::NAME,
     TickMissed::NAME,
@@ -21,13 +20,6 @@ pub(super) const NAMES: &[&str] = &[
 ];
 
 const TARGET: &str = "bookstream::daemon";
-
-event! {
-    /// SIGTERM or SIGINT arrived: the daemon finishes or abandons the put in flight and stops.
-    pub(crate) struct StopRequested { pub signal: &'static str }
-    const NAME = "stop_requested";
-    info!(target: TARGET, signal, "stopping on {signal}");
-}
 
 /// The one summary line per cycle: what was sent, where the cursor stands, when the next is.
 pub(crate) struct CycleFinished<'a> {

@@ -20,6 +20,7 @@ pub(crate) mod kinesis;
 pub(crate) mod metrics;
 pub(crate) mod refresh;
 pub(crate) mod scrape;
+pub(crate) mod signals;
 pub(crate) mod stream;
 
 /// A fact the daemon reports. `NAME` is the stable `event` field.
@@ -113,13 +114,14 @@ pub(crate) use event;
 #[cfg(test)]
 const NAMES: &[&[&str]] = &[
     backfill::NAMES, // the backfill: plans, reshards, failed puts
-    daemon::NAMES,   // signals, cycles, reloads
+    daemon::NAMES,   // cycles, reloads
     engine::NAMES,   // catalogues taken or refused, checkpoints, dead letters
     input::NAMES,    // the input files' reader
     kinesis::NAMES,  // the paced producer: records sent, puts retried or unanswered
     metrics::NAMES,  // the CloudWatch publisher
     refresh::NAMES,  // what the scraper knows of the product pages at a start
     scrape::NAMES,   // walks, robots.txt, product pages
+    signals::NAMES,  // a stop asked for by a signal, a command's second signal
     stream::NAMES,   // `bookstream stream`, paced
 ];
 

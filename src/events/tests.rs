@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use super::Event;
-use super::{backfill, daemon, kinesis, scrape};
+use super::{backfill, daemon, kinesis, scrape, signals};
 
 #[test]
 fn every_event_name_is_unique() {
@@ -110,7 +110,7 @@ fn declared_events_write_their_name_level_target_fields_and_message() {
         ..Default::default()
     };
     let lines = json_lines(|| {
-        daemon::StopRequested { signal: "SIGTERM" }.emit();
+        signals::StopRequested { signal: "SIGTERM" }.emit();
         daemon::TickMissed.emit();
         daemon::ConfigReloaded {
             config: Path::new("/etc/bookstream.toml"),
