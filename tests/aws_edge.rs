@@ -148,17 +148,8 @@ async fn a_record_whose_resend_is_unanswered_too_is_set_aside_not_sent_a_third_t
         "unanswered",
         &section,
     );
-    let out = tokio::task::spawn_blocking(move || {
-        common::bookstream()
-            .args(["--log-format", "json", "once", "--config"])
-            .arg(&config)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{log}");
+    let (status, log) = finished(spawn_once(&config)).await;
+    assert!(status.success(), "{log}");
     let order = truth(4, 4);
     let got = rig.upcs().await;
     assert_eq!(
@@ -345,21 +336,12 @@ async fn an_endpoint_that_is_not_kinesis_stops_the_put_naming_its_answer_and_set
     // no record is resent, set aside or counted as sent, and the cursor stays where it was.
     let rig = Rig::new("wrongport", &["--books", "4", "--per-page", "4"], FAST).await;
     let config = write_config(&rig.dir, &rig.site_url, &rig.site_url, "wrongport", FAST);
-    let out = tokio::task::spawn_blocking(move || {
-        common::bookstream()
-            .args(["--log-format", "json", "once", "--config"])
-            .arg(&config)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "{log}");
-    let finished = common::named(&log, "cycle_finished");
-    assert_eq!(finished.len(), 1, "{log}");
-    assert_eq!(finished[0]["sent"], 0, "{log}");
-    let error = finished[0]["error"].as_str().unwrap_or_default();
+    let (status, log) = finished(spawn_once(&config)).await;
+    assert!(!status.success(), "{log}");
+    let cycles = common::named(&log, "cycle_finished");
+    assert_eq!(cycles.len(), 1, "{log}");
+    assert_eq!(cycles[0]["sent"], 0, "{log}");
+    let error = cycles[0]["error"].as_str().unwrap_or_default();
     assert!(
         error.contains("Kinesis rejected the put to stream `wrongport`")
             && error.contains("HTTP 405 with an answer that is not the service's"),

@@ -603,21 +603,12 @@ async fn sigterm_stops_once_mid_cycle_cleanly() {
     // the process killed where it stood, nothing logged.)
     let section = "[stream]\ninterval = \"100ms\"\nmax_records = 50\n";
     let rig = Rig::new("termonce", &["--books", "60", "--per-page", "20"], section).await;
-    let config = rig.config.clone();
-    let child = bookstream()
-        .args(["--log-format", "json", "once", "--config"])
-        .arg(&config)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_once(&rig.config);
     let landed = wait_for_records(&rig.moto, "termonce", 5, Duration::from_secs(20)).await;
     assert!(landed >= 5, "only {landed} records in 20 s");
     signal(&child, "TERM");
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{:?}: {log}", out.status);
+    let (status, log) = finished(child).await;
+    assert!(status.success(), "{status:?}: {log}");
     let stop = common::named(&log, "stop_requested");
     assert_eq!(stop.len(), 1, "{log}");
     assert_eq!(stop[0]["signal"], "SIGTERM");
@@ -651,12 +642,7 @@ async fn a_second_signal_ends_once_at_once_while_its_put_waits_for_an_answer() {
         "again",
         FAST,
     );
-    let child = bookstream()
-        .args(["--log-format", "json", "once", "--config"])
-        .arg(&config)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_once(&config);
     let waited = std::time::Instant::now();
     while stats.forwarded() == 0 && waited.elapsed() < Duration::from_secs(20) {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -666,16 +652,13 @@ async fn a_second_signal_ends_once_at_once_while_its_put_waits_for_an_answer() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let asked = std::time::Instant::now();
     signal(&child, "TERM");
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (status, log) = finished(child).await;
     assert!(
         asked.elapsed() < Duration::from_secs(2),
         "{:?}",
         asked.elapsed()
     );
-    assert_eq!(out.status.code(), Some(130), "{log}");
+    assert_eq!(status.code(), Some(130), "{log}");
     assert_eq!(common::named(&log, "stop_requested").len(), 1, "{log}");
     let again = common::named(&log, "signalled_again");
     assert_eq!(again.len(), 1, "{log}");

@@ -90,6 +90,23 @@ pub fn finish(child: Child) -> (std::process::ExitStatus, String) {
     )
 }
 
+/// `bookstream --log-format json once --config CONFIG`, started, its stderr piped.
+pub fn spawn_once(config: &Path) -> Child {
+    bookstream()
+        .args(["--log-format", "json", "once", "--config"])
+        .arg(config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn bookstream once")
+}
+
+/// [`finish`] off the runtime, so that the servers the test runs on it keep answering.
+pub async fn finished(child: Child) -> (std::process::ExitStatus, String) {
+    tokio::task::spawn_blocking(move || finish(child))
+        .await
+        .unwrap()
+}
+
 /// Blocks until the stream holds at least `n` records (or panics after `within`).
 pub async fn wait_for_records(moto: &Moto, stream: &str, n: usize, within: Duration) -> usize {
     let deadline = Instant::now() + within;
