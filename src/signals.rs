@@ -25,22 +25,22 @@ pub struct Signals {
 impl Signals {
     /// The daemon's own: SIGTERM and SIGINT stop, SIGHUP reloads.
     pub fn daemon() -> std::io::Result<Self> {
-        let (mut term, mut int) = stopping()?;
+        let mut stopping = Stopping::install()?;
         let mut hup = signal(SignalKind::hangup())?;
         let stop = CancellationToken::new();
         let (reload_tx, reload) = mpsc::channel(1);
         let trigger = stop.clone();
         tokio::spawn(async move {
-            loop {
+            let signal = loop {
                 tokio::select! {
-                    _ = term.recv() => break StopRequested { signal: "SIGTERM" }.emit(),
-                    _ = int.recv() => break StopRequested { signal: "SIGINT" }.emit(),
+                    signal = stopping.next() => break signal,
                     _ = hup.recv() => {
                         // Full: a reload is already waiting, and it reads the newest file.
                         let _ = reload_tx.try_send(());
                     }
                 }
-            }
+            };
+            StopRequested { signal }.emit();
             trigger.cancel();
         });
         Ok(Signals { stop, reload })
@@ -51,33 +51,39 @@ impl Signals {
 /// SIGTERM cancels the token (the command finishes its request in flight, saves what it saves,
 /// and returns); a second ends the process at once with status 130, whatever it waits for.
 pub fn command_stop() -> std::io::Result<CancellationToken> {
-    let (mut term, mut int) = stopping()?;
+    let mut stopping = Stopping::install()?;
     let stop = CancellationToken::new();
     let trigger = stop.clone();
     tokio::spawn(async move {
-        let mut first = true;
-        loop {
-            let signal = tokio::select! {
-                _ = int.recv() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            };
-            if first {
-                first = false;
-                StopRequested { signal }.emit();
-                trigger.cancel();
-            } else {
-                SignalledAgain { signal }.emit();
-                std::process::exit(130);
-            }
-        }
+        let signal = stopping.next().await;
+        StopRequested { signal }.emit();
+        trigger.cancel();
+        let signal = stopping.next().await;
+        SignalledAgain { signal }.emit();
+        std::process::exit(130);
     });
     Ok(stop)
 }
 
 /// SIGTERM and SIGINT, installed.
-fn stopping() -> std::io::Result<(Signal, Signal)> {
-    Ok((
-        signal(SignalKind::terminate())?,
-        signal(SignalKind::interrupt())?,
-    ))
+struct Stopping {
+    term: Signal,
+    int: Signal,
+}
+
+impl Stopping {
+    fn install() -> std::io::Result<Stopping> {
+        Ok(Stopping {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The next of them to arrive, by name.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
 }
