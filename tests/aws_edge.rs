@@ -99,13 +99,7 @@ async fn in_the_daemon_a_late_or_lost_answer_costs_at_most_one_copy_and_the_curs
     let (proxy, _stats) = fault_proxy::spawn(rig.moto.addr, FaultPlan::new("PutRecord", faults))
         .await
         .unwrap();
-    let config = write_config(
-        &rig.dir,
-        &rig.site_url,
-        &format!("http://{proxy}"),
-        "slowack",
-        FAST,
-    );
+    let config = rig.config_through(proxy, FAST);
     let log = run_until(&config, &rig.moto, "slowack", 4, &[]).await;
     let got = rig.upcs().await;
     let order = truth(3, 3);
@@ -141,13 +135,7 @@ async fn a_record_whose_resend_is_unanswered_too_is_set_aside_not_sent_a_third_t
     let (proxy, _stats) = fault_proxy::spawn(rig.moto.addr, FaultPlan::new("PutRecord", faults))
         .await
         .unwrap();
-    let config = write_config(
-        &rig.dir,
-        &rig.site_url,
-        &format!("http://{proxy}"),
-        "unanswered",
-        &section,
-    );
+    let config = rig.config_through(proxy, &section);
     let (status, log) = finished(spawn_once(&config)).await;
     assert!(status.success(), "{log}");
     let order = truth(4, 4);

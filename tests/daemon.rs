@@ -96,13 +96,7 @@ async fn slow_kinesis_never_overlaps_cycles_and_loses_nothing() {
         faults: vec![Fault::Delay(Duration::from_millis(600)); 200],
     };
     let (proxy, _) = fault_proxy::spawn(rig.moto.addr, plan).await.unwrap();
-    let config = write_config(
-        &rig.dir,
-        &rig.site_url,
-        &format!("http://{proxy}"),
-        "slow",
-        FAST,
-    );
+    let config = rig.config_through(proxy, FAST);
     let stderr = run_until(&config, &rig.moto, "slow", 12, &[]).await;
     assert_no_overlap(&stderr);
     assert_eq!(check_walk(&rig.upcs().await, &truth(20, 10)), 0);
@@ -398,13 +392,7 @@ async fn retries_through_an_outage_stop_at_the_slot_end_and_the_record_carries_o
         faults: vec![Fault::InternalFailure; 12],
     };
     let (proxy, stats) = fault_proxy::spawn(rig.moto.addr, plan).await.unwrap();
-    let config = write_config(
-        &rig.dir,
-        &rig.site_url,
-        &format!("http://{proxy}"),
-        "outage",
-        FAST,
-    );
+    let config = rig.config_through(proxy, FAST);
     let stderr = run_until(&config, &rig.moto, "outage", 12, &[]).await;
     assert_no_overlap(&stderr);
     // The cycles the outage cut short, before the test's own SIGTERM; the cycle that SIGTERM
@@ -635,13 +623,7 @@ async fn a_second_signal_ends_once_at_once_while_its_put_waits_for_an_answer() {
         vec![Fault::DelayResponse(Duration::from_secs(11))],
     );
     let (proxy, stats) = fault_proxy::spawn(rig.moto.addr, plan).await.unwrap();
-    let config = write_config(
-        &rig.dir,
-        &rig.site_url,
-        &format!("http://{proxy}"),
-        "again",
-        FAST,
-    );
+    let config = rig.config_through(proxy, FAST);
     let child = spawn_once(&config);
     let waited = std::time::Instant::now();
     while stats.forwarded() == 0 && waited.elapsed() < Duration::from_secs(20) {

@@ -201,13 +201,7 @@ async fn proxied(name: &'static str, faults: Vec<Fault>) -> (Rig, std::path::Pat
     let (proxy, _stats) = fault_proxy::spawn(rig.moto.addr, FaultPlan::new("PutRecord", faults))
         .await
         .unwrap();
-    let config = write_config(
-        &rig.dir,
-        &rig.site_url,
-        &format!("http://{proxy}"),
-        name,
-        ONCE6,
-    );
+    let config = rig.config_through(proxy, ONCE6);
     (rig, config)
 }
 
@@ -436,13 +430,7 @@ async fn the_dead_letter_file_rotates_by_size_keeps_a_bounded_number_of_files_an
     // Kinesis refuses every record as invalid: each one is dead-lettered.
     let plan = FaultPlan::repeat("PutRecord", Fault::Reject("InvalidArgumentException"));
     let (proxy, _stats) = fault_proxy::spawn(rig.moto.addr, plan).await.unwrap();
-    let config = write_config(
-        &rig.dir,
-        &rig.site_url,
-        &format!("http://{proxy}"),
-        "rotate",
-        FAST,
-    );
+    let config = rig.config_through(proxy, FAST);
     let notify = Notify::bind(&rig.dir);
     // A dead letter of a book is about 1 KB: two or three a file, two rotated files kept.
     let cap = 3000;

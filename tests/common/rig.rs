@@ -197,6 +197,18 @@ impl Rig {
         }
     }
 
+    /// A config like the rig's own, with `section`, whose Kinesis endpoint is `proxy` (the
+    /// fault proxy in front of the rig's moto).
+    pub fn config_through(&self, proxy: impl std::fmt::Display, section: &str) -> PathBuf {
+        write_config(
+            &self.dir,
+            &self.site_url,
+            &format!("http://{proxy}"),
+            self.stream,
+            section,
+        )
+    }
+
     /// Runs the daemon (JSON logs, `env` added) until the stream holds `n` records, stops it
     /// with SIGTERM, checks it exited 0 and returns its stderr.
     pub async fn run_until(&self, n: usize, env: &[(&str, &str)]) -> String {
