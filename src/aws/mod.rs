@@ -12,6 +12,9 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
+use aws_sdk_kinesis::config::SharedHttpClient;
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::{ConnectorBuilder, tls};
 use url::Url;
 
 /// Test helpers shared with the callers' tests (a credentials provider that times out).
@@ -42,12 +45,32 @@ pub fn timeouts(attempt: Duration) -> TimeoutConfig {
 /// [`ATTEMPT_TIMEOUT`].
 fn loader(region: Option<&str>) -> ConfigLoader {
     let loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
         .retry_config(RetryConfig::disabled())
         .timeout_config(timeouts(ATTEMPT_TIMEOUT));
     match region {
         Some(region) => loader.region(Region::new(region.to_owned())),
         None => loader,
     }
+}
+
+/// The HTTPS client every AWS client of the process shares (the credentials chain's calls to the
+/// instance metadata service and STS, Kinesis, CloudWatch): the one the SDK builds by default
+/// (rustls with aws-lc, the system's root certificates, `HTTPS_PROXY`/`NO_PROXY` from the
+/// environment), made once. Left to the SDK, each service client makes its own, with its own
+/// connection pool and its own parsed copy of the root store.
+fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// The SDK's configuration of a process: the standard chain's region and credentials (with
@@ -135,6 +158,10 @@ mod tests {
         let conf = aws.sdk();
         assert_eq!(conf.region().map(|r| r.as_ref()), Some("eu-west-1"));
         assert_eq!(conf.retry_config().map(|r| r.max_attempts()), Some(1));
+        assert!(
+            conf.http_client().is_some(),
+            "one HTTPS client for every client"
+        );
         let t = conf.timeout_config().unwrap();
         assert_eq!(t.connect_timeout(), Some(CONNECT_TIMEOUT));
         assert_eq!(t.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
