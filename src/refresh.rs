@@ -216,6 +216,12 @@ impl Refresher {
         }
     }
 
+    /// Pages the scraper has had answered so far: a walk that runs on is getting on while this
+    /// grows.
+    pub fn pages_answered(&self) -> u64 {
+        self.scraper.pages_answered()
+    }
+
     /// Whether a scrape is running.
     pub fn running(&self) -> bool {
         self.task.is_some()

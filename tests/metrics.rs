@@ -202,6 +202,59 @@ async fn no_catalogue_at_first_start_rings_cycle_errors_and_records_not_sent() {
     assert!(moto.read_back("cw-nocat").await.is_empty());
 }
 
+/// A first walk longer than a slot (at the default 2 requests a second the real site's takes ~9
+/// minutes) is a start, not a failure: before, each of its cycles counted in CycleErrors and
+/// RecordsNotSent, and on a fresh install both alarms (three 5-minute periods) went off.
+#[tokio::test]
+async fn a_first_walk_longer_than_a_slot_rings_no_alarm() {
+    let cw = LocalCloudWatch::start(Answer::Ok).unwrap();
+    // 6 listing pages, 60 product pages and robots.txt at 10 a second: ~7 s, cycles every 2 s.
+    let rig = Rig::new(
+        "cw-first",
+        &["--books", "60", "--per-page", "10"],
+        &section(&cw.endpoint()),
+    )
+    .await;
+    let child = spawn_daemon_with(
+        &rig.config,
+        None,
+        None,
+        &[("BOOKSTREAM__SITE__MAX_REQUESTS_PER_SEC", "10")],
+    );
+    wait_for_records(&rig.moto, rig.stream, 15, Duration::from_secs(60)).await;
+    let log = stop(child);
+    let finished = common::named(&log, "cycle_finished");
+    let waiting: Vec<u64> = finished
+        .iter()
+        .filter_map(|e| e["first_walk"].as_u64())
+        .collect();
+    assert!(
+        waiting.len() >= 2,
+        "cycles during the first walk: {waiting:?}\n{log}"
+    );
+    assert!(waiting.iter().all(|&pages| pages > 0), "{waiting:?}");
+    assert!(
+        finished[..waiting.len()]
+            .iter()
+            .all(|e| e["first_walk"].is_u64()),
+        "the waiting cycles come first: {log}"
+    );
+    assert!(
+        common::named(&log, "catalogue_refreshed").len() == 1,
+        "{log}"
+    );
+    assert_eq!(cw.sum("Cycles"), finished.len() as f64, "{log}");
+    assert_eq!(cw.sum("CycleErrors"), 0.0, "{:?}", cw.named("CycleErrors"));
+    // At most the slot in which the walk ended, part of which went on waiting for it (before:
+    // every waiting cycle's whole slot, 10 records each).
+    assert!(
+        cw.sum("RecordsNotSent") <= 10.0,
+        "{:?}",
+        cw.named("RecordsNotSent")
+    );
+    assert!(cw.sum("RecordsSent") >= 15.0, "{log}");
+}
+
 #[tokio::test]
 async fn a_change_feed_that_cannot_be_committed_rings_cycle_errors() {
     let cw = LocalCloudWatch::start(Answer::Ok).unwrap();

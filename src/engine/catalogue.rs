@@ -16,6 +16,20 @@ use crate::events::engine::{
 use crate::refresh::ScrapeResult;
 use crate::scrape::{Absences, Taken};
 
+/// What a cycle's refresh came to.
+#[derive(Debug, PartialEq)]
+pub(super) enum Refreshed {
+    /// Nothing went wrong: a new catalogue taken, or none due or finished.
+    Fine,
+    /// A refresh failed or was refused (the message says why), or the first walk answered
+    /// nothing in the whole slot.
+    Failed(String),
+    /// No catalogue yet, and the first walk still running at the end of the slot with
+    /// `pages` pages answered in it: a start (at the default 2 requests a second the first walk
+    /// of the real site takes ~9 minutes), not a failure.
+    FirstWalk { pages: u64 },
+}
+
 impl Engine {
     /// Takes a finished background scrape, starts a new one when the catalogue is older than
     /// `[site] refresh`, and waits for it (until `stop_by`) only when there is no catalogue or
@@ -25,19 +39,27 @@ impl Engine {
         cfg: &Settings,
         stop_by: Option<Instant>,
         shutdown: &CancellationToken,
-    ) -> Result<(), String> {
-        let mut outcome = Ok(());
+    ) -> Refreshed {
+        let failed = |r: Result<(), String>| r.map_or_else(Refreshed::Failed, |()| Refreshed::Fine);
+        let mut outcome = Refreshed::Fine;
         if let Some(result) = self.refresher.take_finished().await {
-            outcome = self.accept(cfg, result);
+            outcome = failed(self.accept(cfg, result));
         }
         self.start_refresh_if_due(cfg);
         if (self.catalogue.is_none() || stop_by.is_none()) && self.refresher.running() {
+            let answered = self.refresher.pages_answered();
             outcome = match self.refresher.wait(stop_by, shutdown).await {
-                Some(result) => self.accept(cfg, result),
+                Some(result) => failed(self.accept(cfg, result)),
                 None if shutdown.is_cancelled() => {
-                    Err("stopped during the first scrape".to_owned())
+                    Refreshed::Failed("stopped during the first scrape".to_owned())
                 }
-                None => Err("first scrape still running at the end of the slot".to_owned()),
+                None => match self.refresher.pages_answered().saturating_sub(answered) {
+                    0 => Refreshed::Failed(
+                        "first scrape still running at the end of the slot, no page answered in it"
+                            .to_owned(),
+                    ),
+                    pages => Refreshed::FirstWalk { pages },
+                },
             };
         }
         outcome

@@ -27,6 +27,7 @@ use crate::scrape::Scraper;
 use crate::scrape::fetch::{FetchError, Fetcher};
 use crate::state::{StateFileError, StateStore};
 
+use catalogue::Refreshed;
 use plan::NoCatalogue;
 use report::slot_capacity;
 pub use report::{Changes, CycleReport, Freshness};
@@ -195,11 +196,24 @@ impl Engine {
             cfg.stream.interval,
             stop_by.map(|t| t.saturating_duration_since(Instant::now())),
         );
-        let refreshed = self.refresh_catalogue(cfg, stop_by, shutdown).await;
+        let (refreshed, first_walk) = match self.refresh_catalogue(cfg, stop_by, shutdown).await {
+            Refreshed::Fine => (Ok(()), None),
+            Refreshed::Failed(e) => (Err(e), None),
+            Refreshed::FirstWalk { pages } => (Ok(()), Some(pages)),
+        };
         let scrape = std::mem::take(&mut self.scrape_counts);
         let freshness = self.freshness();
         let plan = match self.plan(cfg, refreshed) {
             Ok(plan) => plan,
+            // Starting: nothing to send until the first walk ends, and nothing wrong.
+            Err(NoCatalogue(_)) if first_walk.is_some() => {
+                return CycleReport {
+                    cycle: self.cycle,
+                    first_walk,
+                    freshness,
+                    ..CycleReport::default()
+                };
+            }
             // No catalogue: the whole slot goes unused.
             Err(NoCatalogue(why)) => {
                 return CycleReport {
@@ -259,6 +273,7 @@ impl Engine {
             product_pages_failed: scrape.product_pages_failed,
             changes_detected: scrape.changes_detected,
             freshness,
+            first_walk: None,
         }
     }
 

@@ -46,6 +46,9 @@ pub struct CycleReport {
     /// be saved, no catalogue, a change feed that cannot be committed, a refresh that failed
     /// or was refused, a put that failed for good.
     pub cycle_error: bool,
+    /// No catalogue yet and the first walk still running, with this many pages answered in
+    /// the slot: the daemon is starting, not failing (no error, nothing counted as not sent).
+    pub first_walk: Option<u64>,
 }
 
 /// Changes mode: where the feed stands after the cycle.
@@ -110,6 +113,12 @@ impl CycleReport {
 
     /// What the cycle did, for STATUS and the cycle's summary line.
     pub fn status_line(&self) -> String {
+        if let Some(pages) = self.first_walk {
+            return format!(
+                "cycle {}: waiting for the first walk of the site ({pages} pages read in this slot)",
+                self.cycle
+            );
+        }
         let mut s = match &self.changes {
             None => format!(
                 "cycle {}: {}/{} sent, cursor {}/{}",

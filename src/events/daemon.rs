@@ -45,7 +45,7 @@ impl Event for CycleFinished<'_> {
                 event = Self::NAME, cycle = r.cycle, sent = r.sent, planned = r.planned,
                 position = r.position, catalogue = r.catalogue_len,
                 sent_total = r.sent_total, next = %next,
-                stale = r.stale.as_deref().unwrap_or(""),
+                stale = r.stale.as_deref().unwrap_or(""), first_walk = r.first_walk,
                 "cycle finished: {}{then}", r.status_line()
             ),
             Some(e) => tracing::warn!(

@@ -3,6 +3,8 @@
 //! same-origin redirects only, a response size cap and conditional requests. Knows nothing of
 //! HTML.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::{StatusCode, header};
@@ -91,6 +93,8 @@ pub enum FetchError {
 pub struct Fetcher {
     client: reqwest::Client,
     policy: FetchPolicy,
+    /// Pages answered (a body or a 304) since the client was made, by every clone.
+    answered: Arc<AtomicU64>,
 }
 
 enum Attempt {
@@ -150,7 +154,25 @@ impl Fetcher {
             .redirect(same_origin_redirects())
             .build()
             .map_err(|e| FetchError::Client(crate::error_chain(&e)))?;
-        Ok(Self { client, policy })
+        Ok(Self {
+            client,
+            policy,
+            answered: Arc::default(),
+        })
+    }
+
+    /// Pages answered so far (a body or a 304, not an error), by this client and its clones:
+    /// how a walk shows it is getting on.
+    pub fn answered(&self) -> u64 {
+        self.answered.load(Ordering::Relaxed)
+    }
+
+    /// This client counting its answers with `earlier`'s.
+    pub(super) fn counting_with(self, earlier: &Fetcher) -> Fetcher {
+        Fetcher {
+            answered: Arc::clone(&earlier.answered),
+            ..self
+        }
     }
 
     /// The User-Agent sent, which `robots.txt` is read for.
@@ -178,7 +200,10 @@ impl Fetcher {
                 Attempt::Fail(_) => Answer::Neutral,
             });
             match tried {
-                Attempt::Done(f) => return Ok(f),
+                Attempt::Done(f) => {
+                    self.answered.fetch_add(1, Ordering::Relaxed);
+                    return Ok(f);
+                }
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry(e, _) if attempt >= self.policy.attempts => return Err(e),
                 Attempt::Retry(e, asked) => {

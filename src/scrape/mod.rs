@@ -141,10 +141,17 @@ impl Scraper {
         }
     }
 
+    /// Pages its walks have had answered so far (see [`Fetcher::answered`]).
+    pub fn pages_answered(&self) -> u64 {
+        self.fetcher.answered()
+    }
+
     /// This scraper (a reloaded `[site]`'s client) with what `earlier` knows of the site's
-    /// pages, so a reload does not make the next walk read every product page again.
+    /// pages, so a reload does not make the next walk read every product page again, and
+    /// its count of pages answered (a walk of `earlier` may still be running).
     pub fn remembering(self, earlier: &Scraper) -> Self {
         Self {
+            fetcher: self.fetcher.counting_with(&earlier.fetcher),
             listings: Arc::clone(&earlier.listings),
             known: Arc::clone(&earlier.known),
             ..self
