@@ -255,6 +255,44 @@ async fn a_first_walk_longer_than_a_slot_rings_no_alarm() {
     assert!(cw.sum("RecordsSent") >= 15.0, "{log}");
 }
 
+/// A stop during the first walk is a clean stop like any other: exit 0, no error counted.
+#[tokio::test]
+async fn a_stop_during_the_first_walk_is_clean() {
+    let cw = LocalCloudWatch::start(Answer::Ok).unwrap();
+    // 67 requests at 5 a second: ~13 s, stopped after the first 2 s cycle.
+    let rig = Rig::new(
+        "cw-first-stop",
+        &["--books", "60", "--per-page", "10"],
+        &section(&cw.endpoint()),
+    )
+    .await;
+    let (child, notify) = daemon(
+        &rig.dir,
+        &rig.config,
+        &[("BOOKSTREAM__SITE__MAX_REQUESTS_PER_SEC", "5")],
+    );
+    notify.expect("STATUS=cycle 1: ", Duration::from_secs(20));
+    let log = stop(child);
+    let finished = common::named(&log, "cycle_finished");
+    assert!(!finished.is_empty(), "{log}");
+    assert!(
+        finished.iter().all(|e| e["first_walk"].is_u64()),
+        "every cycle, the stopped one too, waited for the first walk: {log}"
+    );
+    assert!(
+        common::named(&log, "catalogue_refreshed").is_empty(),
+        "{log}"
+    );
+    assert_eq!(cw.sum("Cycles"), finished.len() as f64, "{log}");
+    assert_eq!(cw.sum("CycleErrors"), 0.0, "{:?}", cw.named("CycleErrors"));
+    assert_eq!(
+        cw.sum("RecordsNotSent"),
+        0.0,
+        "{:?}",
+        cw.named("RecordsNotSent")
+    );
+}
+
 #[tokio::test]
 async fn a_change_feed_that_cannot_be_committed_rings_cycle_errors() {
     let cw = LocalCloudWatch::start(Answer::Ok).unwrap();

@@ -25,8 +25,8 @@ pub(super) enum Refreshed {
     /// nothing in the whole slot.
     Failed(String),
     /// No catalogue yet, and the first walk still running at the end of the slot with
-    /// `pages` pages answered in it: a start (at the default 2 requests a second the first walk
-    /// of the real site takes ~9 minutes), not a failure.
+    /// `pages` pages answered in it, or at a stop: a start (at the default 2 requests a second
+    /// the first walk of the real site takes ~9 minutes), not a failure.
     FirstWalk { pages: u64 },
 }
 
@@ -50,16 +50,21 @@ impl Engine {
             let answered = self.refresher.pages_answered();
             outcome = match self.refresher.wait(stop_by, shutdown).await {
                 Some(result) => failed(self.accept(cfg, result)),
-                None if shutdown.is_cancelled() => {
-                    Refreshed::Failed("stopped during the first scrape".to_owned())
+                None => {
+                    let pages = self.refresher.pages_answered().saturating_sub(answered);
+                    let stopped = shutdown.is_cancelled();
+                    if self.catalogue.is_none() && (stopped || pages > 0) {
+                        // A stop during the first walk is a clean stop like any other.
+                        Refreshed::FirstWalk { pages }
+                    } else if stopped {
+                        Refreshed::Failed("stopped during the first scrape".to_owned())
+                    } else {
+                        Refreshed::Failed(
+                            "first scrape still running at the end of the slot, no page answered in it"
+                                .to_owned(),
+                        )
+                    }
                 }
-                None => match self.refresher.pages_answered().saturating_sub(answered) {
-                    0 => Refreshed::Failed(
-                        "first scrape still running at the end of the slot, no page answered in it"
-                            .to_owned(),
-                    ),
-                    pages => Refreshed::FirstWalk { pages },
-                },
             };
         }
         outcome
