@@ -14,6 +14,14 @@ fn section(endpoint: &str) -> String {
     format!("{FAST}\n[metrics]\ncloudwatch = true\nendpoint_url = \"{endpoint}\"\n")
 }
 
+/// A CloudWatch that takes everything and a rig for `stream` over the test site with
+/// `site_args`, publishing to it.
+async fn rig_with_cloudwatch(stream: &'static str, site_args: &[&str]) -> (LocalCloudWatch, Rig) {
+    let cw = LocalCloudWatch::start(Answer::Ok).unwrap();
+    let rig = Rig::new(stream, site_args, &section(&cw.endpoint())).await;
+    (cw, rig)
+}
+
 /// Runs the daemon until the stream holds `n` records, stops it with SIGTERM and returns its
 /// log and how long the stop took.
 async fn run(rig: &Rig, n: usize) -> (String, Duration) {
@@ -36,13 +44,7 @@ fn max_lateness_ms(log: &str) -> f64 {
 
 #[tokio::test]
 async fn what_cloudwatch_receives_matches_what_the_stream_holds() {
-    let cw = LocalCloudWatch::start(Answer::Ok).unwrap();
-    let rig = Rig::new(
-        "cw",
-        &["--books", "30", "--per-page", "10"],
-        &section(&cw.endpoint()),
-    )
-    .await;
+    let (cw, rig) = rig_with_cloudwatch("cw", &["--books", "30", "--per-page", "10"]).await;
     let (log, _) = run(&rig, 25).await;
     let records = rig.moto.read_back("cw").await.len();
     let cycles = common::named(&log, "cycle_finished").len();
@@ -207,14 +209,8 @@ async fn no_catalogue_at_first_start_rings_cycle_errors_and_records_not_sent() {
 /// RecordsNotSent, and on a fresh install both alarms (three 5-minute periods) went off.
 #[tokio::test]
 async fn a_first_walk_longer_than_a_slot_rings_no_alarm() {
-    let cw = LocalCloudWatch::start(Answer::Ok).unwrap();
     // 6 listing pages, 60 product pages and robots.txt at 10 a second: ~7 s, cycles every 2 s.
-    let rig = Rig::new(
-        "cw-first",
-        &["--books", "60", "--per-page", "10"],
-        &section(&cw.endpoint()),
-    )
-    .await;
+    let (cw, rig) = rig_with_cloudwatch("cw-first", &["--books", "60", "--per-page", "10"]).await;
     let child = spawn_daemon_with(
         &rig.config,
         None,
@@ -258,14 +254,9 @@ async fn a_first_walk_longer_than_a_slot_rings_no_alarm() {
 /// A stop during the first walk is a clean stop like any other: exit 0, no error counted.
 #[tokio::test]
 async fn a_stop_during_the_first_walk_is_clean() {
-    let cw = LocalCloudWatch::start(Answer::Ok).unwrap();
     // 67 requests at 5 a second: ~13 s, stopped after the first 2 s cycle.
-    let rig = Rig::new(
-        "cw-first-stop",
-        &["--books", "60", "--per-page", "10"],
-        &section(&cw.endpoint()),
-    )
-    .await;
+    let (cw, rig) =
+        rig_with_cloudwatch("cw-first-stop", &["--books", "60", "--per-page", "10"]).await;
     let (child, notify) = daemon(
         &rig.dir,
         &rig.config,
