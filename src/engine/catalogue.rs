@@ -17,7 +17,7 @@ use crate::refresh::ScrapeResult;
 use crate::scrape::{Absences, Taken};
 
 /// What a cycle's refresh came to.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub(super) enum Refreshed {
     /// Nothing went wrong: a new catalogue taken, or none due or finished.
     Fine,
@@ -30,6 +30,25 @@ pub(super) enum Refreshed {
     FirstWalk { pages: u64 },
 }
 
+impl From<Result<(), String>> for Refreshed {
+    /// A catalogue judged ([`Engine::accept`]): taken, or failed with why.
+    fn from(judged: Result<(), String>) -> Self {
+        judged.map_or_else(Refreshed::Failed, |()| Refreshed::Fine)
+    }
+}
+
+impl Refreshed {
+    /// What the plan goes by (a failure makes what is streamed stale, or is why there is
+    /// nothing) and the first walk's pages, for the report.
+    pub(super) fn into_parts(self) -> (Result<(), String>, Option<u64>) {
+        match self {
+            Refreshed::Fine => (Ok(()), None),
+            Refreshed::Failed(e) => (Err(e), None),
+            Refreshed::FirstWalk { pages } => (Ok(()), Some(pages)),
+        }
+    }
+}
+
 impl Engine {
     /// Takes a finished background scrape, starts a new one when the catalogue is older than
     /// `[site] refresh`, and waits for it (until `stop_by`) only when there is no catalogue or
@@ -40,16 +59,15 @@ impl Engine {
         stop_by: Option<Instant>,
         shutdown: &CancellationToken,
     ) -> Refreshed {
-        let failed = |r: Result<(), String>| r.map_or_else(Refreshed::Failed, |()| Refreshed::Fine);
         let mut outcome = Refreshed::Fine;
         if let Some(result) = self.refresher.take_finished().await {
-            outcome = failed(self.accept(cfg, result));
+            outcome = self.accept(cfg, result).into();
         }
         self.start_refresh_if_due(cfg);
         if (self.catalogue.is_none() || stop_by.is_none()) && self.refresher.running() {
             let answered = self.refresher.pages_answered();
             outcome = match self.refresher.wait(stop_by, shutdown).await {
-                Some(result) => failed(self.accept(cfg, result)),
+                Some(result) => self.accept(cfg, result).into(),
                 None => {
                     let pages = self.refresher.pages_answered().saturating_sub(answered);
                     let stopped = shutdown.is_cancelled();

@@ -27,7 +27,6 @@ use crate::scrape::Scraper;
 use crate::scrape::fetch::{FetchError, Fetcher};
 use crate::state::{StateFileError, StateStore};
 
-use catalogue::Refreshed;
 use plan::NoCatalogue;
 use report::slot_capacity;
 pub use report::{Changes, CycleReport, Freshness};
@@ -196,11 +195,10 @@ impl Engine {
             cfg.stream.interval,
             stop_by.map(|t| t.saturating_duration_since(Instant::now())),
         );
-        let (refreshed, first_walk) = match self.refresh_catalogue(cfg, stop_by, shutdown).await {
-            Refreshed::Fine => (Ok(()), None),
-            Refreshed::Failed(e) => (Err(e), None),
-            Refreshed::FirstWalk { pages } => (Ok(()), Some(pages)),
-        };
+        let (refreshed, first_walk) = self
+            .refresh_catalogue(cfg, stop_by, shutdown)
+            .await
+            .into_parts();
         let scrape = std::mem::take(&mut self.scrape_counts);
         let freshness = self.freshness();
         let plan = match self.plan(cfg, refreshed) {
