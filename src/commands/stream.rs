@@ -135,9 +135,7 @@ async fn run_paced(
     }
     .emit();
     let producer = Producer::new(
-        client,
-        args.stream_name.clone(),
-        args.endpoint_url.as_ref(),
+        kinesis::Stream::new(client, args.stream_name.clone(), args.endpoint_url.as_ref()),
         RetryPolicy::default(),
     );
     let pacer = Pacer::new(tokio::time::Instant::now(), args.interval);
@@ -245,9 +243,7 @@ async fn run_backfill(
     .emit();
     let (mut rx, reader) = input::spawn(source.clone(), format, max, CHANNEL, encoder(&args));
     let backfill = Backfill::new(
-        client,
-        args.stream_name.clone(),
-        args.endpoint_url.as_ref(),
+        kinesis::Stream::new(client, args.stream_name.clone(), args.endpoint_url.as_ref()),
         options,
     );
     let (progress_tx, progress_rx) = watch::channel(Default::default());

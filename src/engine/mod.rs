@@ -21,6 +21,7 @@ use crate::events::Event;
 use crate::events::engine::{
     CursorNotSaved, CycleStarted, StateDirKept, StateLoaded, StateProblem,
 };
+use crate::kinesis::Stream;
 use crate::kinesis::producer::Producer;
 use crate::refresh::Refresher;
 use crate::scrape::Scraper;
@@ -296,10 +297,11 @@ fn scraper_for(cfg: &Settings) -> Result<Scraper, FetchError> {
 }
 
 fn producer_for(cfg: &Settings, aws: &Aws) -> Producer {
-    Producer::new(
-        aws.kinesis(cfg.kinesis.endpoint_url.as_ref()),
+    let endpoint = cfg.kinesis.endpoint_url.as_ref();
+    let stream = Stream::new(
+        aws.kinesis(endpoint),
         cfg.kinesis.stream_name.clone(),
-        cfg.kinesis.endpoint_url.as_ref(),
-        cfg.kinesis.retry,
-    )
+        endpoint,
+    );
+    Producer::new(stream, cfg.kinesis.retry)
 }

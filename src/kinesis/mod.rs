@@ -14,6 +14,27 @@ pub mod shards;
 
 use crate::config::{Delimiter, PartitionKey};
 
+/// One stream and the client that reaches it: where the paced producer and the backfill send.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    client: aws_sdk_kinesis::Client,
+    name: String,
+    /// For messages: the local endpoint, or the AWS default.
+    endpoint: String,
+}
+
+impl Stream {
+    /// The stream `name` through `client`, which was sent to `endpoint` when one is given.
+    pub fn new(client: aws_sdk_kinesis::Client, name: String, endpoint: Option<&url::Url>) -> Self {
+        let endpoint = crate::aws::describe_endpoint(endpoint, "the AWS endpoint");
+        Self {
+            client,
+            name,
+            endpoint,
+        }
+    }
+}
+
 /// One record ready to send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outgoing {

@@ -18,10 +18,10 @@ use std::time::Duration;
 use aws_sdk_kinesis::primitives::Blob;
 use tokio::time::Instant;
 
-use super::Outgoing;
 pub use super::outcome::PutError;
 use super::outcome::{Failure, Target, classify};
 use super::pace::{Pacer, lateness_us};
+use super::{Outgoing, Stream};
 use tokio_util::sync::CancellationToken;
 
 /// The longest one attempt waits for Kinesis's answer (an answer normally takes milliseconds);
@@ -112,27 +112,13 @@ pub enum Outcome<'a> {
 /// Sends records to one stream.
 #[derive(Debug, Clone)]
 pub struct Producer {
-    client: aws_sdk_kinesis::Client,
-    stream: String,
-    /// For messages: the local endpoint, or the AWS default.
-    endpoint: String,
+    stream: Stream,
     policy: RetryPolicy,
 }
 
 impl Producer {
-    pub fn new(
-        client: aws_sdk_kinesis::Client,
-        stream: String,
-        endpoint: Option<&url::Url>,
-        policy: RetryPolicy,
-    ) -> Self {
-        let endpoint = crate::aws::describe_endpoint(endpoint, "the AWS endpoint");
-        Self {
-            client,
-            stream,
-            endpoint,
-            policy,
-        }
+    pub fn new(stream: Stream, policy: RetryPolicy) -> Self {
+        Self { stream, policy }
     }
 
     /// Puts one record, retrying transient failures. A shutdown interrupts only the backoff
@@ -156,8 +142,8 @@ impl Producer {
             });
         }
         let target = Target {
-            stream: &self.stream,
-            endpoint: &self.endpoint,
+            stream: &self.stream.name,
+            endpoint: &self.stream.endpoint,
             label: &record.label,
         };
         let mut attempt = 1;
@@ -166,9 +152,10 @@ impl Producer {
             let budget = attempt_budget(stop_by, Instant::now());
             let started = Instant::now();
             let result = self
+                .stream
                 .client
                 .put_record()
-                .stream_name(&self.stream)
+                .stream_name(&self.stream.name)
                 .partition_key(&record.partition_key)
                 .data(Blob::new(record.data.clone()))
                 .customize()
@@ -191,7 +178,7 @@ impl Producer {
                     Failure::Fatal(e) => return Err(e),
                     Failure::Unknown(message) if unknown > 0 => {
                         return Err(PutError::Unconfirmed {
-                            stream: self.stream.clone(),
+                            stream: self.stream.name.clone(),
                             label: record.label.clone(),
                             attempts: attempt,
                             message,
@@ -201,7 +188,7 @@ impl Producer {
                         unknown += 1;
                         PutOutcomeUnknown {
                             put: Put {
-                                stream: &self.stream,
+                                stream: &self.stream.name,
                                 upc: &record.label,
                                 attempt,
                                 error: &message,
@@ -212,7 +199,7 @@ impl Producer {
                         .emit();
                         if shutdown.is_cancelled() {
                             return Err(PutError::Interrupted {
-                                stream: self.stream.clone(),
+                                stream: self.stream.name.clone(),
                                 unknown,
                             });
                         }
@@ -224,8 +211,8 @@ impl Producer {
             };
             if attempt >= self.policy.attempts {
                 return Err(PutError::Exhausted {
-                    stream: self.stream.clone(),
-                    endpoint: self.endpoint.clone(),
+                    stream: self.stream.name.clone(),
+                    endpoint: self.stream.endpoint.clone(),
                     attempts: attempt,
                     unknown,
                     message,
@@ -234,7 +221,7 @@ impl Producer {
             let delay = crate::backoff::delay(self.policy.base, attempt).min(self.policy.max);
             if stop_by.is_some_and(|end| Instant::now() + delay >= end) {
                 return Err(PutError::SlotOver {
-                    stream: self.stream.clone(),
+                    stream: self.stream.name.clone(),
                     attempts: attempt,
                     unknown,
                     message,
@@ -242,7 +229,7 @@ impl Producer {
             }
             PutRetrying {
                 put: Put {
-                    stream: &self.stream,
+                    stream: &self.stream.name,
                     upc: &record.label,
                     attempt,
                     error: &message,
@@ -252,7 +239,7 @@ impl Producer {
             .emit();
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.cancelled() => return Err(PutError::Interrupted { stream: self.stream.clone(), unknown }),
+                _ = shutdown.cancelled() => return Err(PutError::Interrupted { stream: self.stream.name.clone(), unknown }),
             }
             attempt += 1;
         }
@@ -310,7 +297,7 @@ impl Producer {
                     sent += 1;
                     stats.put(started.elapsed().as_secs_f64() * 1000.0);
                     RecordSent {
-                        stream: &self.stream,
+                        stream: &self.stream.name,
                         upc: &record.label,
                         sequence_number: &ack.sequence_number,
                         shard_id: &ack.shard_id,

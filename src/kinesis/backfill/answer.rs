@@ -107,23 +107,23 @@ impl Backfill {
                 // Kept (not sent): they belong in the resume file.
                 keep(run, batch);
                 return Err(BackfillError::StreamNotFound {
-                    stream: self.stream.clone(),
-                    endpoint: self.endpoint.clone(),
+                    stream: self.stream.name.clone(),
+                    endpoint: self.stream.endpoint.clone(),
                 });
             }
             // Never sent, and never will be: no region, no credentials.
             ErrorKind::Final if !e.answered() => {
                 keep(run, batch);
                 return Err(BackfillError::Setup {
-                    stream: self.stream.clone(),
+                    stream: self.stream.name.clone(),
                     message: e.message,
                 });
             }
             ErrorKind::Denied | ErrorKind::Invalid | ErrorKind::Final => {
                 keep(run, batch);
                 return Err(BackfillError::Rejected {
-                    stream: self.stream.clone(),
-                    endpoint: self.endpoint.clone(),
+                    stream: self.stream.name.clone(),
+                    endpoint: self.stream.endpoint.clone(),
                     message: e.message,
                 });
             }
@@ -160,7 +160,7 @@ impl Backfill {
         let delay =
             crate::backoff::delay(Duration::from_millis(200), attempt).min(Duration::from_secs(10));
         PutRecordsFailed {
-            stream: &self.stream,
+            stream: &self.stream.name,
             entries: batch.len(),
             attempt,
             error: &message,
@@ -186,7 +186,7 @@ impl Backfill {
     ) -> Result<(), BackfillError> {
         if pending.attempts >= self.options.attempts {
             let exhausted = BackfillError::Exhausted {
-                stream: self.stream.clone(),
+                stream: self.stream.name.clone(),
                 label: pending.record.label.clone(),
                 attempts: pending.attempts,
                 message: message.clone(),

@@ -37,10 +37,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::Outgoing;
 use super::limit::Limits;
 use super::producer::MAX_RECORD_BYTES;
 use super::shards::{Shard, ShardMap, ShardMapError};
+use super::{Outgoing, Stream};
 use crate::aws::ErrorKind;
 use crate::deadline::Deadline;
 use crate::events::Event;
@@ -119,31 +119,24 @@ type Answer = (
 
 /// Sends records to one stream as fast as its shards allow.
 pub struct Backfill {
-    client: aws_sdk_kinesis::Client,
-    stream: String,
-    endpoint: String,
+    stream: Stream,
     options: Options,
 }
 
 impl Backfill {
-    pub fn new(
-        client: aws_sdk_kinesis::Client,
-        stream: String,
-        endpoint: Option<&url::Url>,
-        options: Options,
-    ) -> Self {
-        let endpoint = crate::aws::describe_endpoint(endpoint, "the AWS endpoint");
-        Self {
-            client,
-            stream,
-            endpoint,
-            options,
-        }
+    pub fn new(stream: Stream, options: Options) -> Self {
+        Self { stream, options }
     }
 
     /// Reads the shard map; without permission to list shards, meters the stream as one shard.
     async fn load_map(&self) -> Result<(ShardMap, bool), BackfillError> {
-        match ShardMap::load(&self.client, &self.stream, &self.endpoint).await {
+        match ShardMap::load(
+            &self.stream.client,
+            &self.stream.name,
+            &self.stream.endpoint,
+        )
+        .await
+        {
             Ok(map) => Ok((map, false)),
             Err(ShardMapError::Api {
                 kind: ErrorKind::Denied,
@@ -151,7 +144,7 @@ impl Backfill {
                 ..
             }) => {
                 ShardListDenied {
-                    stream: &self.stream,
+                    stream: &self.stream.name,
                     error: &message,
                 }
                 .emit();
@@ -194,7 +187,7 @@ impl Backfill {
         };
         let mut run = Run::new(map, blind, &self.options, now);
         BackfillStarted {
-            stream: &self.stream,
+            stream: &self.stream.name,
             shards: run.shards(),
             records_per_sec: self.options.limits.records_per_sec,
             bytes_per_sec: self.options.limits.bytes_per_sec,
@@ -212,7 +205,7 @@ impl Backfill {
                     run.idle(now);
                 } else if now >= run.gives_up_at(self.options.give_up_after) {
                     let error = BackfillError::NoProgress {
-                        stream: self.stream.clone(),
+                        stream: self.stream.name.clone(),
                         after: self.options.give_up_after,
                         waiting: run.waiting(),
                         last_error: run.last_error().to_owned(),
@@ -236,7 +229,7 @@ impl Backfill {
                     // The map in hand still routes every record; a stale one costs throttles at
                     // worst, and the next re-read may well succeed.
                     ShardMapRereadFailed {
-                        stream: &self.stream,
+                        stream: &self.stream.name,
                         error: &e,
                         retry_in: self.options.remap_every,
                     }
@@ -289,7 +282,7 @@ impl Backfill {
                 _ = Deadline::from(wake).sleep(), if wake.is_some() && !stopping => {}
                 _ = Deadline::from(abandon_at).sleep(), if abandon_at.is_some() && !abandon.is_cancelled() => {
                     RequestsAbandoned {
-                        stream: &self.stream,
+                        stream: &self.stream.name,
                         requests: in_flight.len(),
                         grace,
                     }
@@ -328,7 +321,7 @@ impl Backfill {
             return Ok(());
         }
         StreamResharded {
-            stream: &self.stream,
+            stream: &self.stream.name,
             shards: map.len(),
             was: run.shards(),
         }
@@ -344,7 +337,11 @@ impl Backfill {
         batch: Vec<Pending>,
         abandon: CancellationToken,
     ) -> impl Future<Output = Answer> + Send + 'static {
-        let request = self.client.put_records().stream_name(&self.stream);
+        let request = self
+            .stream
+            .client
+            .put_records()
+            .stream_name(&self.stream.name);
         let entries: Vec<PutRecordsRequestEntry> = batch
             .iter()
             .map(|p| {
