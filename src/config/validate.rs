@@ -21,12 +21,11 @@ impl Config {
             key,
             message,
         };
-        if !matches!(self.site.base_url.scheme(), "http" | "https") {
-            return Err(bad(
-                "site.base_url",
-                format!("expected an http(s) URL, got `{}`", self.site.base_url),
-            ));
-        }
+        let http = |key, url: &url::Url| match url.scheme() {
+            "http" | "https" => Ok(()),
+            _ => Err(bad(key, format!("expected an http(s) URL, got `{url}`"))),
+        };
+        http("site.base_url", &self.site.base_url)?;
         if self.site.concurrency == 0 || self.site.concurrency > 64 {
             return Err(bad(
                 "site.concurrency",
@@ -76,13 +75,8 @@ impl Config {
                 format!("expected 1-128 characters of [a-zA-Z0-9_.-], got `{name}`"),
             ));
         }
-        if let Some(url) = &self.kinesis.endpoint_url
-            && !matches!(url.scheme(), "http" | "https")
-        {
-            return Err(bad(
-                "kinesis.endpoint_url",
-                format!("expected an http(s) URL, got `{url}`"),
-            ));
+        if let Some(url) = &self.kinesis.endpoint_url {
+            http("kinesis.endpoint_url", url)?;
         }
         let partition_key = PartitionKey::parse(&self.kinesis.partition_key)
             .map_err(|e| bad("kinesis.partition_key", e))?;
@@ -148,13 +142,8 @@ impl Config {
                 ),
             ));
         }
-        if let Some(url) = &self.metrics.endpoint_url
-            && !matches!(url.scheme(), "http" | "https")
-        {
-            return Err(bad(
-                "metrics.endpoint_url",
-                format!("expected an http(s) URL, got `{url}`"),
-            ));
+        if let Some(url) = &self.metrics.endpoint_url {
+            http("metrics.endpoint_url", url)?;
         }
         let schedule = Schedule::parse(&self.schedule.cron)
             .map_err(|e| bad("schedule.cron", e.to_string()))?;
