@@ -32,57 +32,97 @@ pub(crate) trait Event {
     fn emit(self);
 }
 
-/// Declares a plain event: its struct, and an [`Event`] impl that writes one `tracing` line
-/// with the event's name in the `event` field. A reader sees each event whole in one place:
-/// its doc comment, its facts, its name, its level and target, its fields and its message.
+/// Declares a room's events, each a struct of its facts with an [`Event`] impl, and the room's
+/// `NAMES` (for the uniqueness test). A reader sees each event whole in one place: its doc
+/// comment, its name, its facts, then how it is written:
 ///
 /// ```text
-/// event! {
+/// events! {
 ///     /// A cycle still runs `grace_secs` past its slot: no more watchdog pings.
-///     pub(crate) struct CycleStuck { pub grace_secs: u64 }
-///     const NAME = "cycle_stuck";
+///     "cycle_stuck" => CycleStuck { grace_secs: u64 }
 ///     error!(target: TARGET, grace_secs,
 ///         "cycle stuck {grace_secs}s past its slot; no more watchdog pings");
+///
+///     /// The daemon stopped.
+///     "daemon_stopped" => DaemonStopped { sent_total: Option<u64> }
+///     {
+///         match sent_total { ... } // tracing calls with `event = Self::NAME`
+///     }
 /// }
 /// ```
 ///
-/// The log call is `tracing`'s own (`info!`, `warn!`, `error!`, with `%`/`?` sigils), with
-/// `event = Self::NAME` put in after the target; in it, the struct's fields are locals of the
-/// same names. `let` statements between the name and the call compute what the call shares
-/// (a nested struct taken apart, a figure both a field and the message use). An event whose
-/// level, fields or message depend on its values (a `match`) keeps a hand-written `impl
-/// Event`. Each room lists its names in its `NAMES` (the macro cannot collect them).
-macro_rules! event {
+/// The struct is `pub(crate)` and its fields `pub`; `"name" => Name;` declares a fact without
+/// values. How it is written is either `tracing`'s own log call (`info!`, `warn!`, `error!`,
+/// with `%`/`?` sigils), with `event = Self::NAME` put in after the target, after any `let`
+/// statements that compute what the call shares (a nested struct taken apart, a figure both a
+/// field and the message use); or, for an event whose level, fields or message depend on its
+/// values, a block of its own that writes `event = Self::NAME` itself. In both, the struct's
+/// fields are locals of the same names.
+macro_rules! events {
+    // Every entry declared: the room's names.
+    (@entries [$($names:ident)*]) => {
+        #[cfg(test)]
+        pub(super) const NAMES: &[&str] = &[$(<$names as $crate::events::Event>::NAME),*];
+    };
     // A fact without values.
-    (
+    (@entries [$($names:ident)*]
         $(#[$meta:meta])*
-        $vis:vis struct $name:ident;
-        const NAME = $event:literal;
-        $($body:tt)*
+        $event:literal => $name:ident;
+        $($rest:tt)*
     ) => {
-        $(#[$meta])*
-        $vis struct $name;
+        $crate::events::events!(@body [$($names)* $name]
+            (unit [$(#[$meta])*] $event $name) [] $($rest)*);
+    };
+    // A fact with values, which may borrow for `'a`.
+    (@entries [$($names:ident)*]
+        $(#[$meta:meta])*
+        $event:literal => $name:ident $(<$lt:lifetime>)? { $($fields:tt)* }
+        $($rest:tt)*
+    ) => {
+        $crate::events::events!(@body [$($names)* $name]
+            (fields [$(#[$meta])*] $event $name [$($lt)?] { $($fields)* }) [] $($rest)*);
+    };
+    // How it is written: the `let` statements, gathered one by one, then the log call...
+    (@body $names:tt $head:tt [$($lets:tt)*] let $pat:pat = $init:expr; $($rest:tt)*) => {
+        $crate::events::events!(@body $names $head [$($lets)* let $pat = $init;] $($rest)*);
+    };
+    (@body $names:tt $head:tt [$($lets:tt)*]
+        $level:ident!(target: $target:expr, $($arg:tt)*); $($rest:tt)*
+    ) => {
+        $crate::events::events!(@emit $head {
+            $($lets)*
+            ::tracing::$level!(target: $target, event = Self::NAME, $($arg)*)
+        });
+        $crate::events::events!(@entries $names $($rest)*);
+    };
+    // ... or a block of its own.
+    (@body $names:tt $head:tt [] { $($block:tt)* } $($rest:tt)*) => {
+        $crate::events::events!(@emit $head { $($block)* });
+        $crate::events::events!(@entries $names $($rest)*);
+    };
+    (@body $names:tt $head:tt $($other:tt)*) => {
+        compile_error!(
+            "events!: after an event's facts, `let` statements and one `info!(target: ..., ...);`, or a `{ ... }` block"
+        );
+    };
+    (@emit (unit [$($meta:tt)*] $event:literal $name:ident) { $($body:tt)* }) => {
+        $($meta)*
+        pub(crate) struct $name;
 
         impl $crate::events::Event for $name {
             const NAME: &'static str = $event;
 
             fn emit(self) {
-                $crate::events::event!(@body [] $($body)*);
+                $($body)*
             }
         }
     };
-    // A fact with values, which may borrow for `'a`.
-    (
-        $(#[$meta:meta])*
-        $vis:vis struct $name:ident $(<$lt:lifetime>)? {
-            $($(#[$fmeta:meta])* $fvis:vis $field:ident: $ty:ty),* $(,)?
-        }
-        const NAME = $event:literal;
-        $($body:tt)*
-    ) => {
-        $(#[$meta])*
-        $vis struct $name $(<$lt>)? {
-            $($(#[$fmeta])* $fvis $field: $ty),*
+    (@emit (fields [$($meta:tt)*] $event:literal $name:ident [$($lt:lifetime)?] {
+        $($(#[$fmeta:meta])* $field:ident: $ty:ty),* $(,)?
+    }) { $($body:tt)* }) => {
+        $($meta)*
+        pub(crate) struct $name $(<$lt>)? {
+            $($(#[$fmeta])* pub $field: $ty),*
         }
 
         impl $(<$lt>)? $crate::events::Event for $name $(<$lt>)? {
@@ -90,27 +130,21 @@ macro_rules! event {
 
             fn emit(self) {
                 let Self { $($field),* } = self;
-                $crate::events::event!(@body [] $($body)*);
+                $($body)*
             }
         }
     };
-    // The body: the `let` statements, gathered one by one, then the log call.
-    (@body [$($lets:tt)*] let $pat:pat = $init:expr; $($rest:tt)*) => {
-        $crate::events::event!(@body [$($lets)* let $pat = $init;] $($rest)*)
+    (@$($other:tt)*) => {
+        compile_error!(concat!("events!: cannot read ", stringify!($($other)*)));
     };
-    (@body [$($lets:tt)*] $level:ident!(target: $target:expr, $($arg:tt)*);) => {
-        $($lets)*
-        ::tracing::$level!(target: $target, event = Self::NAME, $($arg)*)
-    };
-    (@body [$($lets:tt)*] $($other:tt)*) => {
-        compile_error!(
-            "event!: after `const NAME`, `let` statements, then one `info!(target: ..., ...);`"
-        )
+    // The entries of a room.
+    ($($entries:tt)*) => {
+        $crate::events::events!(@entries [] $($entries)*);
     };
 }
-pub(crate) use event;
+pub(crate) use events;
 
-/// Every event's name, for the uniqueness check (each room's file adds its own).
+/// Every event's name, for the uniqueness check (each room's `events!` lists its own).
 #[cfg(test)]
 const NAMES: &[&[&str]] = &[
     backfill::NAMES, // the backfill: plans, reshards, failed puts

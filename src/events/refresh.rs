@@ -3,29 +3,9 @@
 
 use std::path::Path;
 
-use super::{Event, event};
-
-#[cfg(test)]
-pub(super) const NAMES: &[&str] = &[ProductPagesSeeded::NAME, ProductPagesNotSeeded::NAME];
+use super::events;
 
 const TARGET: &str = "bookstream::refresh";
-
-event! {
-    /// The saved catalogue told the scraper which product pages it has read: the first walk
-    /// after this start reads the new or changed entries and the rotation's share.
-    pub(crate) struct ProductPagesSeeded<'a> {
-        pub file: &'a Path,
-        /// Product pages taken as read.
-        pub known: usize,
-        pub books: usize,
-        /// When the saved catalogue was scraped (RFC 3339).
-        pub saved_at: &'a str,
-    }
-    const NAME = "product_pages_seeded";
-    let file = file.display();
-    info!(target: TARGET, file = %file, known, books, saved_at = %saved_at,
-        "product pages known from {file}: {known} of its {books} books (saved {saved_at}); the first walk reads the new or changed entries and the rotation's share, the others again within [site] verify_every");
-}
 
 /// Why the saved catalogue could not seed the scraper.
 pub(crate) enum NotSeeded<'a> {
@@ -35,18 +15,26 @@ pub(crate) enum NotSeeded<'a> {
     Missing { why: &'a str },
 }
 
-/// The first walk after this start reads every product page, as without a saved catalogue.
-pub(crate) struct ProductPagesNotSeeded<'a> {
-    pub file: &'a Path,
-    pub why: NotSeeded<'a>,
-}
+events! {
+    /// The saved catalogue told the scraper which product pages it has read: the first walk
+    /// after this start reads the new or changed entries and the rotation's share.
+    "product_pages_seeded" => ProductPagesSeeded<'a> {
+        file: &'a Path,
+        /// Product pages taken as read.
+        known: usize,
+        books: usize,
+        /// When the saved catalogue was scraped (RFC 3339).
+        saved_at: &'a str,
+    }
+    let file = file.display();
+    info!(target: TARGET, file = %file, known, books, saved_at = %saved_at,
+        "product pages known from {file}: {known} of its {books} books (saved {saved_at}); the first walk reads the new or changed entries and the rotation's share, the others again within [site] verify_every");
 
-impl Event for ProductPagesNotSeeded<'_> {
-    const NAME: &'static str = "product_pages_not_seeded";
-
-    fn emit(self) {
-        let file = self.file.display();
-        match self.why {
+    /// The first walk after this start reads every product page, as without a saved catalogue.
+    "product_pages_not_seeded" => ProductPagesNotSeeded<'a> { file: &'a Path, why: NotSeeded<'a> }
+    {
+        let file = file.display();
+        match why {
             NotSeeded::OtherSite { saved_site, site } => tracing::info!(
                 target: TARGET, event = Self::NAME, file = %file, saved_site = %saved_site, site,
                 "{file} holds the catalogue of {saved_site}, not of {site}: the first walk reads every product page"

@@ -1,5 +1,5 @@
 //! The events' own checks: names unique and all listed, and what a few events write, pinned
-//! as the JSON log shows it (level, target, fields in order, message), so that the `event!`
+//! as the JSON log shows it (level, target, fields in order, message), so that the `events!`
 //! declarations are known to write what the hand-written calls before them wrote.
 
 use std::io::Write;
@@ -21,8 +21,10 @@ fn every_event_name_is_unique() {
     }
 }
 
-/// The rooms list their names by hand (a macro cannot collect them across invocations), so
-/// this reads every `const NAME` in `src/events/` and wants each in [`super::NAMES`].
+/// Each room's `events!` makes its `NAMES`; this reads every event declared in `src/events/`
+/// (a `"name" => Type` entry of a room's `events!`, or a hand-written `const NAME`) and wants
+/// each in [`super::NAMES`], so that an event declared outside its room's `events!` cannot
+/// escape the uniqueness check.
 #[test]
 fn every_declared_event_is_listed_in_names() {
     let listed: Vec<&str> = super::NAMES
@@ -40,8 +42,8 @@ fn every_declared_event_is_listed_in_names() {
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         for line in text.lines().map(str::trim) {
             let Some(rest) = line
-                .strip_prefix("const NAME = \"")
-                .or_else(|| line.strip_prefix("const NAME: &'static str = \""))
+                .strip_prefix("const NAME: &'static str = \"")
+                .or_else(|| line.strip_prefix('"').filter(|r| r.contains("\" => ")))
             else {
                 continue;
             };
