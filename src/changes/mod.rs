@@ -82,7 +82,7 @@ fn hex_md5(parts: &[&[u8]]) -> String {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part);
     }
-    format!("{:x}", hasher.finalize())
+    format!("{:032x}", u128::from_be_bytes(hasher.finalize().into()))
 }
 
 /// Identifies a catalogue by its comparable content (not by when it was fetched).
