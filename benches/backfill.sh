@@ -33,6 +33,7 @@
 # script reads an array always), RSS_SIZES ("100000 1000000") and SHARDS_RSS (4) for
 # --rss-scaling, BASELINE (../shared/baseline), KEEP_WORK=1 (keep the temporary directory and
 # print its path), NO_BUILD=1 (use target/release/bookstream as it is, no `cargo build`),
+# BOOKSTREAM_BIN=PATH (measure that binary instead, e.g. an older build for a baseline; no build),
 # MOTO_PLAIN=1 (plain moto_server: loses records under concurrent PutRecords, see below),
 # CALLGRIND=FILE (bookstream runs under `valgrind --tool=callgrind` and leaves its profile in
 # FILE: the repeatable figure, its instruction count, is the "Collected" line printed at the end;
@@ -66,8 +67,8 @@ trap 'exit 143' TERM
 
 command -v moto_server >/dev/null || python3 -m pip install --quiet 'moto[server]==5.2.1'
 python3 -c 'import boto3' 2>/dev/null || python3 -m pip install --quiet -r "$BASELINE/requirements.txt"
-BIN=target/release/bookstream
-if [[ " $CONTENDERS " == *" bookstream "* && ${NO_BUILD:-0} != 1 ]]; then
+BIN=${BOOKSTREAM_BIN:-target/release/bookstream}
+if [[ -z ${BOOKSTREAM_BIN:-} && " $CONTENDERS " == *" bookstream "* && ${NO_BUILD:-0} != 1 ]]; then
     cargo build --release --quiet --workspace
 fi
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
