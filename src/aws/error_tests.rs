@@ -25,16 +25,24 @@ pub(crate) async fn kinesis_to(endpoint: &str, attempt: Duration) -> aws_sdk_kin
     aws_sdk_kinesis::Client::from_conf(conf)
 }
 
-/// One PutRecord with `client`, classified.
-async fn put(client: &aws_sdk_kinesis::Client) -> AwsError {
-    let err = client
+/// One PutRecord of `{}` with key `k` to stream `s` through `client`, which must fail (also
+/// used by the producer's tests in kinesis/outcome.rs).
+pub(crate) async fn failed_put(
+    client: &aws_sdk_kinesis::Client,
+) -> aws_sdk_kinesis::error::SdkError<aws_sdk_kinesis::operation::put_record::PutRecordError> {
+    client
         .put_record()
         .stream_name("s")
         .partition_key("k")
         .data(aws_sdk_kinesis::primitives::Blob::new(b"{}".to_vec()))
         .send()
         .await
-        .expect_err("the server refuses");
+        .expect_err("the put must fail")
+}
+
+/// One PutRecord with `client`, classified.
+async fn put(client: &aws_sdk_kinesis::Client) -> AwsError {
+    let err = failed_put(client).await;
     classify(&err)
 }
 

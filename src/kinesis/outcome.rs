@@ -161,21 +161,14 @@ mod tests {
     use std::time::Duration;
 
     use crate::aws::test_support::{
-        kinesis_to, no_credentials, no_region, silent_server, slow_credentials,
+        failed_put, kinesis_to, no_credentials, no_region, silent_server, slow_credentials,
     };
 
     use super::*;
 
     /// One PutRecord with `client`, classified as the producer does.
     async fn put_with(client: &aws_sdk_kinesis::Client) -> Failure {
-        let err = client
-            .put_record()
-            .stream_name("s")
-            .partition_key("k")
-            .data(aws_sdk_kinesis::primitives::Blob::new(b"{}".to_vec()))
-            .send()
-            .await
-            .expect_err("nothing answers");
+        let err = failed_put(client).await;
         let to = Target {
             stream: "s",
             endpoint: "here",
