@@ -4,6 +4,7 @@
 
 use md5::{Digest, Md5};
 
+use super::Stream;
 use crate::aws::ErrorKind;
 
 /// One open shard and the hash keys it owns (inclusive).
@@ -84,12 +85,9 @@ impl ShardMap {
         self.shards.iter().position(|s| s.id == id)
     }
 
-    /// Reads the open shards of `stream` (every page of ListShards).
-    pub async fn load(
-        client: &aws_sdk_kinesis::Client,
-        stream: &str,
-        endpoint: &str,
-    ) -> Result<ShardMap, ShardMapError> {
+    /// Reads the open shards of `to` (every page of ListShards).
+    pub async fn load(to: &Stream) -> Result<ShardMap, ShardMapError> {
+        let (client, stream, endpoint) = (&to.client, to.name.as_str(), to.endpoint.as_str());
         let mut open = Vec::new();
         let mut next: Option<String> = None;
         loop {

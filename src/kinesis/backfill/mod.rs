@@ -130,13 +130,7 @@ impl Backfill {
 
     /// Reads the shard map; without permission to list shards, meters the stream as one shard.
     async fn load_map(&self) -> Result<(ShardMap, bool), BackfillError> {
-        match ShardMap::load(
-            &self.stream.client,
-            &self.stream.name,
-            &self.stream.endpoint,
-        )
-        .await
-        {
+        match ShardMap::load(&self.stream).await {
             Ok(map) => Ok((map, false)),
             Err(ShardMapError::Api {
                 kind: ErrorKind::Denied,
