@@ -218,7 +218,13 @@ async fn a_failed_scrape_streams_from_the_last_good_catalogue_and_says_so() {
     let dead = format!("http://127.0.0.1:{}/", common::free_port());
     let config = write_config(&dir, &dead, &moto.endpoint, "stale", section);
     let out = bookstream()
-        .args(["once", "--config", config.to_str().unwrap()])
+        .args([
+            "--log-format",
+            "json",
+            "once",
+            "--config",
+            config.to_str().unwrap(),
+        ])
         .env("BOOKSTREAM__SITE__REFRESH", "0s")
         .env("BOOKSTREAM__SITE__ATTEMPTS", "1")
         .output()
@@ -226,7 +232,9 @@ async fn a_failed_scrape_streams_from_the_last_good_catalogue_and_says_so() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("scrape failed; streaming from the last good catalogue"),
+        common::named(&stderr, "catalogue_refused")
+            .iter()
+            .any(|e| e["kind"] == "failed" && e["stale"] == true),
         "{stderr}"
     );
     assert!(stderr.contains(&dead), "the failing URL is named: {stderr}");

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::rig::*;
-use common::{Site, bookstream, events, run, scratch, signal, stderr};
+use common::{Site, bookstream, run, scratch, signal, stderr};
 
 /// `bookstream scrape` of `site` into a file: (output, books, elapsed).
 fn scrape(site: &Site, extra: &[&str]) -> (std::process::Output, Vec<serde_json::Value>, Duration) {
@@ -109,7 +109,12 @@ fn a_next_link_back_to_the_first_page_ends_the_walk() {
     let log = stderr(&out);
     assert!(out.status.success(), "{log}");
     assert_eq!(books.len(), 30);
-    assert!(log.contains("links back to"), "{log}");
+    let looped = common::named(&log, "next_link_looped_back");
+    assert_eq!(looped.len(), 1, "{log}");
+    assert!(
+        looped[0]["link"].is_string() && looped[0]["page"].is_string(),
+        "{log}"
+    );
     assert_eq!(site.stats().hits("/catalogue/page-1.html"), 1);
 }
 
@@ -121,13 +126,17 @@ fn a_book_listed_twice_is_kept_once_with_a_warning_naming_both_urls() {
     assert!(out.status.success(), "{log}");
     let got = book_upcs(&books);
     assert_eq!(got, truth(40, 10), "each UPC once, in listing order");
-    let warned = events(&log, "");
-    assert!(
-        warned
-            .iter()
-            .any(|e| e["message"].as_str().unwrap().contains("is listed twice")),
-        "{log}"
-    );
+    let twice = common::named(&log, "listed_twice");
+    assert!(!twice.is_empty(), "{log}");
+    for e in &twice {
+        let (first, dropped) = (e["first"].as_str().unwrap(), e["dropped"].as_str().unwrap());
+        // The site lists the same product twice: both places are named (here the same URL).
+        assert!(
+            first.ends_with("index.html") && dropped.ends_with("index.html"),
+            "{e}"
+        );
+        assert!(e["key"].as_str().is_some_and(|k| !k.is_empty()), "{e}");
+    }
 }
 
 #[test]
@@ -244,12 +253,11 @@ async fn a_scrape_that_shrinks_past_max_shrink_is_refused_and_the_last_good_cata
     let (status, log) = finish(child);
     assert!(status.success(), "{log}");
     assert!(
-        events(
-            &log,
-            "scrape refused; streaming from the last good catalogue"
-        )
-        .iter()
-        .any(|e| e["message"].as_str().unwrap().contains("it found 10 books")),
+        common::named(&log, "catalogue_refused")
+            .iter()
+            .any(|e| e["kind"] == "shrunk"
+                && e["stale"] == true
+                && e["error"].as_str().unwrap().contains("found 10 books")),
         "{log}"
     );
     // The walk went on over all 30 books of the last good catalogue.

@@ -309,16 +309,3 @@ pub fn named(stderr: &str, name: &str) -> Vec<serde_json::Value> {
         .filter(|v| v["event"] == name)
         .collect()
 }
-
-/// JSON log lines (from `--log-format json`) whose message starts with `message`.
-pub fn events(stderr: &str, message: &str) -> Vec<serde_json::Value> {
-    stderr
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| {
-            v["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with(message))
-        })
-        .collect()
-}
