@@ -65,6 +65,7 @@ pub async fn stream(args: StreamArgs, shutdown: CancellationToken) -> Result<(),
         "--region",
     )
     .await?;
+    let to = kinesis::Stream::new(client, args.stream_name.clone(), args.endpoint_url.as_ref());
     let (source, format) = source_of(&args);
     // A regular file can be read twice: it is checked whole first, so that a bad element
     // anywhere means nothing was sent. A FIFO, `/dev/fd/N` (`<(...)`), stdin or a URL can be
@@ -81,9 +82,9 @@ pub async fn stream(args: StreamArgs, shutdown: CancellationToken) -> Result<(),
         .or((!backfill).then_some(PACED_DEFAULT_MAX));
     let to_send = total.map(|t| max.map_or(t, |m| m.min(t)));
     if backfill {
-        run_backfill(args, source, format, max, to_send, client, shutdown).await
+        run_backfill(args, source, format, max, to_send, to, shutdown).await
     } else {
-        run_paced(args, source, format, max, client, shutdown).await
+        run_paced(args, source, format, max, to, shutdown).await
     }
 }
 
@@ -110,7 +111,7 @@ async fn run_paced(
     source: Source,
     format: Format,
     max: Option<u64>,
-    client: aws_sdk_kinesis::Client,
+    to: kinesis::Stream,
     shutdown: CancellationToken,
 ) -> Result<(), CommandError> {
     // At most `max` records (150 by default): read them all before the first send, so that
@@ -134,10 +135,7 @@ async fn run_paced(
         stream: &args.stream_name,
     }
     .emit();
-    let producer = Producer::new(
-        kinesis::Stream::new(client, args.stream_name.clone(), args.endpoint_url.as_ref()),
-        RetryPolicy::default(),
-    );
+    let producer = Producer::new(to, RetryPolicy::default());
     let pacer = Pacer::new(tokio::time::Instant::now(), args.interval);
     let (mut refused, mut unconfirmed) = (Vec::new(), Vec::new());
     let mut stats = SendStats::default();
@@ -219,7 +217,7 @@ async fn run_backfill(
     format: Format,
     max: Option<u64>,
     to_send: Option<u64>,
-    client: aws_sdk_kinesis::Client,
+    to: kinesis::Stream,
     shutdown: CancellationToken,
 ) -> Result<(), CommandError> {
     let options = Options {
@@ -242,10 +240,7 @@ async fn run_backfill(
     }
     .emit();
     let (mut rx, reader) = input::spawn(source.clone(), format, max, CHANNEL, encoder(&args));
-    let backfill = Backfill::new(
-        kinesis::Stream::new(client, args.stream_name.clone(), args.endpoint_url.as_ref()),
-        options,
-    );
+    let backfill = Backfill::new(to, options);
     let (progress_tx, progress_rx) = watch::channel(Default::default());
     let display = Progress::start(to_send, progress_rx);
     let started = std::time::Instant::now();
