@@ -64,7 +64,7 @@ pub enum CommandError {
     Interrupted,
     #[error("stopped after {sent} record(s): {source}")]
     Put { sent: u32, source: PutError },
-    #[error("stopped after {sent} of {read} record(s) read ({unsent} read but not sent): {source}")]
+    #[error("stopped {}: {source}", backfill_progress(*.sent, *.read, *.unsent))]
     Backfill {
         sent: u64,
         read: u64,
@@ -82,6 +82,16 @@ pub enum CommandError {
     #[cfg(feature = "demo")]
     #[error(transparent)]
     Demo(#[from] crate::demo::DemoError),
+}
+
+/// How far a backfill that stopped got: "before any record was read" (the stream could not be
+/// reached), else how many of the records read were sent.
+fn backfill_progress(sent: u64, read: u64, unsent: u64) -> String {
+    if read == 0 {
+        "before any record was read".to_owned()
+    } else {
+        format!("after {sent} of {read} record(s) read ({unsent} read but not sent)")
+    }
 }
 
 impl CommandError {
@@ -249,4 +259,18 @@ pub fn check_config(path: &Path) -> Result<(), CommandError> {
     );
     print!("{}", cfg.to_toml());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backfill_progress;
+
+    #[test]
+    fn a_backfill_stopped_before_reading_says_so_not_0_of_0() {
+        assert_eq!(backfill_progress(0, 0, 0), "before any record was read");
+        assert_eq!(
+            backfill_progress(700, 712, 12),
+            "after 700 of 712 record(s) read (12 read but not sent)"
+        );
+    }
 }
